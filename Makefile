@@ -1,0 +1,42 @@
+# colorlab: `make help` lists the targets.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# pip takes these two from local disk here; a looser pin downloads a multi-GB CUDA build.
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PINS)
+	$(PY) -m pip install -q -e '.[dev]' $(TORCH_PINS)
+	touch $@
+
+install: $(STAMP) ## create .venv and install colorlab with its test tools (offline-safe pins)
+
+demo: $(STAMP) ## sweep the three decoders on the embedded sample (CPU, offline, ~10 min)
+	$(PY) -m colorlab.train -m experiment=demo model=baseline,batchnorm,dropout
+	@echo "runs: $$(ls -td outputs/multirun/*/ | head -1)  ->  $(VENV)/bin/tensorboard --logdir $$(ls -td outputs/multirun/*/ | head -1)"
+
+test: $(STAMP) ## run the default (fast, offline) test suite
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP) ## run the slow tests too
+	$(PY) -m pytest -q -m "slow or not slow"
+
+lint: $(STAMP) ## ruff check and format check
+	$(VENV)/bin/ruff check colorlab tests benchmarks scripts
+	$(VENV)/bin/ruff format --check colorlab tests benchmarks scripts
+
+tensorboard: $(STAMP) ## open TensorBoard on all runs under outputs/
+	$(VENV)/bin/tensorboard --logdir outputs
+
+clean: ## remove outputs/ (runs and logs)
+	rm -rf outputs
+
+.PHONY: help install demo test test-slow lint tensorboard clean

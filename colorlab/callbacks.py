@@ -1,0 +1,54 @@
+"""Callbacks: a fixed grid of validation pictures in TensorBoard each epoch."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+import torchvision
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from colorlab.color import gray_rgb, lab_to_rgb, rgb_to_lab
+
+
+class ValidationImages(pl.Callback):
+    """Logs rows of gray input | prediction | ground truth for the same `num_images` val photos."""
+
+    def __init__(self, num_images: int = 8, tag: str = "val/samples") -> None:
+        self.num_images = num_images
+        self.tag = tag
+        self.images: torch.Tensor | None = None  # (N,3,H,W) uint8, the first N val photos
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+        if trainer.sanity_checking or not loggers or self.num_images <= 0:
+            return
+        if self.images is None:
+            dataset = trainer.val_dataloaders.dataset
+            self.images = torch.stack([dataset[i] for i in range(min(self.num_images, len(dataset)))])
+        grid = self.render(pl_module, self.images.to(pl_module.device))
+        for logger in loggers:
+            logger.experiment.add_image(self.tag, grid, global_step=trainer.global_step)
+
+    @staticmethod
+    @torch.no_grad()
+    def render(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+        """(N,3,H,W) uint8 -> (3, H', W') grid in [0,1]: one row per photo, three columns."""
+        lightness, ab = rgb_to_lab(images)
+        pred = model(lightness).float()
+        columns = [gray_rgb(lightness), lab_to_rgb(lightness, pred), lab_to_rgb(lightness, ab)]
+        rows = torch.stack(columns, dim=1).flatten(0, 1)  # (N*3,3,H,W), row-major
+        return torchvision.utils.make_grid(rows.cpu(), nrow=3, padding=2, pad_value=1.0)
+
+
+class CheckpointOnException(pl.Callback):
+    """Saves `<dirpath>/on_exception.ckpt` when fitting fails (bad file, Ctrl-C, OOM): nothing is lost.
+
+    Unlike Lightning's OnExceptionCheckpoint it does not turn `fit(ckpt_path=None)` into a resume.
+    """
+
+    def __init__(self, dirpath: str) -> None:
+        self.dirpath = dirpath
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        if trainer.state.fn == "fit" and trainer.global_step > 0:
+            trainer.save_checkpoint(f"{self.dirpath}/on_exception.ckpt")

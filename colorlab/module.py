@@ -1,0 +1,151 @@
+"""LightningModule: a frozen encoder and a trainable decoder, MSE on ab/128, Adam on the decoder only."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.loggers import TensorBoardLogger
+from torch import nn
+from torchmetrics import MeanMetric, MinMetric
+
+from colorlab.metrics import ab_accuracy
+from colorlab.nets import FrozenEncoder, count_parameters
+
+log = logging.getLogger(__name__)
+
+Batch = tuple[torch.Tensor, torch.Tensor]  # (L/100 (B,1,H,W), ab/128 (B,2,H,W))
+HP_METRICS = ("hp/val_loss", "hp/val_loss_best", "hp/val_acc")
+
+
+class ColorizationModule(pl.LightningModule):
+    """L/100 (B,1,H,W) -> ab/128 (B,2,H,W) in [-1,1].
+
+    `decoder` is a factory (a Hydra partial) called with the encoder's `in_channels` and `stride`,
+    so any encoder fits any decoder. `optimizer` and `scheduler` are partials too.
+    """
+
+    def __init__(
+        self,
+        encoder: FrozenEncoder,
+        decoder: Callable[..., nn.Module],
+        optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
+        scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+        variant: str = "custom",
+        acc_threshold: float = 10.0,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder(in_channels=encoder.out_channels, stride=encoder.stride)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.acc_threshold = acc_threshold
+        self.channels_last = channels_last
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+        self.config: dict[str, Any] | None = None  # the run's resolved config, stored in checkpoints
+
+        self.train_acc, self.val_acc, self.test_acc = MeanMetric(), MeanMetric(), MeanMetric()
+        self.val_loss, self.val_loss_best = MeanMetric(), MinMetric()
+        self.save_hyperparameters(self.describe(variant, decoder, optimizer, acc_threshold))
+        log.info(
+            "variant %s: decoder %s trainable parameters, encoder %s (%s frozen parameters, weights=%s)",
+            variant,
+            f"{self.hparams['params/decoder']:,}",
+            type(encoder).__name__,
+            f"{self.hparams['params/encoder_frozen']:,}",
+            getattr(encoder, "weights", None),
+        )
+
+    def describe(self, variant: str, decoder: Callable, optimizer: Callable, acc_threshold: float) -> dict:
+        """Flat, loggable description of the run for TensorBoard's HPARAMS tab and hparams.yaml."""
+        desc: dict[str, Any] = {
+            "variant": variant,
+            "encoder": type(self.encoder).__name__,
+            "encoder/weights": str(getattr(self.encoder, "weights", None)),
+            "params/decoder": count_parameters(self.decoder, trainable=True),
+            "params/encoder_frozen": count_parameters(self.encoder, trainable=False),
+            "acc_threshold": acc_threshold,
+        }
+        for prefix, factory in (("decoder", decoder), ("optimizer", optimizer)):
+            if isinstance(factory, functools.partial):
+                desc[f"{prefix}/class"] = getattr(factory.func, "__name__", str(factory.func))
+                desc.update({f"{prefix}/{k}": v for k, v in factory.keywords.items()})
+        return {k: (v if isinstance(v, int | float | str | bool) else str(v)) for k, v in desc.items()}
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        stride = self.encoder.stride
+        height, width = lightness.shape[-2:]
+        if height % stride or width % stride:
+            raise ValueError(
+                f"input {height}x{width} is not a multiple of the encoder's stride {stride}: "
+                f"set data.image_size to a multiple of {stride}"
+            )
+        if self.channels_last:
+            lightness = lightness.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            features = self.encoder(lightness)  # (B,512,H/32,W/32)
+        return self.decoder(features)  # (B,2,H,W)
+
+    def _step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        lightness, ab = batch
+        pred = self(lightness).float()
+        return F.mse_loss(pred, ab), ab_accuracy(pred, ab, self.acc_threshold)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        loss, acc = self._step(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss is {loss.item()} at step {self.global_step}: lower the lr")
+        self.train_acc(acc)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        loss, acc = self._step(batch)
+        self.val_loss(loss, weight=batch[0].shape[0])
+        self.val_acc(acc)
+        self.log("val/loss", self.val_loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("val/acc", self.val_acc, on_step=False, on_epoch=True, prog_bar=True)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        loss, acc = self._step(batch)
+        self.test_acc(acc)
+        self.log("test/loss", loss, on_step=False, on_epoch=True)
+        self.log("test/acc", self.test_acc, on_step=False, on_epoch=True)
+
+    def on_fit_start(self) -> None:
+        # Declare the HPARAMS tab's metric columns once (NaN until the first validation epoch).
+        for logger in self.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.log_hyperparams(self.hparams, dict.fromkeys(HP_METRICS, math.nan))
+
+    def on_train_start(self) -> None:
+        self.val_loss_best.reset()  # forget the sanity check's validation
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        loss = self.val_loss.compute()
+        self.val_loss_best(loss)
+        best = self.val_loss_best.compute()
+        self.log("val/loss_best", best)
+        self.log_dict({"hp/val_loss": loss, "hp/val_loss_best": best, "hp/val_acc": self.val_acc.compute()})
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.config is not None:
+            checkpoint["colorlab_config"] = self.config

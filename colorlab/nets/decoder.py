@@ -1,0 +1,77 @@
+"""The paper's decoder (Table 2): encoder features -> ab/128, one topology with its variants as arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+NORMS = {None: None, "none": None, "batch": nn.BatchNorm2d}
+
+
+class Decoder(nn.Module):
+    """(B,C,H/s,W/s) features -> (B,out,H,W); with the defaults (B,512,7,7) -> (B,2,224,224) in [-1,1].
+
+    Table 2: Conv 512->256, Conv 256->128 at the encoder's resolution, then Up2+Conv to 64, 32, 16
+    and 2 (tanh), and a final Up2. Every conv is 3x3 'same' with ReLU. `norm="batch"` puts a
+    BatchNorm2d before each conv; `dropout=p` follows each hidden activation with Dropout(p).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 512,
+        stride: int = 32,
+        widths: Sequence[int] = (256, 128),
+        up_widths: Sequence[int] = (64, 32, 16),
+        out_channels: int = 2,
+        norm: str | None = None,
+        dropout: float = 0.0,
+        upsample: str = "nearest",
+        final_activation: str | None = "tanh",
+    ) -> None:
+        super().__init__()
+        n_up = len(up_widths) + 2  # an Up2 before each up-width conv, before the output conv, and last
+        if 2**n_up != stride:
+            raise ValueError(
+                f"decoder upsamples by 2^{n_up}={2**n_up} but the encoder's stride is {stride}: "
+                "give up_widths with log2(stride) - 2 entries"
+            )
+        if norm not in NORMS:
+            raise ValueError(f"decoder norm={norm!r}: choose one of {[k for k in NORMS if k]} or null")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"decoder dropout={dropout}: must be in [0, 1)")
+        self.out_channels = out_channels
+
+        def block(cin: int, cout: int, up: bool, last: bool = False) -> nn.Sequential:
+            layers: list[nn.Module] = []
+            if up:
+                layers.append(nn.Upsample(scale_factor=2, mode=upsample))
+            if NORMS[norm] is not None:
+                layers.append(NORMS[norm](cin))
+            layers.append(nn.Conv2d(cin, cout, kernel_size=3, padding=1))
+            if not last:
+                layers.append(nn.ReLU(inplace=True))
+                if dropout > 0:
+                    layers.append(nn.Dropout(dropout))
+            elif final_activation == "tanh":
+                layers.append(nn.Tanh())
+            elif final_activation is not None:
+                raise ValueError(f"decoder final_activation={final_activation!r}: use 'tanh' or null")
+            return nn.Sequential(*layers)
+
+        chans = [in_channels, *widths]
+        blocks = [block(a, b, up=False) for a, b in zip(chans[:-1], chans[1:], strict=True)]
+        ups = [chans[-1], *up_widths]
+        blocks += [block(a, b, up=True) for a, b in zip(ups[:-1], ups[1:], strict=True)]
+        blocks.append(block(ups[-1], out_channels, up=True, last=True))
+        blocks.append(nn.Sequential(nn.Upsample(scale_factor=2, mode=upsample)))
+        self.blocks = nn.Sequential(*blocks)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.blocks(features)
+
+
+def count_parameters(module: nn.Module, trainable: bool | None = None) -> int:
+    """Number of parameters; only the (non-)trainable ones when `trainable` is given."""
+    return sum(p.numel() for p in module.parameters() if trainable is None or p.requires_grad == trainable)

@@ -1,0 +1,98 @@
+"""Frozen, ImageNet-pretrained encoders: grayscale L -> a feature map the decoder colours."""
+
+from __future__ import annotations
+
+import logging
+import urllib.error
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class FrozenEncoder(nn.Module):
+    """Base for encoders that are never trained: no gradients, and eval mode even under `.train()`.
+
+    Subclasses set `out_channels` and `stride` (input size / output size), which the decoder reads.
+    """
+
+    out_channels: int
+    stride: int
+
+    def freeze(self) -> None:
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> FrozenEncoder:
+        # Lightning calls .train() on the whole module each epoch: keep dropout/BN (if any) in eval.
+        return super().train(False)
+
+
+class VGG16Encoder(FrozenEncoder):
+    """torchvision VGG-16 `features` (13 convs, 5 max-pools): L/100 (B,1,H,W) -> (B,512,H/32,W/32)."""
+
+    out_channels = 512
+    stride = 32
+
+    def __init__(self, weights: str | None = "IMAGENET1K_V1") -> None:
+        super().__init__()
+        self.weights = weights
+        self.features = torchvision.models.vgg16(weights=None).features
+        if weights is not None:
+            self.features.load_state_dict(load_vgg16_features(weights))
+        # The weights expect ImageNet-normalised RGB; gray L is copied to the three channels.
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.freeze()
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        x = (lightness.expand(-1, 3, -1, -1) - self.mean) / self.std  # (B,3,H,W)
+        return self.features(x)  # (B,512,H/32,W/32)
+
+
+def load_vgg16_features(weights: str | Path) -> dict[str, torch.Tensor]:
+    """State dict of VGG-16 `features` from a torchvision weights name or a local `.pth` file."""
+    names = list(torchvision.models.VGG16_Weights.__members__)
+    if str(weights) in names:
+        return _strip_features_prefix(_torchvision_state_dict(torchvision.models.VGG16_Weights[str(weights)]))
+    path = Path(weights).expanduser()
+    if path.suffix in {".pth", ".pt"} or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"model.encoder.weights={weights}: no such file. Give a VGG-16 state dict (.pth), "
+                f"a torchvision weights name ({', '.join(names)}) or null for random initialisation."
+            )
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return _strip_features_prefix(state.get("state_dict", state))
+    raise ValueError(
+        f"model.encoder.weights={weights!r} is neither a torchvision weights name ({', '.join(names)}) "
+        "nor a .pth file; use null for random initialisation."
+    )
+
+
+def _torchvision_state_dict(weights: torchvision.models.WeightsEnum) -> dict[str, torch.Tensor]:
+    """Load through torchvision's own download and cache; without network, say what to put where."""
+    cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    try:
+        return weights.get_state_dict(progress=True, check_hash=True)
+    except (urllib.error.URLError, OSError, RuntimeError) as err:
+        if cache.is_file():  # a cached file that failed to load is corrupt, not missing
+            raise RuntimeError(f"cached encoder weights {cache} could not be loaded ({err}); delete it") from err
+        raise RuntimeError(
+            f"cannot load the pretrained encoder weights: {weights.url} could not be downloaded ({err}). "
+            f"Put that file at {cache} (or set TORCH_HOME), or set model.encoder.weights to a local .pth "
+            "path, or to null for a randomly initialised encoder."
+        ) from err
+
+
+def _strip_features_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Accept a full VGG-16 state dict (`features.0.weight`, `classifier...`) or `features` alone."""
+    if any(k.startswith("features.") for k in state):
+        return {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    return state

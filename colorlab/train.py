@@ -1,0 +1,67 @@
+"""Train a colorizer: `python -m colorlab.train [model=batchnorm] [-m model=baseline,batchnorm,dropout]`.
+
+`train(cfg)` is the one place that instantiates the configs in conf/; `main` is its Hydra wrapper.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from colorlab.config import register_resolvers
+
+log = logging.getLogger(__name__)
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+register_resolvers()
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit (and optionally test) the configured model; return the final metrics as floats."""
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True)
+    if cfg.get("matmul_precision"):
+        torch.set_float32_matmul_precision(cfg.matmul_precision)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
+    model.config = OmegaConf.to_container(cfg, resolve=True)
+    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    log.info("output folder: %s", output_dir.resolve())
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    if cfg.get("test"):
+        best = None if cfg.trainer.get("fast_dev_run") else "best"
+        trainer.test(model, datamodule=datamodule, ckpt_path=best if _has_best(trainer) else None)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+    if any(math.isnan(v) for k, v in metrics.items() if k.endswith("loss")):
+        log.warning("a loss is NaN: the run diverged")
+    log.info("final metrics: %s", {k: round(v, 5) for k, v in sorted(metrics.items())})
+    return metrics
+
+
+def _has_best(trainer: pl.Trainer) -> bool:
+    callback = trainer.checkpoint_callback
+    return callback is not None and bool(getattr(callback, "best_model_path", ""))
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> Any:
+    metrics = train(cfg)
+    return metrics.get(cfg.get("optimized_metric", "val/loss"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Shared fixtures: tiny real image files on disk, and composed configs with tiny overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+from PIL import Image
+
+from colorlab.config import register_resolvers
+from colorlab.train import CONFIG_DIR
+
+# A random-init VGG on tiny inputs produces denormals that make CPU steps ~10x slower.
+torch.set_flush_denormal(True)
+register_resolvers()
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SAMPLE = Path(__file__).resolve().parents[1] / "colorlab" / "data" / "sample"
+
+
+def tiny_overrides(tmp_path: Path) -> list[str]:
+    """Overrides that make any config run in seconds on a CPU, offline, writing only under tmp_path."""
+    return [
+        "model.encoder.weights=null",
+        "data.image_size=32",
+        "data.batch_size=4",
+        "data.num_workers=0",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"paths.log_dir={tmp_path / 'outputs'}",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+        "trainer.num_sanity_val_steps=0",
+        "trainer.enable_progress_bar=false",
+        "trainer.accelerator=cpu",
+    ]
+
+
+def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
+    """Compose conf/train.yaml like `python -m colorlab.train` would, with a fixed output folder."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+def smooth_image(size: int, seed: int) -> np.ndarray:
+    """(size,size,3) uint8: a smooth two-colour field (learnable from L, unlike noise)."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0.0, 1.0, size)[None, :, None]
+    a, b = rng.uniform(30, 225, 3), rng.uniform(30, 225, 3)
+    img = a * (1 - ramp) + b * ramp
+    return np.broadcast_to(img, (size, size, 3)).clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def photo_dir(tmp_path: Path) -> Path:
+    """24 colourful photos in nested folders with mixed formats and extension case, plus a gray one."""
+    root = tmp_path / "photos"
+    for i in range(24):
+        folder = root / f"set{i % 3}" / ("deep" if i % 4 == 0 else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        ext = [".jpg", ".PNG", ".jpeg", ".webp", ".bmp", ".tif"][i % 6]
+        Image.fromarray(smooth_image(48 + 4 * (i % 5), seed=i)).save(folder / f"img{i}{ext}")
+    gray = np.full((48, 48, 3), 128, np.uint8)
+    Image.fromarray(gray).save(root / "gray.png")
+    (root / "notes.txt").write_text("not an image")
+    return root

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage.color import rgb2lab
+
+from colorlab.color import AB_SCALE, L_SCALE, chroma, gray_rgb, lab_to_rgb, rgb_to_lab
+from tests.conftest import SAMPLE
+
+
+def real_photos(n: int = 4, size: int = 96) -> np.ndarray:
+    paths = sorted(SAMPLE.glob("*.jpg"))[:: 120 // n][:n]
+    return np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size))) for p in paths])
+
+
+def test_kornia_lab_matches_scikit_image_on_real_photos():
+    photos = real_photos()
+    lightness, ab = rgb_to_lab(torch.from_numpy(photos).permute(0, 3, 1, 2))
+    reference = rgb2lab(photos)  # float64, D65
+    np.testing.assert_allclose(lightness[:, 0].numpy() * L_SCALE, reference[..., 0], atol=0.02)
+    np.testing.assert_allclose(ab.permute(0, 2, 3, 1).numpy() * AB_SCALE, reference[..., 1:], atol=0.05)
+
+
+def test_ranges_and_round_trip():
+    rgb = torch.from_numpy(real_photos()).permute(0, 3, 1, 2)
+    lightness, ab = rgb_to_lab(rgb)
+    assert lightness.shape == (4, 1, 96, 96) and ab.shape == (4, 2, 96, 96)
+    assert 0.0 <= lightness.min() and lightness.max() <= 1.0
+    assert -1.0 <= ab.min() and ab.max() <= 1.0
+    back = lab_to_rgb(lightness, ab)
+    assert (back * 255 - rgb.float()).abs().max() < 1.0
+
+
+def test_gray_has_no_chroma():
+    lightness = torch.rand(2, 1, 8, 8)
+    gray = gray_rgb(lightness)
+    assert torch.allclose(gray[:, 0], gray[:, 1], atol=1e-3) and torch.allclose(gray[:, 1], gray[:, 2], atol=1e-3)
+    _, ab = rgb_to_lab(gray)
+    assert chroma(ab).max() < 0.5
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_uint8_and_float_inputs_agree(dtype):
+    rgb = torch.from_numpy(real_photos(2, 32)).permute(0, 3, 1, 2)
+    inp = rgb if dtype == torch.uint8 else rgb.float() / 255
+    ref = rgb_to_lab(rgb)
+    out = rgb_to_lab(inp)
+    assert all(torch.allclose(a, b) for a, b in zip(ref, out, strict=True))
