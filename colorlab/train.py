@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 from colorlab.config import register_resolvers
 
 log = logging.getLogger(__name__)
+# The frozen encoder is in eval mode on purpose; Lightning warns about any such module at fit start.
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode", category=UserWarning)
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 register_resolvers()

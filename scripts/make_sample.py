@@ -27,8 +27,12 @@ def main(source: Path) -> None:
             dest = OUT / path.name
             img.save(dest, quality=90)
         rows.append(
-            [path.name, hashlib.sha256(path.read_bytes()).hexdigest(), *img.size,
-             hashlib.sha256(dest.read_bytes()).hexdigest()]
+            [
+                path.name,
+                hashlib.sha256(path.read_bytes()).hexdigest(),
+                *img.size,
+                hashlib.sha256(dest.read_bytes()).hexdigest(),
+            ]
         )
     with open(OUT / "MANIFEST.csv", "w", newline="") as f:
         writer = csv.writer(f)

@@ -39,18 +39,24 @@ def tiny_overrides(tmp_path: Path) -> list[str]:
         "trainer.limit_test_batches=1",
         "trainer.num_sanity_val_steps=0",
         "trainer.enable_progress_bar=false",
+        "trainer.log_every_n_steps=1",
         "trainer.accelerator=cpu",
     ]
 
 
-def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
-    """Compose conf/train.yaml like `python -m colorlab.train` would, with a fixed output folder."""
+def compose_config(overrides: list[str], output_dir: Path, keep_hydra: bool = False) -> DictConfig:
+    """Compose conf/train.yaml like `python -m colorlab.train` would, with a fixed output folder.
+
+    As in a real run, the `hydra` node is taken out of the task's config (unless `keep_hydra`).
+    """
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
+        if not keep_hydra:
+            del cfg["hydra"]
     return cfg
 
 

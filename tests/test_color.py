@@ -25,8 +25,8 @@ def test_ranges_and_round_trip():
     rgb = torch.from_numpy(real_photos()).permute(0, 3, 1, 2)
     lightness, ab = rgb_to_lab(rgb)
     assert lightness.shape == (4, 1, 96, 96) and ab.shape == (4, 2, 96, 96)
-    assert 0.0 <= lightness.min() and lightness.max() <= 1.0
-    assert -1.0 <= ab.min() and ab.max() <= 1.0
+    assert lightness.min() >= 0.0 and lightness.max() <= 1.0
+    assert ab.min() >= -1.0 and ab.max() <= 1.0
     back = lab_to_rgb(lightness, ab)
     assert (back * 255 - rgb.float()).abs().max() < 1.0
 

@@ -20,7 +20,7 @@ def test_batches_are_uint8_rgb_and_become_lab_on_the_device(photo_dir, tmp_path)
     assert batch.dtype == torch.uint8 and batch.shape == (4, 3, 32, 32)
     lightness, ab = dm.on_after_batch_transfer(batch, 0)
     assert lightness.shape == (4, 1, 32, 32) and ab.shape == (4, 2, 32, 32)
-    assert 0 <= lightness.min() and lightness.max() <= 1 and ab.abs().max() <= 1
+    assert lightness.min() >= 0 and lightness.max() <= 1 and ab.abs().max() <= 1
     val = next(iter(dm.val_dataloader()))
     assert val.shape[1:] == (3, 32, 32)
 

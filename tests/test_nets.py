@@ -75,7 +75,12 @@ def test_decoder_structure_of_each_variant(variant):
     decoder = Decoder(**VARIANTS[variant])
     convs = [m for m in decoder.modules() if isinstance(m, nn.Conv2d)]
     assert [(c.in_channels, c.out_channels) for c in convs] == [
-        (512, 256), (256, 128), (128, 64), (64, 32), (32, 16), (16, 2)
+        (512, 256),
+        (256, 128),
+        (128, 64),
+        (64, 32),
+        (32, 16),
+        (16, 2),
     ]
     assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) for c in convs)
     norms = [m for m in decoder.modules() if isinstance(m, nn.BatchNorm2d)]
@@ -124,8 +129,10 @@ def test_weights_from_a_local_file_full_or_features_only(tmp_path):
     for name, state in [("full.pth", full), ("features.pth", source.state_dict())]:
         torch.save(state, tmp_path / name)
         loaded = VGG16Encoder(weights=str(tmp_path / name))
-        assert all(torch.equal(a, b) for a, b in zip(loaded.features.state_dict().values(),
-                                                     source.state_dict().values(), strict=True))
+        assert all(
+            torch.equal(a, b)
+            for a, b in zip(loaded.features.state_dict().values(), source.state_dict().values(), strict=True)
+        )
 
 
 def test_missing_weights_file_names_the_file_and_the_alternatives(tmp_path):
@@ -153,3 +160,11 @@ def test_decoder_factory_gets_the_encoders_channels(encoder):
     factory = functools.partial(Decoder, norm="batch")
     decoder = factory(in_channels=encoder.out_channels, stride=encoder.stride)
     assert decoder.blocks[0][0].num_features == 512
+
+
+def test_features_are_torchvision_vgg16_features_layer_for_layer():
+    from colorlab.nets.encoder import vgg16_features
+
+    ours, theirs = vgg16_features(), torchvision.models.vgg16(weights=None).features
+    assert [repr(m) for m in ours] == [repr(m) for m in theirs]
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}

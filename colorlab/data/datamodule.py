@@ -48,6 +48,7 @@ class ColorDataModule(pl.LightningDataModule):
             raise ValueError(f"data.image_size={image_size}: must be positive")
         if batch_size < 1:
             raise ValueError(f"data.batch_size={batch_size}: must be positive")
+        split, crop_scale = tuple(map(float, split)), tuple(map(float, crop_scale))  # plain, for checkpoints
         self.save_hyperparameters()
         self.root = Path(root).expanduser()
         self.splits: dict[str, list[Path]] = {}
@@ -92,9 +93,7 @@ class ColorDataModule(pl.LightningDataModule):
         size = self.hparams.image_size
         if split == "train":
             scale = tuple(self.hparams.crop_scale)
-            transform = v2.Compose(
-                [v2.RandomResizedCrop(size, scale=scale, antialias=True), v2.RandomHorizontalFlip()]
-            )
+            transform = v2.Compose([v2.RandomResizedCrop(size, scale=scale, antialias=True), v2.RandomHorizontalFlip()])
             min_side = math.ceil(size / math.sqrt(scale[0]))  # enough pixels for the smallest crop
         else:
             transform = v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size)])

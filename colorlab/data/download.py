@@ -118,7 +118,12 @@ def fetch_archive_org_checksums(url: str, timeout: float = 30.0) -> dict[str, di
 
 
 def download(
-    url: str, dest: Path, size: int | None = None, md5: str | None = None, retries: int = 3, timeout: float = 60
+    url: str,
+    dest: Path,
+    size: int | None = None,
+    md5: str | None = None,
+    retries: int = 3,
+    timeout: float = 60,
 ) -> Path:
     """Fetch `url` to `dest` through `dest.part`, resuming after a broken connection; verify, then rename."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -197,8 +202,11 @@ def safe_extract(archive: Path, target: Path) -> None:
                 name = info.filename.replace("\\", "/")
                 dest = (target / name).resolve()
                 is_link = stat.S_ISLNK(info.external_attr >> 16)
-                if name.startswith("/") or ".." in PurePosixPath(name).parts or is_link or not dest.is_relative_to(
-                    target
+                if (
+                    name.startswith("/")
+                    or ".." in PurePosixPath(name).parts
+                    or is_link
+                    or not dest.is_relative_to(target)
                 ):
                     raise UnsafeArchiveError(
                         f"{archive}: member {info.filename!r} would be written outside {target} "

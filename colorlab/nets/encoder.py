@@ -43,7 +43,7 @@ class VGG16Encoder(FrozenEncoder):
     def __init__(self, weights: str | None = "IMAGENET1K_V1") -> None:
         super().__init__()
         self.weights = weights
-        self.features = torchvision.models.vgg16(weights=None).features
+        self.features = vgg16_features()
         if weights is not None:
             self.features.load_state_dict(load_vgg16_features(weights))
         # The weights expect ImageNet-normalised RGB; gray L is copied to the three channels.
@@ -54,6 +54,16 @@ class VGG16Encoder(FrozenEncoder):
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         x = (lightness.expand(-1, 3, -1, -1) - self.mean) / self.std  # (B,3,H,W)
         return self.features(x)  # (B,512,H/32,W/32)
+
+
+def vgg16_features() -> nn.Sequential:
+    """VGG-16's `features`, initialised as torchvision does, without building the 100M-parameter classifier."""
+    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"], batch_norm=False)
+    for module in features.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+    return features
 
 
 def load_vgg16_features(weights: str | Path) -> dict[str, torch.Tensor]:

@@ -1,0 +1,92 @@
+"""Every config in conf/ composes, instantiates and runs a step on tiny images."""
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from colorlab.data import download as dl
+from colorlab.train import CONFIG_DIR, train
+from tests.conftest import compose_config, tiny_overrides
+from tests.test_download import cat_zip
+
+CONF = Path(CONFIG_DIR)
+# (group, choice) pairs that the tests below run; a new config file must be added here.
+TESTED = {
+    ("", "train"),
+    ("data", "folder"),
+    ("data", "sample"),
+    ("data", "cats"),
+    ("model", "baseline"),
+    ("model", "batchnorm"),
+    ("model", "dropout"),
+    ("model/encoder", "vgg16"),
+    ("trainer", "default"),
+    ("trainer", "cpu"),
+    ("logger", "default"),
+    ("callbacks", "default"),
+    ("hydra", "default"),
+    ("experiment", "demo"),
+}
+
+
+def test_every_config_file_is_tested():
+    found = {(str(p.parent.relative_to(CONF)).replace(".", ""), p.stem) for p in CONF.rglob("*.yaml")}
+    assert found == TESTED
+
+
+@pytest.mark.parametrize("model", ["baseline", "batchnorm", "dropout"])
+def test_model_variants_compose_and_train_a_step(model, photo_dir, tmp_path):
+    overrides = [f"model={model}", "data=folder", f"data.root={photo_dir}", *tiny_overrides(tmp_path)]
+    cfg = compose_config(overrides, tmp_path / "run")
+    assert cfg.model.variant == model
+    metrics = train(cfg)
+    assert metrics["train/loss"] > 0 and 0 <= metrics["val/acc"] <= 1
+
+
+@pytest.mark.parametrize("trainer", ["default", "cpu"])
+def test_trainers_and_the_embedded_sample(trainer, tmp_path):
+    cfg = compose_config(["data=sample", f"trainer={trainer}", *tiny_overrides(tmp_path)], tmp_path / "run")
+    assert Path(cfg.data.root).name == "sample"
+    metrics = train(cfg)
+    assert metrics["val/loss"] > 0
+
+
+def test_demo_experiment(tmp_path):
+    cfg = compose_config(["experiment=demo", *tiny_overrides(tmp_path)], tmp_path / "run")
+    assert cfg.trainer.precision == "bf16-mixed" and cfg.model.channels_last and cfg.test
+    assert cfg.model.encoder.weights is None
+    metrics = train(cfg)
+    assert "test/loss" in metrics and "test/acc" in metrics
+
+
+def test_cats_downloads_on_first_use(tmp_path, monkeypatch):
+    """data=cats fetches its archives in prepare_data (here from a local file:// mirror)."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "CAT_DATASET_01.zip").write_bytes(cat_zip("CAT_00", 12))
+    source = dl.DatasetSource(archives=(dl.Archive((mirror / "CAT_DATASET_01.zip").as_uri()),))
+    monkeypatch.setitem(dl.DATASETS, "cats", source)
+    monkeypatch.setenv("COLORLAB_DATA", str(tmp_path / "data"))
+    cfg = compose_config(["data=cats", *tiny_overrides(tmp_path)], tmp_path / "run")
+    assert cfg.data.root == str(tmp_path / "data" / "cats")
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup()
+    assert (tmp_path / "data" / "cats" / dl.COMPLETE_MARKER).is_file()
+    assert sum(len(v) for v in datamodule.splits.values()) == 12
+
+
+def test_hydra_folders_are_named_for_the_model(tmp_path):
+    cfg = compose_config(["model=batchnorm", *tiny_overrides(tmp_path)], tmp_path / "run", keep_hydra=True)
+    sweep = OmegaConf.to_container(cfg.hydra.sweep, resolve=False)
+    assert sweep["subdir"] == "${hydra.job.num}_${hydra:runtime.choices.model}"
+    assert cfg.hydra.runtime.choices.model == "batchnorm"
+
+
+def test_a_typo_in_an_override_fails():
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException):
+        compose_config(["data.imagesize=32"], Path("unused"))

@@ -1,0 +1,110 @@
+"""End-to-end runs: what a run leaves on disk (TensorBoard, CSV, checkpoints) and the CLI sweep."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+from colorlab.data.images import ImageFiles, UnreadableImageError
+from colorlab.module import HP_METRICS
+from colorlab.train import train
+from tests.conftest import compose_config, tiny_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(photo_dir, tmp_path, *extra):
+    overrides = ["data=folder", f"data.root={photo_dir}", *tiny_overrides(tmp_path), *extra]
+    cfg = compose_config(overrides, tmp_path / "run")
+    return cfg, train(cfg)
+
+
+def test_a_run_writes_tensorboard_csv_and_checkpoints_that_reload(photo_dir, tmp_path):
+    cfg, metrics = run(photo_dir, tmp_path, "trainer.max_epochs=2", "trainer.limit_train_batches=1")
+    out = tmp_path / "run"
+
+    events = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0}).Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/loss_epoch", "val/loss", "val/acc", "val/loss_best", "lr-Adam"} <= scalars
+    assert len(events.Scalars("train/loss")) == 2  # per step (log_every_n_steps=1)
+    assert len(events.Scalars("val/loss")) == 2  # per epoch
+    images = events.Images("val/samples")
+    assert len(images) == 2 and images[0].width == 3 * 32 + 4 * 2  # gray | prediction | truth
+
+    plugin = events.PluginTagToContent("hparams")
+    experiment = HParamsPluginData.FromString(plugin["_hparams_/experiment"]).experiment
+    assert {m.name.tag for m in experiment.metric_infos} == set(HP_METRICS)
+    session = HParamsPluginData.FromString(plugin["_hparams_/session_start_info"]).session_start_info
+    assert session.hparams["variant"].string_value == "baseline"
+    assert session.hparams["params/decoder"].number_value == 1_572_114
+    assert len(events.Scalars("hp/val_acc")) == 3  # NaN placeholder, then one per epoch
+
+    with open(out / "csv" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"val/loss", "val/acc", "train/loss", "train/loss_epoch"} <= set(rows[0])
+    assert sum(1 for r in rows if r["val/loss"]) == 2
+
+    checkpoints = out / "checkpoints"
+    assert (checkpoints / "last.ckpt").is_file() and len(list(checkpoints.glob("best-*.ckpt"))) == 1
+    ckpt = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["colorlab_config"]["model"]["variant"] == "baseline"
+    model = instantiate(cfg.model)
+    model.load_state_dict(ckpt["state_dict"])
+    assert metrics["val/loss"] > 0
+
+
+def test_resuming_from_last_continues_the_step_count(photo_dir, tmp_path):
+    run(photo_dir, tmp_path, "trainer.max_epochs=1")
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    cfg, _ = run(photo_dir, tmp_path, "trainer.max_epochs=2", f"ckpt_path={last}")
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["epoch"] == 1 and ckpt["global_step"] == 4  # 2 epochs x limit_train_batches=2
+
+
+def test_a_file_that_breaks_mid_training_is_named_and_a_checkpoint_is_left(photo_dir, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = ImageFiles.__getitem__
+
+    def flaky(self, index):
+        calls["n"] += 1
+        if calls["n"] > 8:  # the third batch of 4
+            raise UnreadableImageError(f"cannot read image {self.files[index]}: truncated")
+        return original(self, index)
+
+    monkeypatch.setattr(ImageFiles, "__getitem__", flaky)
+    with pytest.raises(UnreadableImageError, match=str(photo_dir)):
+        run(photo_dir, tmp_path, "trainer.limit_train_batches=4")
+    assert (tmp_path / "run" / "checkpoints" / "on_exception.ckpt").is_file()
+
+
+def test_cli_sweep_writes_one_named_run_per_variant(photo_dir, tmp_path):
+    overrides = [o for o in tiny_overrides(tmp_path) if not o.startswith("paths.log_dir")]
+    command = [
+        sys.executable,
+        "-m",
+        "colorlab.train",
+        "-m",
+        "model=baseline,batchnorm,dropout",
+        "data=folder",
+        f"data.root={photo_dir}",
+        f"paths.log_dir={tmp_path / 'outputs'}",
+        *overrides,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (sweep,) = (tmp_path / "outputs" / "multirun").iterdir()
+    runs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert runs == ["0_baseline", "1_batchnorm", "2_dropout"]
+    for name in runs:
+        assert list((sweep / name / "tensorboard").glob("events.out.tfevents.*"))
+        assert (sweep / name / "checkpoints" / "last.ckpt").is_file()
+        assert (sweep / name / "csv" / "metrics.csv").is_file()
+        assert (sweep / name / "train.log").is_file()
