@@ -22,6 +22,7 @@ TESTED = {
     ("model", "batchnorm"),
     ("model", "dropout"),
     ("model/encoder", "vgg16"),
+    ("model/encoder", "efficientnet_lite0"),
     ("trainer", "default"),
     ("trainer", "cpu"),
     ("logger", "default"),
@@ -43,6 +44,14 @@ def test_model_variants_compose_and_train_a_step(model, photo_dir, tmp_path):
     assert cfg.model.variant == model
     metrics = train(cfg)
     assert metrics["train/loss"] > 0 and 0 <= metrics["val/acc"] <= 1
+
+
+def test_any_encoder_fits_any_decoder(photo_dir, tmp_path):
+    overrides = ["model=batchnorm", "model/encoder=efficientnet_lite0", "data=folder", f"data.root={photo_dir}"]
+    cfg = compose_config([*overrides, *tiny_overrides(tmp_path)], tmp_path / "run")
+    model = instantiate(cfg.model)
+    assert model.decoder.blocks[0][0].num_features == 1280  # batch norm on the encoder's channels
+    assert train(cfg)["val/loss"] > 0
 
 
 @pytest.mark.parametrize("trainer", ["default", "cpu"])

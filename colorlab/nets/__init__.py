@@ -1,6 +1,7 @@
 """Networks: frozen encoders and the decoders that colour their features."""
 
 from colorlab.nets.decoder import Decoder, count_parameters
+from colorlab.nets.efficientnet import EfficientNetLite0Encoder
 from colorlab.nets.encoder import FrozenEncoder, VGG16Encoder
 
-__all__ = ["Decoder", "FrozenEncoder", "VGG16Encoder", "count_parameters"]
+__all__ = ["Decoder", "EfficientNetLite0Encoder", "FrozenEncoder", "VGG16Encoder", "count_parameters"]

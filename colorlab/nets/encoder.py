@@ -29,6 +29,15 @@ class FrozenEncoder(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
+    def set_input_normalization(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        """The per-channel mean/std (on [0,1] RGB) that the pretrained weights expect."""
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def normalize(self, lightness: torch.Tensor) -> torch.Tensor:
+        """L/100 (B,1,H,W) -> gray RGB (B,3,H,W) normalised for the weights: L copied to 3 channels."""
+        return (lightness.expand(-1, 3, -1, -1) - self.mean) / self.std
+
     def train(self, mode: bool = True) -> FrozenEncoder:
         # Lightning calls .train() on the whole module each epoch: keep dropout/BN (if any) in eval.
         return super().train(False)
@@ -46,14 +55,11 @@ class VGG16Encoder(FrozenEncoder):
         self.features = vgg16_features()
         if weights is not None:
             self.features.load_state_dict(load_vgg16_features(weights))
-        # The weights expect ImageNet-normalised RGB; gray L is copied to the three channels.
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.set_input_normalization(IMAGENET_MEAN, IMAGENET_STD)  # torchvision's weights expect these
         self.freeze()
 
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
-        x = (lightness.expand(-1, 3, -1, -1) - self.mean) / self.std  # (B,3,H,W)
-        return self.features(x)  # (B,512,H/32,W/32)
+        return self.features(self.normalize(lightness))  # (B,512,H/32,W/32)
 
 
 def vgg16_features() -> nn.Sequential:
