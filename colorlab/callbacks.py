@@ -1,6 +1,8 @@
-"""Callbacks: a fixed grid of validation pictures in TensorBoard each epoch."""
+"""Callbacks: the validation picture grid, a checkpoint on crash, and training throughput."""
 
 from __future__ import annotations
+
+import time
 
 import pytorch_lightning as pl
 import torch
@@ -52,3 +54,27 @@ class CheckpointOnException(pl.Callback):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if trainer.state.fn == "fit" and trainer.global_step > 0:
             trainer.save_checkpoint(f"{self.dirpath}/on_exception.ckpt")
+
+
+class TrainThroughput(pl.Callback):
+    """Logs `train/images_per_s` each epoch: images over the wall time between consecutive training
+    batches (data loading included, the first batch of an epoch excluded as warm-up)."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.images = 0
+        self.seconds = 0.0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.last, self.images, self.seconds = None, 0, 0.0
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
+        now = time.perf_counter()
+        if self.last is not None:
+            self.images += batch[0].shape[0]
+            self.seconds += now - self.last
+        self.last = now
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.seconds > 0:
+            pl_module.log("train/images_per_s", self.images / self.seconds)

@@ -130,6 +130,7 @@ class ColorizationModule(pl.LightningModule):
 
     def on_train_start(self) -> None:
         self.val_loss_best.reset()  # forget the sanity check's validation
+        self.best_epoch = -1
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
@@ -137,7 +138,10 @@ class ColorizationModule(pl.LightningModule):
         loss = self.val_loss.compute()
         self.val_loss_best(loss)
         best = self.val_loss_best.compute()
+        if loss <= best:
+            self.best_epoch = self.current_epoch
         self.log("val/loss_best", best)
+        self.log("val/best_epoch", float(self.best_epoch))
         self.log_dict({"hp/val_loss": loss, "hp/val_loss_best": best, "hp/val_acc": self.val_acc.compute()})
 
     def configure_optimizers(self) -> Any:

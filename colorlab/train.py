@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -43,16 +45,45 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     log.info("output folder: %s", output_dir.resolve())
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    if cfg.get("test"):
-        best = None if cfg.trainer.get("fast_dev_run") else "best"
-        trainer.test(model, datamodule=datamodule, ckpt_path=best if _has_best(trainer) else None)
-        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+    summary = RunSummary(output_dir / SUMMARY_FILE, model)
+    started = time.perf_counter()
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        seconds = time.perf_counter() - started
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        if cfg.get("test") and not trainer.interrupted:
+            trainer.test(model, datamodule=datamodule, ckpt_path="best" if _has_best(trainer) else None)
+            metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+    except BaseException as err:
+        summary.write("failed", time.perf_counter() - started, trainer, error=f"{type(err).__name__}: {err}")
+        raise
+    summary.write("interrupted" if trainer.interrupted else "finished", seconds, trainer, metrics)
     if any(math.isnan(v) for k, v in metrics.items() if k.endswith("loss")):
         log.warning("a loss is NaN: the run diverged")
     log.info("final metrics: %s", {k: round(v, 5) for k, v in sorted(metrics.items())})
     return metrics
+
+
+SUMMARY_FILE = "summary.json"
+
+
+class RunSummary:
+    """`summary.json` in the run folder: status, timing and final metrics, for reports without TensorBoard."""
+
+    def __init__(self, path: Path, model: pl.LightningModule) -> None:
+        self.path = path
+        self.info = dict(model.hparams)
+        self.write("running", 0.0, None)
+
+    def write(self, status: str, seconds: float, trainer: pl.Trainer | None, metrics=None, error=None) -> None:
+        record = {"status": status, "train_seconds": round(seconds, 2), "hparams": self.info}
+        if trainer is not None:
+            record.update(epochs=trainer.current_epoch, global_step=trainer.global_step)
+        if metrics is not None:
+            record["metrics"] = metrics
+        if error is not None:
+            record["error"] = error
+        self.path.write_text(json.dumps(record, indent=2, default=str))
 
 
 def _has_best(trainer: pl.Trainer) -> bool:

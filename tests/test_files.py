@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from colorlab.data.files import IMAGE_EXTENSIONS, find_images, split_files, split_of
+from colorlab.data.files import IMAGE_EXTENSIONS, find_images, fixed_subset, split_files, split_of
 
 
 def test_finds_images_recursively_any_case(photo_dir):
@@ -65,3 +65,13 @@ def test_split_fractions_are_respected_on_many_paths():
 def test_bad_split_setting_is_named(photo_dir):
     with pytest.raises(ValueError, match="data.split"):
         split_files(photo_dir, find_images(photo_dir), (0.5, 0.2))
+
+
+def test_fixed_subset_is_the_same_whatever_the_order(photo_dir):
+    files = find_images(photo_dir)
+    subset = fixed_subset(photo_dir, files, 10)
+    assert len(subset) == 10 and subset == sorted(subset, key=files.index)
+    assert set(subset) == set(fixed_subset(photo_dir, list(reversed(files)), 10))
+    assert fixed_subset(photo_dir, files, None) == files
+    with pytest.raises(ValueError, match="data.subset"):
+        fixed_subset(photo_dir, files, 0)

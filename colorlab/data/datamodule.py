@@ -14,7 +14,7 @@ from torchvision.transforms import v2
 
 from colorlab.color import rgb_to_lab
 from colorlab.data.download import ensure_dataset
-from colorlab.data.files import find_images, split_files
+from colorlab.data.files import find_images, fixed_subset, split_files
 from colorlab.data.images import ImageFiles
 from colorlab.data.scan import scan_chroma
 
@@ -27,7 +27,8 @@ class ColorDataModule(pl.LightningDataModule):
     Train: random resized crop + horizontal flip; val/test: resize the short side + centre crop.
     Unreadable files are skipped (logged by name); training photos whose mean chroma is below
     `min_chroma` ab units are dropped as near-gray (0 keeps all). Loaders yield (B,3,S,S) uint8;
-    `on_after_batch_transfer` turns them into (L/100, ab/128) on the device.
+    `on_after_batch_transfer` turns them into (L/100, ab/128) on the device. `subset=N` uses a fixed,
+    hash-chosen N of the files (for quick experiments and benchmarks).
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class ColorDataModule(pl.LightningDataModule):
         cache_dir: str | Path | None = None,
         download: str | None = None,
         pin_memory: bool = False,
+        subset: int | None = None,
     ) -> None:
         super().__init__()
         if image_size < 1:
@@ -62,7 +64,7 @@ class ColorDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        files = find_images(self.root)
+        files = fixed_subset(self.root, find_images(self.root), self.hparams.subset)
         splits = split_files(self.root, files, self.hparams.split)
         scores = scan_chroma(self.root, files, self.hparams.cache_dir)
         self.dropped_unreadable = sum(score is None for score in scores.values())
@@ -81,9 +83,10 @@ class ColorDataModule(pl.LightningDataModule):
         )
         self.splits = splits
 
-    def _dataset(self, split: str) -> ImageFiles:
+    def _dataset(self, split: str, augment: bool | None = None, max_images: int | None = None) -> ImageFiles:
+        """A split's files; train augmentation unless `augment=False`; `max_images` a fixed subset."""
         self.setup()
-        files = self.splits[split]
+        files = fixed_subset(self.root, self.splits[split], max_images)
         if not files:
             raise ValueError(
                 f"data.root={self.root}: the {split} split is empty ({len(self.splits['train'])} train, "
@@ -91,7 +94,9 @@ class ColorDataModule(pl.LightningDataModule):
                 "add images or change data.split / data.min_chroma"
             )
         size = self.hparams.image_size
-        if split == "train":
+        if augment is None:
+            augment = split == "train"
+        if augment:
             scale = tuple(self.hparams.crop_scale)
             transform = v2.Compose([v2.RandomResizedCrop(size, scale=scale, antialias=True), v2.RandomHorizontalFlip()])
             min_side = math.ceil(size / math.sqrt(scale[0]))  # enough pixels for the smallest crop
@@ -100,13 +105,14 @@ class ColorDataModule(pl.LightningDataModule):
             min_side = size
         return ImageFiles(files, transform, min_side=min_side)
 
-    def _loader(self, split: str) -> DataLoader:
+    def _loader(self, split: str, training: bool | None = None, max_images: int | None = None) -> DataLoader:
+        training = split == "train" if training is None else training
         workers = self.hparams.num_workers
         return DataLoader(
-            self._dataset(split),
+            self._dataset(split, augment=training, max_images=max_images),
             batch_size=self.hparams.batch_size,
-            shuffle=split == "train",
-            drop_last=split == "train" and len(self.splits["train"]) > self.hparams.batch_size,
+            shuffle=training,
+            drop_last=training and len(self.splits["train"]) > self.hparams.batch_size,
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=self.hparams.pin_memory,
@@ -120,6 +126,10 @@ class ColorDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
+
+    def eval_dataloader(self, split: str, max_images: int | None = None) -> DataLoader:
+        """Any split in file order with the deterministic resize + centre crop (evaluation, priors)."""
+        return self._loader(split, training=False, max_images=max_images)
 
     def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> tuple[torch.Tensor, ...]:
         """(B,3,H,W) uint8 RGB on the device -> (L/100 (B,1,H,W), ab/128 (B,2,H,W))."""

@@ -35,10 +35,14 @@ def find_images(root: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
+def _unit_hash(relative_path: str) -> float:
+    """A number uniform in [0, 1) that depends on the relative path alone."""
+    return int.from_bytes(hashlib.sha1(relative_path.encode("utf-8")).digest()[:8], "big") / 2**64
+
+
 def split_of(relative_path: str, fractions: Sequence[float]) -> str:
     """'train', 'val' or 'test' from a hash of the path alone: adding files never moves old ones."""
-    digest = hashlib.sha1(relative_path.encode("utf-8")).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64  # uniform in [0, 1)
+    u = _unit_hash(relative_path)
     edge = 0.0
     for name, fraction in zip(SPLITS, fractions, strict=True):
         edge += fraction
@@ -55,3 +59,13 @@ def split_files(root: str | Path, files: Sequence[Path], fractions: Sequence[flo
     for path in files:
         splits[split_of(path.relative_to(root).as_posix(), fractions)].append(path)
     return splits
+
+
+def fixed_subset(root: str | Path, files: Sequence[Path], size: int | None) -> list[Path]:
+    """The `size` files with the smallest path hashes: the same subset on every machine and run."""
+    if size is None or size >= len(files):
+        return list(files)
+    if size < 1:
+        raise ValueError(f"data.subset={size}: must be a positive number of files, or null for all")
+    chosen = set(sorted(files, key=lambda p: _unit_hash(p.relative_to(root).as_posix()))[:size])
+    return [f for f in files if f in chosen]

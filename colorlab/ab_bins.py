@@ -1,0 +1,37 @@
+"""The quantised ab plane (grid step 10, as Zhang et al. 2016) and colour priors over it."""
+
+from __future__ import annotations
+
+import torch
+
+from colorlab.color import AB_SCALE
+
+AB_STEP = 10.0
+AB_EDGE = 110.0  # bin centres at -110, -100, ..., 110 on each axis
+SIDE = int(2 * AB_EDGE / AB_STEP) + 1  # 23
+NUM_BINS = SIDE * SIDE  # 529 on the full grid; the sRGB gamut uses a subset
+
+
+def bin_centres() -> torch.Tensor:
+    """(NUM_BINS, 2) ab centres in ab units, a-major."""
+    axis = torch.arange(-AB_EDGE, AB_EDGE + 1, AB_STEP)
+    a, b = torch.meshgrid(axis, axis, indexing="ij")
+    return torch.stack([a.flatten(), b.flatten()], dim=1)
+
+
+def bin_index(ab: torch.Tensor) -> torch.Tensor:
+    """ab/128 (B,2,H,W) -> (B,H,W) index of the nearest grid bin (values past +-110 go to the edge)."""
+    cells = ((ab.float() * AB_SCALE + AB_EDGE) / AB_STEP).round().long().clamp(0, SIDE - 1)
+    return cells[:, 0] * SIDE + cells[:, 1]
+
+
+def histogram(ab: torch.Tensor) -> torch.Tensor:
+    """ab/128 (B,2,H,W) -> (NUM_BINS,) pixel counts per bin (float64)."""
+    return torch.bincount(bin_index(ab).flatten(), minlength=NUM_BINS).double()
+
+
+def inverse_prior_weights(prior: torch.Tensor) -> torch.Tensor:
+    """(NUM_BINS,) probabilities -> per-bin weights 1/p; bins never seen in training get 1/(min seen p)."""
+    seen = prior > 0
+    floor = prior[seen].min() if seen.any() else torch.tensor(1.0 / NUM_BINS, dtype=prior.dtype)
+    return 1.0 / torch.where(seen, prior, floor)

@@ -1,0 +1,135 @@
+"""Evaluating colorizers and baselines on a split, image by image, with bootstrap confidence intervals."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from colorlab import ab_bins, metrics
+from colorlab.color import AB_SCALE, lab_to_rgb, rgb_to_lab
+
+log = logging.getLogger(__name__)
+
+ACC_THRESHOLDS = (2, 5, 10, 20)
+# (column, label, higher is better) in reports; per-image values in the CSV.
+METRICS = (
+    ("psnr", "PSNR (dB)", True),
+    ("ssim", "SSIM", True),
+    ("auc", "AuC (%)", True),
+    ("auc_rebalanced", "rebal. AuC (%)", True),
+    *((f"acc@{t}", f"acc@{t}", True) for t in ACC_THRESHOLDS),
+    ("cf", "CF", None),
+    ("cf_true", "CF (truth)", None),
+    ("dcf", "ΔCF", None),
+)
+
+Predictor = Callable[[torch.Tensor], torch.Tensor]  # L/100 (B,1,H,W) -> ab/128 (B,2,H,W)
+
+
+@dataclass
+class ColourStats:
+    """The training split's colour statistics: bin prior (for rebalancing and `random`) and mean ab."""
+
+    prior: torch.Tensor  # (NUM_BINS,) probabilities
+    mean_ab: torch.Tensor  # (2,) ab/128
+
+    @classmethod
+    def estimate(cls, batches: Iterable[torch.Tensor]) -> ColourStats:
+        """From uint8 RGB batches of the training split (deterministic crops)."""
+        counts = torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64)
+        ab_sum, pixels = torch.zeros(2, dtype=torch.float64), 0
+        for rgb in batches:
+            _, ab = rgb_to_lab(rgb)
+            counts += ab_bins.histogram(ab)
+            ab_sum += ab.double().sum(dim=(0, 2, 3))
+            pixels += ab[:, 0].numel()
+        if pixels == 0:
+            raise ValueError("no training images to estimate the colour prior from")
+        return cls(prior=counts / counts.sum(), mean_ab=(ab_sum / pixels).float())
+
+
+def baselines(stats: ColourStats, seed: int = 0) -> dict[str, Predictor]:
+    """gray (ab = 0), mean (the training mean ab everywhere), random (ab drawn from the training prior)."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = ab_bins.bin_centres() / AB_SCALE  # (K,2) ab/128
+    half_bin = ab_bins.AB_STEP / 2 / AB_SCALE
+
+    def gray(lightness: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(lightness).expand(-1, 2, -1, -1)
+
+    def mean(lightness: torch.Tensor) -> torch.Tensor:
+        return stats.mean_ab.to(lightness).view(1, 2, 1, 1).expand(lightness.shape[0], -1, *lightness.shape[2:])
+
+    def random(lightness: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = lightness.shape
+        picks = torch.multinomial(stats.prior.float(), b * h * w, replacement=True, generator=generator)
+        jitter = (torch.rand(b * h * w, 2, generator=generator) * 2 - 1) * half_bin  # uniform inside the bin
+        ab = (centres[picks] + jitter).view(b, h, w, 2).permute(0, 3, 1, 2)
+        return ab.to(lightness)
+
+    return {"gray": gray, "mean": mean, "random": random}
+
+
+@torch.no_grad()
+def score_batch(rgb: torch.Tensor, pred_ab: torch.Tensor, bin_weights: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-image metrics of one batch: uint8 RGB truth (B,3,H,W) and predicted ab/128 (B,2,H,W)."""
+    lightness, true_ab = rgb_to_lab(rgb)
+    pred_ab = pred_ab.float()
+    pred_rgb = (lab_to_rgb(lightness, pred_ab) * 255).round().to(torch.uint8)
+    pixel_weights = bin_weights.to(rgb.device)[ab_bins.bin_index(true_ab)]
+    error_acc = {f"acc@{t}": metrics.ab_accuracy(pred_ab, true_ab, t) for t in ACC_THRESHOLDS}
+    cf, cf_true = metrics.colourfulness(pred_rgb), metrics.colourfulness(rgb)
+    return {
+        "psnr": metrics.psnr(pred_rgb, rgb),
+        "ssim": metrics.ssim(pred_rgb, rgb),
+        "auc": metrics.auc(pred_ab, true_ab),
+        "auc_rebalanced": metrics.auc(pred_ab, true_ab, pixel_weights),
+        **error_acc,
+        "cf": cf,
+        "cf_true": cf_true,
+        "dcf": cf - cf_true,
+    }
+
+
+def evaluate(
+    predictors: dict[str, Predictor],
+    batches: Iterable[torch.Tensor],
+    stats: ColourStats,
+    device: torch.device | str = "cpu",
+    autocast_dtype: torch.dtype | None = None,
+) -> dict[str, list[dict[str, float]]]:
+    """Run each predictor over the same uint8 RGB batches; {name: one dict of metrics per image}."""
+    weights = ab_bins.inverse_prior_weights(stats.prior).float()
+    records: dict[str, list[dict[str, float]]] = {name: [] for name in predictors}
+    for rgb in batches:
+        rgb = rgb.to(device)
+        lightness, _ = rgb_to_lab(rgb)
+        for name, predict in predictors.items():
+            with torch.autocast(torch.device(device).type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                pred = predict(lightness)
+            scores = score_batch(rgb, pred.float(), weights)
+            records[name] += [{key: float(value[i]) for key, value in scores.items()} for i in range(rgb.shape[0])]
+    return records
+
+
+def summarise(rows: list[dict[str, float]], bootstrap: int = 1000, seed: int = 0) -> dict[str, dict[str, float]]:
+    """{metric: {mean, ci_low, ci_high}}: the mean over images and its 95% bootstrap interval."""
+    if not rows:
+        raise ValueError("no images were evaluated")
+    rng = np.random.default_rng(seed)
+    n = len(rows)
+    picks = rng.integers(0, n, size=(bootstrap, n)) if bootstrap > 0 else None
+    summary = {}
+    for key in rows[0]:
+        values = np.array([row[key] for row in rows], dtype=np.float64)
+        entry = {"mean": float(values.mean()), "ci_low": math.nan, "ci_high": math.nan}
+        if picks is not None:
+            means = values[picks].mean(axis=1)
+            entry["ci_low"], entry["ci_high"] = (float(v) for v in np.percentile(means, [2.5, 97.5]))
+        summary[key] = entry
+    return summary

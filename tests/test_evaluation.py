@@ -1,0 +1,92 @@
+"""Evaluation: baselines, bootstrap summaries, and the gray baseline on real cats vs an independent
+numpy/scikit-image implementation."""
+
+import numpy as np
+import pytest
+import torch
+from skimage.color import lab2rgb, rgb2lab
+from skimage.metrics import peak_signal_noise_ratio
+from torch.utils.data import DataLoader
+from torchvision.transforms import v2
+
+from colorlab import ab_bins
+from colorlab.data.files import find_images, split_files
+from colorlab.data.images import ImageFiles
+from colorlab.evaluation import ColourStats, baselines, evaluate, summarise
+from tests.conftest import SHARED
+
+CATS = SHARED / "cats"
+
+
+def uniform_stats() -> ColourStats:
+    return ColourStats(
+        prior=torch.full((ab_bins.NUM_BINS,), 1.0 / ab_bins.NUM_BINS, dtype=torch.float64), mean_ab=torch.zeros(2)
+    )
+
+
+def reference_gray_metrics(rgb: np.ndarray) -> tuple[float, float, float, float]:
+    """AuC, PSNR, CF of the gray prediction and CF of the truth for one (H,W,3) uint8 image."""
+    lab = rgb2lab(rgb)
+    err = np.hypot(lab[..., 1], lab[..., 2])  # |ab - 0|
+    auc = 100 * np.mean([(err <= t).mean() for t in range(151)])
+    gray = lab.copy()
+    gray[..., 1:] = 0
+    gray_rgb = np.round(lab2rgb(gray) * 255).astype(np.uint8)
+    psnr = min(peak_signal_noise_ratio(rgb, gray_rgb, data_range=255), 50.0)  # colorlab caps at 50 dB
+
+    def cf(img):
+        r, g, b = (img[..., i].astype(np.float64) for i in range(3))
+        rg, yb = r - g, 0.5 * (r + g) - b
+        return np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
+
+    return auc, psnr, cf(gray_rgb), cf(rgb)
+
+
+@pytest.mark.skipif(not CATS.is_dir(), reason=f"{CATS} not present")
+def test_gray_baseline_on_cats_test_split_matches_an_independent_implementation():
+    # The test split exactly as the DataModule makes it (hash split, resize + centre crop), without its scan.
+    test = split_files(CATS, find_images(CATS), (0.8, 0.1, 0.1))["test"]
+    assert 1100 < len(test) < 1400  # ~10% of 12,481
+    transform = v2.Compose([v2.Resize(64, antialias=True), v2.CenterCrop(64)])
+    loader = DataLoader(ImageFiles(test, transform, min_side=64), batch_size=128)
+    records = evaluate({"gray": baselines(uniform_stats())["gray"]}, loader, uniform_stats())["gray"]
+    ours = summarise(records, bootstrap=0)
+    reference = np.array([reference_gray_metrics(img.permute(1, 2, 0).numpy()) for batch in loader for img in batch])
+    assert len(records) == len(reference) == len(test)
+    auc, psnr, cf, cf_true = reference.mean(axis=0)
+    assert ours["auc"]["mean"] == pytest.approx(auc, abs=0.1)
+    assert ours["psnr"]["mean"] == pytest.approx(psnr, abs=0.1)
+    assert ours["cf"]["mean"] == pytest.approx(cf, abs=0.1)
+    assert ours["cf_true"]["mean"] == pytest.approx(cf_true, abs=0.1)
+
+
+def test_baselines_predict_what_they_say():
+    prior = torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64)
+    target = ab_bins.bin_index(torch.tensor([30.0, -20.0]).view(1, 2, 1, 1) / 128).item()
+    prior[target] = 1.0
+    stats = ColourStats(prior=prior, mean_ab=torch.tensor([0.1, -0.2]))
+    chosen = baselines(stats, seed=0)
+    lightness = torch.rand(2, 1, 8, 8)
+    assert chosen["gray"](lightness).abs().max() == 0
+    assert torch.allclose(chosen["mean"](lightness)[:, :, 3, 4], torch.tensor([[0.1, -0.2]] * 2))
+    drawn = chosen["random"](lightness) * 128  # all from the one bin: within +-5 of its centre
+    assert (drawn[:, 0] - 30).abs().max() <= 5 and (drawn[:, 1] + 20).abs().max() <= 5
+    assert drawn.std() > 1  # and really random inside it
+
+
+def test_colour_stats_from_batches():
+    rgb = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    rgb[:, 0] = 255  # pure red: a ~ 80, b ~ 67
+    stats = ColourStats.estimate([rgb])
+    assert stats.prior.sum().item() == pytest.approx(1.0)
+    assert stats.prior.argmax() == ab_bins.bin_index(stats.mean_ab.view(1, 2, 1, 1)).item()
+    assert stats.mean_ab[0] * 128 == pytest.approx(80.1, abs=0.5)
+
+
+def test_summary_has_bootstrap_intervals_around_the_mean():
+    rows = [{"x": float(v)} for v in np.random.default_rng(0).normal(5, 1, 200)]
+    summary = summarise(rows, bootstrap=500)["x"]
+    assert summary["ci_low"] < summary["mean"] < summary["ci_high"]
+    assert 0.1 < summary["ci_high"] - summary["ci_low"] < 0.5  # ~ 2 * 1.96 / sqrt(200)
+    with pytest.raises(ValueError, match="no images"):
+        summarise([])

@@ -1,0 +1,87 @@
+"""Metrics against independent references: scikit-image, numpy and hand-computed cases."""
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from colorlab import ab_bins, metrics
+from colorlab.color import AB_SCALE
+from tests.test_color import real_photos
+
+
+def photos_and_noisy() -> tuple[torch.Tensor, torch.Tensor]:
+    truth = torch.from_numpy(real_photos(3, 64)).permute(0, 3, 1, 2)
+    noise = torch.from_numpy(np.random.default_rng(0).integers(-30, 30, truth.shape))
+    return (truth.int() + noise).clamp(0, 255).to(torch.uint8), truth
+
+
+def test_psnr_matches_scikit_image():
+    pred, truth = photos_and_noisy()
+    ours = metrics.psnr(pred, truth)
+    for i in range(3):
+        ref = peak_signal_noise_ratio(truth[i].numpy(), pred[i].numpy(), data_range=255)
+        assert ours[i].item() == pytest.approx(ref, abs=1e-6)
+    assert metrics.psnr(truth, truth).tolist() == [metrics.PSNR_CAP] * 3
+
+
+def test_ssim_matches_scikit_image_gaussian_window():
+    pred, truth = photos_and_noisy()
+    ours = metrics.ssim(pred, truth)
+    for i in range(3):
+        ref = structural_similarity(
+            truth[i].permute(1, 2, 0).numpy().astype(np.float64),
+            pred[i].permute(1, 2, 0).numpy().astype(np.float64),
+            channel_axis=-1,
+            data_range=255,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+        assert ours[i].item() == pytest.approx(ref, abs=1e-4)  # float32 maps vs float64
+
+
+def brute_force_auc(err: np.ndarray, weights: np.ndarray | None = None) -> float:
+    weights = np.ones_like(err) if weights is None else weights
+    curve = [(weights * (err <= t)).sum() / weights.sum() for t in range(151)]
+    return 100 * float(np.mean(curve))
+
+
+def test_auc_matches_the_cumulative_curve_computed_threshold_by_threshold():
+    rng = np.random.default_rng(1)
+    true = torch.from_numpy(rng.uniform(-0.8, 0.8, (2, 2, 16, 16))).float()
+    pred = torch.from_numpy(rng.uniform(-0.8, 0.8, (2, 2, 16, 16))).float()
+    err = metrics.ab_error(pred, true).numpy()
+    weights = torch.from_numpy(rng.uniform(0.1, 5, (2, 16, 16))).float()
+    plain, weighted = metrics.auc(pred, true), metrics.auc(pred, true, weights)
+    for i in range(2):
+        assert plain[i].item() == pytest.approx(brute_force_auc(err[i]), abs=1e-4)
+        assert weighted[i].item() == pytest.approx(brute_force_auc(err[i], weights[i].numpy()), abs=1e-4)
+    assert torch.allclose(metrics.auc(pred, true, torch.ones(2, 16, 16)), plain)
+    assert metrics.auc(true, true).tolist() == [100.0, 100.0]
+
+
+def test_colourfulness_hand_cases():
+    gray = torch.full((1, 3, 8, 8), 120, dtype=torch.uint8)
+    assert metrics.colourfulness(gray).item() == pytest.approx(0.0)
+    red = torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
+    red[:, 0] = 200  # rg = 200, yb = 100, constant: CF = 0.3 * sqrt(200^2 + 100^2)
+    assert metrics.colourfulness(red).item() == pytest.approx(0.3 * (200**2 + 100**2) ** 0.5, rel=1e-6)
+    half = torch.zeros(1, 3, 2, 2, dtype=torch.uint8)
+    half[0, 0, 0] = 100  # rg in {100, 0}, yb in {50, 0}: sigma = sqrt(50^2 + 25^2), mu = sqrt(50^2 + 25^2)
+    expected = 1.3 * (50**2 + 25**2) ** 0.5
+    assert metrics.colourfulness(half).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_ab_bins_grid_index_and_weights():
+    centres = ab_bins.bin_centres()
+    assert centres.shape == (ab_bins.NUM_BINS, 2) and ab_bins.NUM_BINS == 23 * 23
+    ab = (centres.T / AB_SCALE).reshape(1, 2, 23, 23)
+    assert torch.equal(ab_bins.bin_index(ab).flatten(), torch.arange(ab_bins.NUM_BINS))
+    shifted = ab + 4.9 / AB_SCALE  # still nearest to the same centre
+    assert torch.equal(ab_bins.bin_index(shifted), ab_bins.bin_index(ab))
+    assert ab_bins.histogram(ab).sum() == ab_bins.NUM_BINS
+    prior = torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64)
+    prior[:2] = torch.tensor([0.75, 0.25])
+    weights = ab_bins.inverse_prior_weights(prior)
+    assert weights[0] == pytest.approx(4 / 3) and weights[1] == pytest.approx(4) and weights[5] == pytest.approx(4)
