@@ -99,8 +99,12 @@ def load_run(folder: Path, split: str, bootstrap: int) -> Run:
         return run
     if status == "running":
         return run
-    try:  # finished runs, and failed or interrupted ones that left a checkpoint (their status says so)
+    try:
         find_checkpoint(folder)
+    except CheckpointError as err:
+        run.note = run.note or str(err)
+        return run
+    try:  # finished runs, and failed or interrupted ones that left a checkpoint (their status says so)
         run.results = run_evaluation(_evaluate_config(folder, split, bootstrap))
     except (CheckpointError, OSError, ValueError) as err:
         run.note = f"evaluation failed: {err}"

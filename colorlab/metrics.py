@@ -59,8 +59,13 @@ def ssim(pred_rgb: torch.Tensor, true_rgb: torch.Tensor) -> torch.Tensor:
     averaged over channels: scikit-image's definition (torchmetrics' own reduction differs slightly).
     """
     _, full = structural_similarity_index_measure(
-        pred_rgb.float(), true_rgb.float(), data_range=255.0, kernel_size=SSIM_KERNEL, sigma=1.5,
-        reduction="none", return_full_image=True,
+        pred_rgb.float(),
+        true_rgb.float(),
+        data_range=255.0,
+        kernel_size=SSIM_KERNEL,
+        sigma=1.5,
+        reduction="none",
+        return_full_image=True,
     )
     border = SSIM_KERNEL // 2
     return full[..., border:-border, border:-border].flatten(1).mean(1).float()

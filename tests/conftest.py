@@ -82,3 +82,41 @@ def photo_dir(tmp_path: Path) -> Path:
     Image.fromarray(gray).save(root / "gray.png")
     (root / "notes.txt").write_text("not an image")
     return root
+
+
+@pytest.fixture(scope="session")
+def cli_sweep(tmp_path_factory) -> Path:
+    """One real `python -m colorlab.train -m model=baseline,batchnorm,dropout` sweep on tiny photos."""
+    import os
+    import subprocess
+    import sys
+
+    tmp = tmp_path_factory.mktemp("sweep")
+    photos = tmp / "photos"
+    for i in range(24):
+        (photos / f"set{i % 3}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(smooth_image(48, seed=i)).save(photos / f"set{i % 3}" / f"img{i}.jpg")
+    command = [
+        sys.executable,
+        "-m",
+        "colorlab.train",
+        "-m",
+        "model=baseline,batchnorm,dropout",
+        "test=true",
+        "data=folder",
+        f"data.root={photos}",
+        *tiny_overrides(tmp),
+    ]
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(command, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (sweep,) = (tmp / "outputs" / "multirun").iterdir()
+    return sweep
+
+
+def compose_evaluate(overrides: list[str]) -> DictConfig:
+    """Compose conf/evaluate.yaml as `python -m colorlab.evaluate` would."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("evaluate", overrides=overrides)

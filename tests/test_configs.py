@@ -15,6 +15,7 @@ CONF = Path(CONFIG_DIR)
 # (group, choice) pairs that the tests below run; a new config file must be added here.
 TESTED = {
     ("", "train"),
+    ("", "evaluate"),  # evaluate.yaml: tests/test_compare.py
     ("data", "folder"),
     ("data", "sample"),
     ("data", "cats"),

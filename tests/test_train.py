@@ -1,10 +1,7 @@
 """End-to-end runs: what a run leaves on disk (TensorBoard, CSV, checkpoints) and the CLI sweep."""
 
 import csv
-import os
-import subprocess
-import sys
-from pathlib import Path
+import json
 
 import pytest
 import torch
@@ -16,8 +13,6 @@ from colorlab.data.images import ImageFiles, UnreadableImageError
 from colorlab.module import HP_METRICS
 from colorlab.train import train
 from tests.conftest import compose_config, tiny_overrides
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(photo_dir, tmp_path, *extra):
@@ -84,27 +79,21 @@ def test_a_file_that_breaks_mid_training_is_named_and_a_checkpoint_is_left(photo
     assert (tmp_path / "run" / "checkpoints" / "on_exception.ckpt").is_file()
 
 
-def test_cli_sweep_writes_one_named_run_per_variant(photo_dir, tmp_path):
-    overrides = [o for o in tiny_overrides(tmp_path) if not o.startswith("paths.log_dir")]
-    command = [
-        sys.executable,
-        "-m",
-        "colorlab.train",
-        "-m",
-        "model=baseline,batchnorm,dropout",
-        "data=folder",
-        f"data.root={photo_dir}",
-        f"paths.log_dir={tmp_path / 'outputs'}",
-        *overrides,
-    ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    (sweep,) = (tmp_path / "outputs" / "multirun").iterdir()
-    runs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+def test_cli_sweep_writes_one_named_run_per_variant(cli_sweep):
+    runs = sorted(p.name for p in cli_sweep.iterdir() if p.is_dir())
     assert runs == ["0_baseline", "1_batchnorm", "2_dropout"]
     for name in runs:
-        assert list((sweep / name / "tensorboard").glob("events.out.tfevents.*"))
-        assert (sweep / name / "checkpoints" / "last.ckpt").is_file()
-        assert (sweep / name / "csv" / "metrics.csv").is_file()
-        assert (sweep / name / "train.log").is_file()
+        assert list((cli_sweep / name / "tensorboard").glob("events.out.tfevents.*"))
+        assert (cli_sweep / name / "checkpoints" / "last.ckpt").is_file()
+        assert (cli_sweep / name / "csv" / "metrics.csv").is_file()
+        assert (cli_sweep / name / "train.log").is_file()
+        summary = json.loads((cli_sweep / name / "summary.json").read_text())
+        assert summary["status"] == "finished" and summary["hparams"]["variant"] == name.split("_", 1)[1]
+        assert "test/loss" in summary["metrics"] and summary["train_seconds"] > 0
+
+
+def test_a_failed_run_says_so_in_its_summary(photo_dir, tmp_path):
+    with pytest.raises(ValueError, match="multiple of 32"):
+        run(photo_dir, tmp_path, "data.image_size=48")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "failed" and "multiple of 32" in summary["error"]

@@ -1,0 +1,90 @@
+"""evaluate and compare on a real (tiny) sweep of the three decoders."""
+
+import json
+import shutil
+
+import pytest
+from PIL import Image
+
+from colorlab.compare import compare, main
+from colorlab.evaluate import run_evaluation
+from tests.conftest import compose_evaluate
+
+
+def test_evaluate_writes_metrics_with_intervals_and_a_per_image_csv(cli_sweep, photo_dir, tmp_path):
+    out = tmp_path / "eval"
+    result = run_evaluation(compose_evaluate([f"run={cli_sweep / '0_baseline'}", f"out={out}", "bootstrap=50"]))
+    assert set(result["results"]) == {"baseline", "gray baseline", "mean baseline", "random baseline"}
+    auc = result["results"]["baseline"]["auc"]
+    assert auc["ci_low"] <= auc["mean"] <= auc["ci_high"] and 0 < auc["mean"] <= 100
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["images"] == result["images"] > 0 and saved["split"] == "test"
+    lines = (out / "per_image.csv").read_text().strip().splitlines()
+    assert lines[0].startswith("predictor,file,psnr,ssim,auc") and len(lines) == 1 + 4 * result["images"]
+    other = run_evaluation(
+        compose_evaluate(
+            [
+                f"run={cli_sweep / '0_baseline'}",
+                f"out={tmp_path / 'other'}",
+                "bootstrap=0",
+                "data=folder",
+                f"data.root={photo_dir}",
+                "data.image_size=32",
+                "split=val",
+            ]
+        )
+    )
+    assert other["data_root"] == str(photo_dir) and other["split"] == "val"
+
+
+@pytest.mark.parametrize(("override", "message"), [("split=dev", "split=dev"), ("baselines=[gray,oracle]", "oracle")])
+def test_evaluate_rejects_bad_settings_by_name(cli_sweep, tmp_path, override, message):
+    with pytest.raises(ValueError, match=message):
+        run_evaluation(compose_evaluate([f"run={cli_sweep / '0_baseline'}", f"out={tmp_path}", override]))
+
+
+def test_compare_reports_every_variant_the_baselines_and_broken_runs(cli_sweep, tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(cli_sweep, sweep)
+    failed = sweep / "3_batchnorm"  # a job that crashed: no checkpoint, summary says failed
+    (failed / ".hydra").mkdir(parents=True)
+    (failed / "summary.json").write_text(json.dumps({"status": "failed", "error": "ValueError: boom"}))
+    running = sweep / "4_dropout"
+    (running / ".hydra").mkdir(parents=True)
+    (running / "summary.json").write_text(json.dumps({"status": "running"}))
+
+    assert main([str(sweep), "--bootstrap", "20", "--images", "3"]) == 0
+    report = sweep / "report"
+    table = [line for line in (report / "report.md").read_text().splitlines() if line.startswith("| ")]
+    names = [line.split("|")[1].strip() for line in table[1:]]
+    assert names == [
+        "0_baseline",
+        "1_batchnorm",
+        "2_dropout",
+        "3_batchnorm",
+        "4_dropout",
+        "gray baseline",
+        "mean baseline",
+        "random baseline",
+    ]
+    assert "failed: ValueError: boom" in table[4] and "still running" in table[5]
+    assert sum("**" in line for line in table) >= 1  # best values marked
+    assert (
+        "<table>" in (report / "report.html").read_text()
+        and "data:image/png;base64" in (report / "report.html").read_text()
+    )
+    curves, grid = Image.open(report / "curves.png"), Image.open(report / "grid.png")
+    assert curves.size == (1100, 750)
+    photos = min(3, json.loads((sweep / "0_baseline" / "eval" / "test" / "metrics.json").read_text())["images"])
+    assert grid.size == (round(2.2 * 100 * 5), round(2.2 * 100 * photos))  # gray | 3 variants | truth
+    assert grid.convert("L").getextrema()[1] > 0
+
+    metrics_file = sweep / "0_baseline" / "eval" / "test" / "metrics.json"
+    before = metrics_file.stat().st_mtime_ns
+    compare([sweep], bootstrap=20, images=3)  # reuses what is evaluated
+    assert metrics_file.stat().st_mtime_ns == before
+
+
+def test_compare_names_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 1
+    assert "neither a run folder nor a sweep" in capsys.readouterr().err
