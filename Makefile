@@ -4,6 +4,7 @@ PY := $(VENV)/bin/python
 # pip takes these two from local disk here; a looser pin downloads a multi-GB CUDA build.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
+NOW := $(shell date +%Y-%m-%d_%H-%M-%S)
 
 .DEFAULT_GOAL := help
 
@@ -19,9 +20,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install colorlab with its test tools (offline-safe pins)
 
-demo: $(STAMP) ## sweep the three decoders on the embedded sample (CPU, offline, ~10 min)
-	$(PY) -m colorlab.train -m experiment=demo model=baseline,batchnorm,dropout
-	@echo "runs: $$(ls -td outputs/multirun/*/ | head -1)  ->  $(VENV)/bin/tensorboard --logdir $$(ls -td outputs/multirun/*/ | head -1)"
+demo: $(STAMP) ## train + compare the three decoders on the embedded sample (CPU, offline, ~7 min)
+	$(PY) -m colorlab.train -m experiment=demo model=baseline,batchnorm,dropout hydra.sweep.dir=outputs/multirun/demo-$(NOW)
+	$(PY) -m colorlab.compare outputs/multirun/demo-$(NOW)
+	@echo "report: outputs/multirun/demo-$(NOW)/report/report.html"
+	@echo "logs:   $(VENV)/bin/tensorboard --logdir outputs/multirun/demo-$(NOW)"
 
 test: $(STAMP) ## run the default (fast, offline) test suite
 	$(PY) -m pytest -q

@@ -297,6 +297,10 @@ def compare(
     )
     out.mkdir(parents=True, exist_ok=True)
     runs = [load_run(folder, split, bootstrap) for folder in folders]
+    names = [run.name for run in runs]
+    for run in runs:  # two sweeps both have 0_baseline: qualify by the sweep's folder
+        if names.count(run.name) > 1:
+            run.name = f"{run.folder.parent.name}/{run.folder.name}"
     header, rows = table_rows(runs)
     plot_curves(runs, out / "curves.png")
     plot_grid(runs, out / "grid.png", split, images)

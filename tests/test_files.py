@@ -75,3 +75,13 @@ def test_fixed_subset_is_the_same_whatever_the_order(photo_dir):
     assert fixed_subset(photo_dir, files, None) == files
     with pytest.raises(ValueError, match="data.subset"):
         fixed_subset(photo_dir, files, 0)
+
+
+def test_a_subset_keeps_all_three_splits_in_proportion():
+    from pathlib import Path
+
+    root = Path("/data")
+    files = [root / f"CAT_0{i % 7}" / f"{i:08d}.jpg" for i in range(5000)]
+    subset = fixed_subset(root, files, 1000)
+    counts = {name: len(part) for name, part in split_files(root, subset, (0.8, 0.1, 0.1)).items()}
+    assert 730 < counts["train"] < 870 and counts["val"] > 60 and counts["test"] > 60

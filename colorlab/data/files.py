@@ -35,9 +35,10 @@ def find_images(root: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
-def _unit_hash(relative_path: str) -> float:
-    """A number uniform in [0, 1) that depends on the relative path alone."""
-    return int.from_bytes(hashlib.sha1(relative_path.encode("utf-8")).digest()[:8], "big") / 2**64
+def _unit_hash(relative_path: str, salt: str = "") -> float:
+    """A number uniform in [0, 1) that depends on the relative path (and `salt`) alone."""
+    digest = hashlib.sha1((salt + relative_path).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def split_of(relative_path: str, fractions: Sequence[float]) -> str:
@@ -67,5 +68,6 @@ def fixed_subset(root: str | Path, files: Sequence[Path], size: int | None) -> l
         return list(files)
     if size < 1:
         raise ValueError(f"data.subset={size}: must be a positive number of files, or null for all")
-    chosen = set(sorted(files, key=lambda p: _unit_hash(p.relative_to(root).as_posix()))[:size])
+    # Salted: unsalted, the smallest hashes would all fall into the first split.
+    chosen = set(sorted(files, key=lambda p: _unit_hash(p.relative_to(root).as_posix(), "subset:"))[:size])
     return [f for f in files if f in chosen]
