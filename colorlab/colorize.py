@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import hydra
+import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig
 from PIL import Image
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from colorlab.checkpoints import CheckpointError, load_model
 from colorlab.data.files import IMAGE_EXTENSIONS
-from colorlab.inference import colorize_image, open_image
+from colorlab.inference import assemble, open_image, predict_ab, recombine, split_alpha
 from colorlab.train import CONFIG_DIR
 
 log = logging.getLogger(__name__)
@@ -101,33 +102,49 @@ def run_colorize(cfg: DictConfig) -> Tally:
         print(f"failed: {problem}", file=sys.stderr)
     log.info("colorizing %d photos with %s (network size %d, %s)", len(jobs), ckpt, size, device)
     show = sys.stderr.isatty() if cfg.progress == "auto" else bool(cfg.progress)
-    for job in tqdm(jobs, unit="photo", disable=not show):
-        reason = _colorize_one(job, model, size, cfg)
-        if reason is None:
-            tally.colorized += 1
-        elif reason.startswith("skipped"):
-            tally.skipped += 1
-            log.info("%s: %s", job.source, reason)
-        else:
-            tally.failed.append(f"{job.source}: {reason}")
-            print(f"failed: {job.source}: {reason}", file=sys.stderr)
+    stride = model.encoder.stride
+    with tqdm(total=len(jobs), unit="photo", disable=not show) as bar:
+        for start in range(0, len(jobs), cfg.batch_size):
+            chunk = jobs[start : start + cfg.batch_size]
+            for job, reason in _colorize_batch(chunk, model, size, stride, cfg):
+                if reason is None:
+                    tally.colorized += 1
+                elif reason.startswith("skipped"):
+                    tally.skipped += 1
+                    log.info("%s: %s", job.source, reason)
+                else:
+                    tally.failed.append(f"{job.source}: {reason}")
+                    print(f"failed: {job.source}: {reason}", file=sys.stderr)
+                bar.update()
     print(tally.line())
     return tally
 
 
-def _colorize_one(job: Job, model: torch.nn.Module, size: int, cfg: DictConfig) -> str | None:
-    """None when done, else why not ('skipped: ...' or the failure)."""
-    if job.target.resolve() == job.source.resolve():
-        return "output would overwrite the input; choose another output folder or format"
-    if job.target.exists() and not cfg.overwrite:
-        return "skipped: output exists (overwrite=true to redo)"
-    try:
-        image = open_image(job.source, cfg.max_pixels)
-        result = colorize_image(image, model, size=size, saturation=cfg.saturation, side_by_side=cfg.side_by_side)
-        write(result, job.target, cfg.quality)
-    except (OSError, ValueError, SyntaxError) as err:  # PIL raises these for unreadable files
-        return str(err) or type(err).__name__
-    return None
+def _colorize_batch(
+    jobs: list[Job], model: torch.nn.Module, size: int, stride: int, cfg: DictConfig
+) -> list[tuple[Job, str | None]]:
+    """[(job, None when done, else why not: 'skipped: ...' or the failure)] for up to batch_size photos."""
+    outcomes: dict[int, str | None] = {}
+    loaded: list[tuple[int, np.ndarray, np.ndarray | None]] = []
+    for i, job in enumerate(jobs):
+        if job.target.resolve() == job.source.resolve():
+            outcomes[i] = "output would overwrite the input; choose another output folder or format"
+        elif job.target.exists() and not cfg.overwrite:
+            outcomes[i] = "skipped: output exists (overwrite=true to redo)"
+        else:
+            try:
+                loaded.append((i, *split_alpha(open_image(job.source, cfg.max_pixels))))
+            except (OSError, ValueError, SyntaxError) as err:  # what PIL raises for unreadable files
+                outcomes[i] = str(err) or type(err).__name__
+    predictions = predict_ab(model, [rgb for _, rgb, _ in loaded], size, stride) if loaded else []
+    for (i, rgb, alpha), ab in zip(loaded, predictions, strict=True):
+        try:
+            colour = recombine(rgb, ab, cfg.saturation)
+            write(assemble(rgb, colour, alpha, cfg.side_by_side), jobs[i].target, cfg.quality)
+            outcomes[i] = None
+        except (OSError, ValueError) as err:
+            outcomes[i] = f"cannot write {jobs[i].target}: {err}"
+    return [(job, outcomes[i]) for i, job in enumerate(jobs)]
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="colorize")

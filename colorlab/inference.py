@@ -66,14 +66,22 @@ def network_size(height: int, width: int, size: int, stride: int = 32) -> tuple[
 
 
 @torch.no_grad()
-def predict_ab(model: torch.nn.Module, rgb: np.ndarray, size: int, stride: int = 32) -> torch.Tensor:
-    """(H,W,3) uint8 -> predicted ab/128 at network size, (1,2,h,w) float32 on the model's device."""
+def predict_ab(model: torch.nn.Module, photos: list[np.ndarray], size: int, stride: int = 32) -> list[torch.Tensor]:
+    """(H,W,3) uint8 photos -> predicted ab/128 at network size, (1,2,h,w) each; photos that share a
+    network size go through the model as one batch."""
     device = next(model.parameters()).device
-    h, w = network_size(rgb.shape[0], rgb.shape[1], size, stride)
-    small = np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.BILINEAR))  # uint8 resize first
-    tensor = torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).to(device)
-    lightness, _ = rgb_to_lab(tensor)
-    return model(lightness).float()
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, rgb in enumerate(photos):
+        groups.setdefault(network_size(rgb.shape[0], rgb.shape[1], size, stride), []).append(i)
+    result: list[torch.Tensor] = [torch.empty(0)] * len(photos)
+    for (h, w), members in groups.items():
+        small = [np.asarray(Image.fromarray(photos[i]).resize((w, h), Image.Resampling.BILINEAR)) for i in members]
+        batch = torch.from_numpy(np.stack(small)).permute(0, 3, 1, 2).to(device)  # uint8 resized first
+        lightness, _ = rgb_to_lab(batch)
+        ab = model(lightness).float()
+        for j, i in enumerate(members):
+            result[i] = ab[j : j + 1]
+    return result
 
 
 def recombine(rgb: np.ndarray, ab_small: torch.Tensor, saturation: float = 1.0) -> np.ndarray:
@@ -113,7 +121,12 @@ def colorize_image(
         size = int(getattr(model, "config", None) and model.config["data"]["image_size"] or 224)
     stride = getattr(getattr(model, "encoder", None), "stride", 32)
     rgb, alpha = split_alpha(image)
-    colour = recombine(rgb, predict_ab(model, rgb, size, stride), saturation)
+    colour = recombine(rgb, predict_ab(model, [rgb], size, stride)[0], saturation)
+    return assemble(rgb, colour, alpha, side_by_side)
+
+
+def assemble(rgb: np.ndarray, colour: np.ndarray, alpha: np.ndarray | None, side_by_side: bool) -> Image.Image:
+    """The output image: colour (or gray | colour), with the input's alpha channel if it had one."""
     if side_by_side:
         gray = recombine(rgb, torch.zeros(1, 2, 1, 1))
         colour = np.concatenate([gray, colour], axis=1)

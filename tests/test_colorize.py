@@ -215,3 +215,17 @@ def test_exported_model_agrees_with_pytorch_on_real_photos(cli_sweep, tmp_path, 
         session = onnxruntime.InferenceSession(str(path))
         got = torch.from_numpy(session.run(None, {"lightness": lightness.numpy()})[0]) * 128
     assert (got - expected).abs().max() < 0.5
+
+
+def test_batching_does_not_change_the_result(cli_sweep, inputs, tmp_path):
+    outs = {}
+    for batch in (1, 8):
+        out = tmp_path / f"b{batch}"
+        run_colorize(
+            compose_colorize(
+                [f"ckpt={cli_sweep / '1_batchnorm'}", f"input={inputs}/album", f"output={out}", f"batch_size={batch}"]
+            )
+        )
+        outs[batch] = {p.relative_to(out): np.asarray(Image.open(p)) for p in out.rglob("*.png")}
+    assert outs[1].keys() == outs[8].keys() and len(outs[1]) == 3
+    assert all(np.array_equal(outs[1][k], outs[8][k]) for k in outs[1])
