@@ -53,10 +53,13 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return checkpoint
 
 
-def load_model(run: str | Path, device: str | torch.device = "cpu") -> tuple[ColorizationModule, dict, Path]:
+def load_model(
+    run: str | Path, device: str | torch.device = "cpu", temperature: float | None = None
+) -> tuple[ColorizationModule, dict, Path]:
     """(model in eval mode, the run's resolved config, checkpoint path) from a run folder or checkpoint.
 
     The encoder is built without weights and then takes the checkpoint's copy, so no download is needed.
+    `temperature` overrides a classification head's annealed-mean temperature.
     """
     path = find_checkpoint(run)
     checkpoint = read_checkpoint(path)
@@ -70,6 +73,15 @@ def load_model(run: str | Path, device: str | torch.device = "cpu") -> tuple[Col
     except (RuntimeError, KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: its weights do not fit the model its config describes ({err})") from err
     model.config = config
+    if temperature is not None:
+        if not hasattr(model.head, "temperature"):
+            raise CheckpointError(
+                f"temperature={temperature}: {path} is a {type(model.head).__name__} model, "
+                "which has no colour classes to anneal"
+            )
+        if temperature <= 0:
+            raise ValueError(f"temperature={temperature}: must be > 0")
+        model.head.temperature = float(temperature)
     return model.to(device).eval(), config, path
 
 

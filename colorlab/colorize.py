@@ -93,7 +93,7 @@ def run_colorize(cfg: DictConfig) -> Tally:
         if cfg.device == "auto" and torch.cuda.is_available()
         else ("cpu" if cfg.device == "auto" else cfg.device)
     )
-    model, config, ckpt = load_model(cfg.ckpt, device)
+    model, config, ckpt = load_model(cfg.ckpt, device, cfg.temperature)
     size = cfg.size or config["data"]["image_size"]
     inputs = list(cfg.input) if isinstance(cfg.input, ListConfig | list) else [str(cfg.input)]
     jobs, problems = plan(inputs, Path(cfg.output), cfg.recursive, cfg.format)

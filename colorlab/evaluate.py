@@ -35,7 +35,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     device = torch.device(
         "cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu" if cfg.device == "auto" else cfg.device
     )
-    model, run_cfg, ckpt = load_model(cfg.run, device)
+    model, run_cfg, ckpt = load_model(cfg.run, device, cfg.temperature)
     data_cfg = cfg.data if cfg.get("data") is not None else OmegaConf.create(run_cfg["data"])
     datamodule: ColorDataModule = hydra.utils.instantiate(data_cfg, batch_size=cfg.batch_size)
     datamodule.prepare_data()

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from colorlab.checkpoints import CheckpointError, load_model
+from colorlab.module import ColorizationModule, decoder_output
 from colorlab.train import CONFIG_DIR
 
 log = logging.getLogger(__name__)
@@ -23,21 +24,23 @@ SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
 class Colorizer(nn.Module):
-    """Encoder + decoder only: no Lightning, no metrics; the graph that gets exported."""
+    """Encoder, decoder (with skips, for a U-Net) and the head's decoding, without Lightning: the
+    graph that gets exported."""
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module) -> None:
+    def __init__(self, model: ColorizationModule) -> None:
         super().__init__()
-        self.encoder, self.decoder = encoder, decoder
+        self.encoder, self.decoder, self.head = model.encoder, model.decoder, model.head
 
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(lightness))
+        output = decoder_output(self.encoder, self.decoder, lightness)
+        return self.head.decode(output, (lightness.shape[-2], lightness.shape[-1]))
 
 
 def export(ckpt: str | Path, fmt: str, output: Path | None = None, size: int = 224) -> Path:
     if fmt not in SUFFIX:
         raise ValueError(f"format={fmt}: choose onnx or torchscript")
     model, _, path = load_model(ckpt)
-    net = Colorizer(model.encoder, model.decoder).eval()
+    net = Colorizer(model).eval()
     stride = model.encoder.stride
     if size % stride:
         raise ValueError(f"size={size}: must be a multiple of the encoder's stride {stride}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -15,6 +16,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics import MeanMetric, MinMetric
 
+from colorlab.heads import RegressionHead
 from colorlab.metrics import ab_accuracy
 from colorlab.nets import FrozenEncoder, count_parameters
 
@@ -24,11 +26,23 @@ Batch = tuple[torch.Tensor, torch.Tensor]  # (L/100 (B,1,H,W), ab/128 (B,2,H,W))
 HP_METRICS = ("hp/val_loss", "hp/val_loss_best", "hp/val_acc")
 
 
+def decoder_output(encoder: FrozenEncoder, decoder: nn.Module, lightness: torch.Tensor) -> torch.Tensor:
+    """Frozen encoder (no gradients), then the decoder; a U-Net decoder also gets the encoder's skips."""
+    uses_skips = getattr(decoder, "uses_skips", False)
+    with torch.no_grad():
+        if uses_skips:
+            features, skips = encoder.forward_with_skips(lightness)
+        else:
+            features = encoder(lightness)  # (B,C,H/32,W/32)
+    return decoder(features, skips) if uses_skips else decoder(features)
+
+
 class ColorizationModule(pl.LightningModule):
     """L/100 (B,1,H,W) -> ab/128 (B,2,H,W) in [-1,1].
 
-    `decoder` is a factory (a Hydra partial) called with the encoder's `in_channels` and `stride`,
-    so any encoder fits any decoder. `optimizer` and `scheduler` are partials too.
+    `decoder` is a factory (a Hydra partial) called with the encoder's `in_channels` and `stride` (and
+    skip channels, for a U-Net) and the `head`'s output layer, so any encoder fits any decoder and
+    any head. `optimizer` and `scheduler` are partials too.
     """
 
     def __init__(
@@ -37,13 +51,18 @@ class ColorizationModule(pl.LightningModule):
         decoder: Callable[..., nn.Module],
         optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+        head: nn.Module | None = None,
         variant: str = "custom",
         acc_threshold: float = 10.0,
         channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = encoder
-        self.decoder = decoder(in_channels=encoder.out_channels, stride=encoder.stride)
+        self.head = head if head is not None else RegressionHead()
+        args = {"in_channels": encoder.out_channels, "stride": encoder.stride, **self.head.decoder_args()}
+        if "skip_channels" in inspect.signature(decoder).parameters:  # a U-Net takes the encoder's skips
+            args["skip_channels"] = encoder.skip_channels
+        self.decoder = decoder(**args)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.acc_threshold = acc_threshold
@@ -53,7 +72,7 @@ class ColorizationModule(pl.LightningModule):
         self.config: dict[str, Any] | None = None  # the run's resolved config, stored in checkpoints
 
         self.train_acc, self.val_acc, self.test_acc = MeanMetric(), MeanMetric(), MeanMetric()
-        self.val_loss, self.val_loss_best = MeanMetric(), MinMetric()
+        self.val_loss, self.val_mse, self.val_loss_best = MeanMetric(), MeanMetric(), MinMetric()
         self.save_hyperparameters(self.describe(variant, decoder, optimizer, acc_threshold))
         log.info(
             "variant %s: decoder %s trainable parameters, encoder %s (%s frozen parameters, weights=%s)",
@@ -73,7 +92,10 @@ class ColorizationModule(pl.LightningModule):
             "params/decoder": count_parameters(self.decoder, trainable=True),
             "params/encoder_frozen": count_parameters(self.encoder, trainable=False),
             "acc_threshold": acc_threshold,
+            "head": type(self.head).__name__,
         }
+        if hasattr(self.head, "temperature"):
+            desc["head/temperature"] = self.head.temperature
         for prefix, factory in (("decoder", decoder), ("optimizer", optimizer)):
             if isinstance(factory, functools.partial):
                 desc[f"{prefix}/class"] = getattr(factory.func, "__name__", str(factory.func))
@@ -81,6 +103,10 @@ class ColorizationModule(pl.LightningModule):
         return {k: (v if isinstance(v, int | float | str | bool) else str(v)) for k, v in desc.items()}
 
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        return self.head.decode(self.raw_output(lightness), lightness.shape[-2:])  # (B,2,H,W)
+
+    def raw_output(self, lightness: torch.Tensor) -> torch.Tensor:
+        """The decoder's output before the head decodes it (ab, or colour-class logits)."""
         stride = self.encoder.stride
         height, width = lightness.shape[-2:]
         if height % stride or width % stride:
@@ -90,17 +116,17 @@ class ColorizationModule(pl.LightningModule):
             )
         if self.channels_last:
             lightness = lightness.contiguous(memory_format=torch.channels_last)
-        with torch.no_grad():
-            features = self.encoder(lightness)  # (B,512,H/32,W/32)
-        return self.decoder(features)  # (B,2,H,W)
+        return decoder_output(self.encoder, self.decoder, lightness)
 
-    def _step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def _step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(training loss, MSE of the decoded ab/128 (comparable across heads), per-image acc)."""
         lightness, ab = batch
-        pred = self(lightness).float()
-        return F.mse_loss(pred, ab), ab_accuracy(pred, ab, self.acc_threshold)
+        output = self.raw_output(lightness)
+        pred = self.head.decode(output, ab.shape[-2:])
+        return self.head.loss(output, ab), F.mse_loss(pred, ab), ab_accuracy(pred, ab, self.acc_threshold)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        loss, acc = self._step(batch)
+        loss, _, acc = self._step(batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss.item()} at step {self.global_step}: lower the lr")
         self.train_acc(acc)
@@ -110,17 +136,29 @@ class ColorizationModule(pl.LightningModule):
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        loss, acc = self._step(batch)
+        loss, mse, acc = self._step(batch)
         self.val_loss(loss, weight=batch[0].shape[0])
+        self.val_mse(mse, weight=batch[0].shape[0])
         self.val_acc(acc)
+        self.log("val/mse", self.val_mse, on_step=False, on_epoch=True)
         self.log("val/loss", self.val_loss, on_step=False, on_epoch=True, prog_bar=True)
         self.log("val/acc", self.val_acc, on_step=False, on_epoch=True, prog_bar=True)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        loss, acc = self._step(batch)
+        loss, _, acc = self._step(batch)
         self.test_acc(acc)
         self.log("test/loss", loss, on_step=False, on_epoch=True)
         self.log("test/acc", self.test_acc, on_step=False, on_epoch=True)
+
+    def setup(self, stage: str) -> None:
+        head = self.head
+        if head.needs_prior and not bool(head.prior_ready):
+            datamodule = getattr(self.trainer, "datamodule", None)
+            if datamodule is None or not hasattr(datamodule, "colour_counts"):
+                raise RuntimeError(
+                    f"{type(head).__name__} needs the training split's colour prior: fit with a ColorDataModule"
+                )
+            head.set_prior(datamodule.colour_counts(head.prior_images))
 
     def on_fit_start(self) -> None:
         # Declare the HPARAMS tab's metric columns once (NaN until the first validation epoch).

@@ -229,3 +229,34 @@ def test_batching_does_not_change_the_result(cli_sweep, inputs, tmp_path):
         outs[batch] = {p.relative_to(out): np.asarray(Image.open(p)) for p in out.rglob("*.png")}
     assert outs[1].keys() == outs[8].keys() and len(outs[1]) == 3
     assert all(np.array_equal(outs[1][k], outs[8][k]) for k in outs[1])
+
+
+@pytest.mark.parametrize("model_name", ["rebalanced", "unet"])
+def test_rebalanced_and_unet_models_export_and_colorize(model_name, photo_dir, tmp_path):
+    import onnxruntime
+
+    from colorlab.export import export
+    from colorlab.train import train
+    from tests.conftest import compose_config, tiny_overrides
+
+    cfg = compose_config(
+        [f"model={model_name}", "data=folder", f"data.root={photo_dir}", *tiny_overrides(tmp_path)], tmp_path / "run"
+    )
+    train(cfg)
+    path = export(tmp_path / "run", "onnx", tmp_path / "m.onnx", size=64)
+    model, _, _ = load_model(tmp_path / "run")
+    lightness = rgb_to_lab(torch.from_numpy(smooth_image(64, 3)).permute(2, 0, 1)[None])[0]
+    with torch.no_grad():
+        expected = model(lightness) * 128
+    got = torch.from_numpy(onnxruntime.InferenceSession(str(path)).run(None, {"lightness": lightness.numpy()})[0])
+    assert (got * 128 - expected).abs().max() < 0.5
+    if model_name == "rebalanced":  # the temperature can be changed at inference time, and matters
+        warmer, _, _ = load_model(tmp_path / "run", temperature=1.0)
+        assert warmer.head.temperature == 1.0 and not torch.allclose(warmer(lightness) * 128, expected)
+    else:
+        with pytest.raises(CheckpointError, match="no colour classes"):
+            load_model(tmp_path / "run", temperature=1.0)
+    tally = run_colorize(
+        compose_colorize([f"ckpt={tmp_path / 'run'}", f"input={photo_dir}/set0", f"output={tmp_path / 'out'}"])
+    )
+    assert tally.colorized > 0 and not tally.failed

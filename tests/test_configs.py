@@ -15,13 +15,18 @@ CONF = Path(CONFIG_DIR)
 # (group, choice) pairs that the tests below run; a new config file must be added here.
 TESTED = {
     ("", "train"),
-    ("", "evaluate"),  # evaluate.yaml: tests/test_compare.py
+    ("", "evaluate"),  # tests/test_compare.py
+    ("", "colorize"),  # tests/test_colorize.py
+    ("", "export"),  # tests/test_colorize.py
     ("data", "folder"),
     ("data", "sample"),
     ("data", "cats"),
     ("model", "baseline"),
     ("model", "batchnorm"),
     ("model", "dropout"),
+    ("model", "rebalanced"),
+    ("model", "unet"),
+    ("model", "unet_batchnorm"),
     ("model/encoder", "vgg16"),
     ("model/encoder", "efficientnet_lite0"),
     ("trainer", "default"),
@@ -38,7 +43,7 @@ def test_every_config_file_is_tested():
     assert found == TESTED
 
 
-@pytest.mark.parametrize("model", ["baseline", "batchnorm", "dropout"])
+@pytest.mark.parametrize("model", ["baseline", "batchnorm", "dropout", "rebalanced", "unet", "unet_batchnorm"])
 def test_model_variants_compose_and_train_a_step(model, photo_dir, tmp_path):
     overrides = [f"model={model}", "data=folder", f"data.root={photo_dir}", *tiny_overrides(tmp_path)]
     cfg = compose_config(overrides, tmp_path / "run")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
+from colorlab import ab_bins
 from colorlab.color import rgb_to_lab
 from colorlab.data.download import ensure_dataset
 from colorlab.data.files import find_images, fixed_subset, split_files
@@ -130,6 +132,39 @@ class ColorDataModule(pl.LightningDataModule):
     def eval_dataloader(self, split: str, max_images: int | None = None) -> DataLoader:
         """Any split in file order with the deterministic resize + centre crop (evaluation, priors)."""
         return self._loader(split, training=False, max_images=max_images)
+
+    def colour_counts(self, max_images: int | None = 2000) -> torch.Tensor:
+        """Pixel counts per ab grid bin over (a fixed subset of) the training split: the colour prior.
+
+        Deterministic crops; cached in `cache_dir` by the chosen files, their sizes and mtimes, and the
+        image size, so every run of a sweep computes it once.
+        """
+        self.setup()
+        files = fixed_subset(self.root, self.splits["train"], max_images)
+        key = hashlib.sha1(f"v1|{self.hparams.image_size}".encode())
+        for path in files:
+            stat = path.stat()
+            key.update(f"|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        cache = (
+            Path(self.hparams.cache_dir).expanduser() / "priors" / f"{key.hexdigest()[:20]}.pt"
+            if self.hparams.cache_dir
+            else None
+        )
+        if cache is not None and cache.is_file():
+            try:
+                return torch.load(cache, weights_only=True)
+            except (RuntimeError, OSError, EOFError) as err:
+                log.warning("ignoring unreadable prior cache %s (%s)", cache, err)
+        log.info("estimating the colour prior on %d training photos", len(files))
+        counts = torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64)
+        for batch in self._loader("train", training=False, max_images=max_images):
+            counts += ab_bins.histogram(rgb_to_lab(batch)[1])
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp")
+            torch.save(counts, tmp)
+            tmp.replace(cache)
+        return counts
 
     def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> tuple[torch.Tensor, ...]:
         """(B,3,H,W) uint8 RGB on the device -> (L/100 (B,1,H,W), ab/128 (B,2,H,W))."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -29,6 +30,7 @@ class Decoder(nn.Module):
         dropout: float = 0.0,
         upsample: str = "nearest",
         final_activation: str | None = "tanh",
+        final_upsample: bool = True,
     ) -> None:
         super().__init__()
         n_up = len(up_widths) + 2  # an Up2 before each up-width conv, before the output conv, and last
@@ -37,39 +39,50 @@ class Decoder(nn.Module):
                 f"decoder upsamples by 2^{n_up}={2**n_up} but the encoder's stride is {stride}: "
                 "give up_widths with log2(stride) - 2 entries"
             )
-        if norm not in NORMS:
-            raise ValueError(f"decoder norm={norm!r}: choose one of {[k for k in NORMS if k]} or null")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"decoder dropout={dropout}: must be in [0, 1)")
+        self.output_stride = 1 if final_upsample else 2
+        check_variant(norm, dropout, final_activation)
         self.out_channels = out_channels
 
-        def block(cin: int, cout: int, up: bool, last: bool = False) -> nn.Sequential:
-            layers: list[nn.Module] = []
-            if up:
-                layers.append(nn.Upsample(scale_factor=2, mode=upsample))
-            if NORMS[norm] is not None:
-                layers.append(NORMS[norm](cin))
-            layers.append(nn.Conv2d(cin, cout, kernel_size=3, padding=1))
-            if not last:
-                layers.append(nn.ReLU(inplace=True))
-                if dropout > 0:
-                    layers.append(nn.Dropout(dropout))
-            elif final_activation == "tanh":
-                layers.append(nn.Tanh())
-            elif final_activation is not None:
-                raise ValueError(f"decoder final_activation={final_activation!r}: use 'tanh' or null")
-            return nn.Sequential(*layers)
-
+        block = functools.partial(conv_block, norm=norm, dropout=dropout, upsample=upsample)
         chans = [in_channels, *widths]
         blocks = [block(a, b, up=False) for a, b in zip(chans[:-1], chans[1:], strict=True)]
         ups = [chans[-1], *up_widths]
         blocks += [block(a, b, up=True) for a, b in zip(ups[:-1], ups[1:], strict=True)]
-        blocks.append(block(ups[-1], out_channels, up=True, last=True))
-        blocks.append(nn.Sequential(nn.Upsample(scale_factor=2, mode=upsample)))
+        blocks.append(block(ups[-1], out_channels, up=True, activation=final_activation))
+        if final_upsample:  # a classification head decodes at half resolution and upsamples ab itself
+            blocks.append(nn.Sequential(nn.Upsample(scale_factor=2, mode=upsample)))
         self.blocks = nn.Sequential(*blocks)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.blocks(features)
+
+
+def check_variant(norm: str | None, dropout: float, final_activation: str | None) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"decoder norm={norm!r}: choose one of {[k for k in NORMS if k]} or null")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"decoder dropout={dropout}: must be in [0, 1)")
+    if final_activation not in ("tanh", None):
+        raise ValueError(f"decoder final_activation={final_activation!r}: use 'tanh' or null")
+
+
+def conv_block(
+    cin: int, cout: int, up: bool, norm: str | None, dropout: float, upsample: str, activation: str | None = "relu"
+) -> nn.Sequential:
+    """[Up2] [BatchNorm] Conv3x3 then ReLU [+ Dropout] for hidden blocks, or tanh / nothing for the output."""
+    layers: list[nn.Module] = []
+    if up:
+        layers.append(nn.Upsample(scale_factor=2, mode=upsample))
+    if NORMS[norm] is not None:
+        layers.append(NORMS[norm](cin))
+    layers.append(nn.Conv2d(cin, cout, kernel_size=3, padding=1))
+    if activation == "relu":
+        layers.append(nn.ReLU(inplace=True))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+    elif activation == "tanh":
+        layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
 
 
 def count_parameters(module: nn.Module, trainable: bool | None = None) -> int:

@@ -37,8 +37,16 @@ class EfficientNetLite0Encoder(FrozenEncoder):
         self.set_input_normalization(TF_MEAN, TF_STD)
         self.freeze()
 
+    _skip_channels = {2: 16, 4: 24, 8: 40, 16: 112}  # timm's feature_info for the lite0 blocks
+
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         return self.net.forward_features(self.normalize(lightness))  # (B,1280,H/32,W/32)
+
+    def skip_modules(self) -> dict[int, torch.nn.Module]:
+        """The last block of each stage at strides 2, 4, 8 and 16 (as timm's feature_info lists them)."""
+        modules = dict(self.net.named_modules())
+        found = {info["reduction"]: modules[info["module"]] for info in self.net.feature_info}
+        return {stride: found[stride] for stride in self._skip_channels}
 
     @torch.no_grad()
     def classify(self, rgb: torch.Tensor) -> torch.Tensor:

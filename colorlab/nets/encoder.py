@@ -24,6 +24,7 @@ class FrozenEncoder(nn.Module):
 
     out_channels: int
     stride: int
+    _skip_channels: dict[int, int] = {}
 
     def freeze(self) -> None:
         self.requires_grad_(False)
@@ -33,6 +34,29 @@ class FrozenEncoder(nn.Module):
         """The per-channel mean/std (on [0,1] RGB) that the pretrained weights expect."""
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def skip_modules(self) -> dict[int, nn.Module]:
+        """{stride: module} whose outputs a U-Net decoder takes as skip connections (none by default)."""
+        return {}
+
+    @property
+    def skip_channels(self) -> dict[int, int]:
+        """{stride: channels} of the skip features."""
+        return dict(self._skip_channels)
+
+    def forward_with_skips(self, lightness: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """(features, {stride: intermediate feature map}) in one pass, captured with forward hooks."""
+        captured: dict[int, torch.Tensor] = {}
+        hooks = [
+            module.register_forward_hook(lambda m, i, o, s=stride: captured.__setitem__(s, o))
+            for stride, module in self.skip_modules().items()
+        ]
+        try:
+            features = self(lightness)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return features, captured
 
     def normalize(self, lightness: torch.Tensor) -> torch.Tensor:
         """L/100 (B,1,H,W) -> gray RGB (B,3,H,W) normalised for the weights: L copied to 3 channels."""
@@ -58,8 +82,16 @@ class VGG16Encoder(FrozenEncoder):
         self.set_input_normalization(IMAGENET_MEAN, IMAGENET_STD)  # torchvision's weights expect these
         self.freeze()
 
+    _skip_channels = {1: 64, 2: 128, 4: 256, 8: 512, 16: 512}  # conv1_2 ... conv5_3 (after ReLU)
+
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         return self.features(self.normalize(lightness))  # (B,512,H/32,W/32)
+
+    def skip_modules(self) -> dict[int, nn.Module]:
+        """The ReLU before each max-pool: conv1_2 (stride 1) ... conv5_3 (stride 16)."""
+        layers = list(self.features)
+        relus = [layers[i - 1] for i, m in enumerate(layers) if isinstance(m, nn.MaxPool2d)]
+        return dict(zip(self._skip_channels, relus, strict=True))
 
 
 def vgg16_features() -> nn.Sequential:

@@ -1,0 +1,105 @@
+"""Photos per second of `colorlab.colorize` on a folder of 500x375 JPEGs, vs the bare model forward.
+
+    python benchmarks/colorize_throughput.py [--photos 48] [--encoder efficientnet_lite0|vgg16]
+
+Both are measured in this one run on the same photos: the ratio is the share of time the model
+itself takes; the rest is decode, LAB, resizing, upsampling, recombination and JPEG encoding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from PIL import Image
+
+from colorlab.color import rgb_to_lab
+from colorlab.colorize import run_colorize
+from colorlab.data.embedded import SAMPLE_DIR
+from colorlab.inference import network_size
+from colorlab.module import ColorizationModule
+from colorlab.nets import Decoder, EfficientNetLite0Encoder, VGG16Encoder
+
+
+def make_checkpoint(folder: Path, encoder_name: str) -> Path:
+    encoder = EfficientNetLite0Encoder("imagenet") if encoder_name == "efficientnet_lite0" else VGG16Encoder(None)
+    model = ColorizationModule(encoder, Decoder, functools.partial(torch.optim.Adam, lr=1e-3))
+    target = {"efficientnet_lite0": "colorlab.nets.EfficientNetLite0Encoder", "vgg16": "colorlab.nets.VGG16Encoder"}
+    config = {
+        "data": {"image_size": 224},
+        "model": {
+            "_target_": "colorlab.module.ColorizationModule",
+            "variant": "baseline",
+            "encoder": {"_target_": target[encoder_name], "weights": None},
+            "decoder": {"_target_": "colorlab.nets.Decoder", "_partial_": True},
+            "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3},
+        },
+    }
+    path = folder / "model.ckpt"
+    torch.save({"state_dict": model.state_dict(), "colorlab_config": config}, path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--photos", type=int, default=48)
+    parser.add_argument("--encoder", default="efficientnet_lite0", choices=["efficientnet_lite0", "vgg16"])
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args()
+    torch.set_flush_denormal(True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        photos = tmp / "photos"
+        photos.mkdir()
+        for path in sorted(SAMPLE_DIR.glob("*.jpg"))[: args.photos]:
+            Image.open(path).convert("RGB").resize((500, 375), Image.Resampling.BICUBIC).save(
+                photos / path.name, quality=90
+            )
+        ckpt = make_checkpoint(tmp, args.encoder)
+        cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "colorize.yaml")
+        cfg.pop("defaults")
+        cfg.pop("hydra")
+        cfg.update(
+            ckpt=str(ckpt),
+            input=str(photos),
+            output=str(tmp / "out"),
+            device="cpu",
+            batch_size=args.batch_size,
+            progress=False,
+        )
+        run_colorize(cfg)  # warm-up (and the outputs exist now)
+        cfg.overwrite = True
+        start = time.perf_counter()
+        run_colorize(cfg)
+        pipeline = args.photos / (time.perf_counter() - start)
+
+        from colorlab.checkpoints import load_model
+
+        model, _, _ = load_model(ckpt)
+        h, w = network_size(375, 500, 224)
+        arrays = [np.asarray(Image.open(p).resize((w, h))) for p in sorted(photos.glob("*.jpg"))]
+        rgb = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+        lightness, _ = rgb_to_lab(rgb)
+        with torch.no_grad():
+            model(lightness[: args.batch_size])
+            start = time.perf_counter()
+            for i in range(0, args.photos, args.batch_size):
+                model(lightness[i : i + args.batch_size])
+            bare = args.photos / (time.perf_counter() - start)
+    print(
+        f"encoder {args.encoder}, {args.photos} photos 500x375 -> network {h}x{w}, batch {args.batch_size}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    print(f"colorize pipeline: {pipeline:.2f} photos/s")
+    print(f"bare model forward: {bare:.2f} photos/s")
+    print(f"ratio pipeline/bare: {pipeline / bare:.2f} (1.0 = no overhead)")
+
+
+if __name__ == "__main__":
+    main()
