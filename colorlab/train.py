@@ -37,17 +37,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
-    datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data)
-    model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
-    model.config = OmegaConf.to_container(cfg, resolve=True)
-    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-
     log.info("output folder: %s", output_dir.resolve())
-    summary = RunSummary(output_dir / SUMMARY_FILE, model)
+    summary = RunSummary(output_dir / SUMMARY_FILE)  # "running" until it says otherwise
     started = time.perf_counter()
+    trainer: pl.Trainer | None = None
     try:
+        datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data)
+        model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
+        model.config = OmegaConf.to_container(cfg, resolve=True)
+        summary.info = dict(model.hparams)
+        callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+        loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+        trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         seconds = time.perf_counter() - started
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
@@ -70,9 +71,9 @@ SUMMARY_FILE = "summary.json"
 class RunSummary:
     """`summary.json` in the run folder: status, timing and final metrics, for reports without TensorBoard."""
 
-    def __init__(self, path: Path, model: pl.LightningModule) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.info = dict(model.hparams)
+        self.info: dict = {}  # the model's hparams, once it is built
         self.write("running", 0.0, None)
 
     def write(self, status: str, seconds: float, trainer: pl.Trainer | None, metrics=None, error=None) -> None:

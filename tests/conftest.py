@@ -115,8 +115,12 @@ def cli_sweep(tmp_path_factory) -> Path:
     return sweep
 
 
-def compose_evaluate(overrides: list[str]) -> DictConfig:
-    """Compose conf/evaluate.yaml as `python -m colorlab.evaluate` would."""
+def compose_app(name: str, overrides: list[str]) -> DictConfig:
+    """Compose conf/<name>.yaml (evaluate, colorize, export) as `python -m colorlab.<name>` would."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("evaluate", overrides=overrides)
+        return compose(name, overrides=overrides)
+
+
+def compose_evaluate(overrides: list[str]) -> DictConfig:
+    return compose_app("evaluate", overrides)

@@ -17,20 +17,13 @@ from colorlab.checkpoints import CheckpointError, load_model
 from colorlab.color import rgb_to_lab
 from colorlab.colorize import run_colorize
 from colorlab.inference import network_size
-from tests.conftest import SAMPLE, smooth_image
+from tests.conftest import SAMPLE, compose_app, smooth_image
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def compose_colorize(overrides, name="colorize"):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from colorlab.train import CONFIG_DIR
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(name, overrides=overrides)
+    return compose_app(name, overrides)
 
 
 def photo(w: int, h: int, seed: int = 0) -> Image.Image:

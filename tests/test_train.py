@@ -97,3 +97,10 @@ def test_a_failed_run_says_so_in_its_summary(photo_dir, tmp_path):
         run(photo_dir, tmp_path, "data.image_size=48")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "failed" and "multiple of 32" in summary["error"]
+
+
+def test_a_run_that_fails_before_training_also_says_so(photo_dir, tmp_path):
+    with pytest.raises(Exception, match="decoder norm"):
+        run(photo_dir, tmp_path, "model.decoder.norm=layer")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "failed" and "decoder norm" in summary["error"]
