@@ -59,8 +59,10 @@ def load_model(
     """(model in eval mode, the run's resolved config, checkpoint path) from a run folder or checkpoint.
 
     The encoder is built without weights and then takes the checkpoint's copy, so no download is needed.
-    `temperature` overrides a classification head's annealed-mean temperature.
+    `device="auto"` picks CUDA when present. `temperature` overrides a classification head's annealed-mean temperature.
     """
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     path = find_checkpoint(run)
     checkpoint = read_checkpoint(path)
     config = checkpoint["colorlab_config"]

@@ -88,12 +88,8 @@ def run_colorize(cfg: DictConfig) -> Tally:
         raise ValueError(f"format={cfg.format}: choose same, {', '.join(FORMATS)}")
     if cfg.saturation < 0:
         raise ValueError(f"saturation={cfg.saturation}: must be >= 0")
-    device = (
-        "cuda"
-        if cfg.device == "auto" and torch.cuda.is_available()
-        else ("cpu" if cfg.device == "auto" else cfg.device)
-    )
-    model, config, ckpt = load_model(cfg.ckpt, device, cfg.temperature)
+    model, config, ckpt = load_model(cfg.ckpt, cfg.device, cfg.temperature)
+    device = model.device
     size = cfg.size or config["data"]["image_size"]
     inputs = list(cfg.input) if isinstance(cfg.input, ListConfig | list) else [str(cfg.input)]
     jobs, problems = plan(inputs, Path(cfg.output), cfg.recursive, cfg.format)

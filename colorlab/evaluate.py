@@ -32,10 +32,8 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate `cfg.run` and the baselines on `cfg.split`; write and return the metrics."""
     if cfg.split not in SPLITS:
         raise ValueError(f"split={cfg.split}: choose one of {', '.join(SPLITS)}")
-    device = torch.device(
-        "cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu" if cfg.device == "auto" else cfg.device
-    )
-    model, run_cfg, ckpt = load_model(cfg.run, device, cfg.temperature)
+    model, run_cfg, ckpt = load_model(cfg.run, cfg.device, cfg.temperature)
+    device = model.device
     data_cfg = cfg.data if cfg.get("data") is not None else OmegaConf.create(run_cfg["data"])
     datamodule: ColorDataModule = hydra.utils.instantiate(data_cfg, batch_size=cfg.batch_size)
     datamodule.prepare_data()
