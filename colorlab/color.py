@@ -6,6 +6,8 @@ Conversions use kornia (sRGB with D65 white, the same definition as scikit-image
 
 from __future__ import annotations
 
+import functools
+
 import kornia.color
 import torch
 
@@ -19,6 +21,28 @@ def rgb_to_lab(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         rgb = rgb.float() / 255.0
     lab = kornia.color.rgb_to_lab(rgb.float().clamp(0.0, 1.0))
     return lab[:, :1] / L_SCALE, lab[:, 1:] / AB_SCALE
+
+
+def lightness(rgb: torch.Tensor) -> torch.Tensor:
+    """(B,3,H,W) uint8 sRGB -> L/100 (B,1,H,W): rgb_to_lab's L alone, ~5x cheaper on full-size photos.
+
+    Uses kornia's own sRGB linearisation (tabulated for the 256 levels) and the Y row of its XYZ
+    matrix, then CIE's L* = 116 f(Y) - 16.
+    """
+    if rgb.dtype != torch.uint8:
+        return rgb_to_lab(rgb)[0]
+    table = _luminance_table(rgb.device)  # (3,256): each level's contribution to Y, per channel
+    y = sum(table[c][rgb[:, c : c + 1].int()] for c in range(3))  # (B,1,H,W) relative luminance, white = 1
+    f = torch.where(y > 0.008856, y.clamp(min=0.008856).pow(1 / 3), 7.787 * y + 4 / 29)
+    return (116.0 * f - 16.0) / L_SCALE
+
+
+@functools.cache
+def _luminance_table(device: torch.device) -> torch.Tensor:
+    levels = torch.arange(256, dtype=torch.float32) / 255.0
+    linear = kornia.color.rgb_to_linear_rgb(levels.view(1, 1, 256).expand(3, 1, 256))[0, 0]  # (256,)
+    y_row = kornia.color.rgb_to_xyz(torch.eye(3).view(3, 3, 1, 1))[:, 1, 0, 0]  # Y of pure R, G, B
+    return (y_row.view(3, 1) * linear.view(1, 256)).to(device)
 
 
 def lab_to_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from colorlab.color import lab_to_rgb, rgb_to_lab
+from colorlab.color import lab_to_rgb, lightness
 
 STRIP_ROWS = 512  # full-resolution LAB work is done in strips of rows: bounded memory for huge photos
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb limit
@@ -53,7 +53,7 @@ def split_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     alpha = None
     if image.mode in ("RGBA", "LA", "PA"):
         alpha = np.asarray(image.getchannel("A"))
-    return np.asarray(image.convert("RGB")), alpha
+    return np.array(image.convert("RGB")), alpha  # a writable copy: torch.from_numpy needs one
 
 
 def network_size(height: int, width: int, size: int, stride: int = 32) -> tuple[int, int]:
@@ -77,8 +77,7 @@ def predict_ab(model: torch.nn.Module, photos: list[np.ndarray], size: int, stri
     for (h, w), members in groups.items():
         small = [np.asarray(Image.fromarray(photos[i]).resize((w, h), Image.Resampling.BILINEAR)) for i in members]
         batch = torch.from_numpy(np.stack(small)).permute(0, 3, 1, 2).to(device)  # uint8 resized first
-        lightness, _ = rgb_to_lab(batch)
-        ab = model(lightness).float()
+        ab = model(lightness(batch)).float()
         for j, i in enumerate(members):
             result[i] = ab[j : j + 1]
     return result
@@ -100,8 +99,7 @@ def recombine(rgb: np.ndarray, ab_small: torch.Tensor, saturation: float = 1.0) 
         grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).unsqueeze(0)  # (1,rows,W,2) as (x,y)
         ab = F.grid_sample(ab_small, grid, mode="bilinear", padding_mode="border", align_corners=False)
         strip = torch.from_numpy(rgb[top:bottom]).permute(2, 0, 1).unsqueeze(0)
-        lightness, _ = rgb_to_lab(strip)
-        colour = lab_to_rgb(lightness, ab.clamp(-1.0, 1.0))
+        colour = lab_to_rgb(lightness(strip), ab.clamp(-1.0, 1.0))
         out[top:bottom] = (colour[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
     return out
 

@@ -46,3 +46,12 @@ def test_uint8_and_float_inputs_agree(dtype):
     ref = rgb_to_lab(rgb)
     out = rgb_to_lab(inp)
     assert all(torch.allclose(a, b) for a, b in zip(ref, out, strict=True))
+
+
+def test_lightness_alone_equals_the_l_of_rgb_to_lab():
+    from colorlab.color import lightness
+
+    rgb = torch.from_numpy(real_photos(4, 96)).permute(0, 3, 1, 2)
+    every_level = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).expand(1, 3, 16, 16)
+    for x in (rgb, every_level, rgb[:, [2, 0, 1]]):
+        assert torch.allclose(lightness(x), rgb_to_lab(x)[0], atol=1e-5)

@@ -105,3 +105,18 @@ def test_a_typo_in_an_override_fails():
 
     with pytest.raises(ConfigCompositionException):
         compose_config(["data.imagesize=32"], Path("unused"))
+
+
+def test_heads_and_decoders_compose_a_rebalanced_unet(photo_dir, tmp_path):
+    overrides = [
+        "model=unet",
+        "model.head._target_=colorlab.heads.ClassificationHead",
+        "data=folder",
+        f"data.root={photo_dir}",
+        *tiny_overrides(tmp_path),
+    ]
+    cfg = compose_config(overrides, tmp_path / "run")
+    metrics = train(cfg)
+    assert metrics["val/mse"] > 0
+    model = instantiate(cfg.model)
+    assert model.decoder.out_channels == 262 and model.decoder.uses_skips
