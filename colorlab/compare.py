@@ -209,13 +209,18 @@ def plot_curves(runs: list[Run], path: Path) -> None:
 
 
 @torch.no_grad()
-def plot_grid(runs: list[Run], path: Path, split: str, images: int = 6, cell_inches: float = 2.2) -> None:
-    """Rows of `split` photos: gray input | each evaluated run's prediction | ground truth."""
+def plot_grid(
+    runs: list[Run], path: Path, split: str, images: int = 6, cell_inches: float = 2.2, root: Path | None = None
+) -> None:
+    """Rows of `split` photos (of the first run's data, or of the folder `root`): gray input | each
+    evaluated run's prediction | ground truth."""
     finished = [r for r in runs if r.results is not None]
     if not finished:
         return
     models = [load_model(r.folder)[0] for r in finished]
     data_cfg = OmegaConf.create(models[0].config["data"])
+    if root is not None:
+        data_cfg.root, data_cfg.download = str(root), None
     datamodule = hydra.utils.instantiate(data_cfg, batch_size=images)
     datamodule.setup()
     rgb = next(iter(datamodule.eval_dataloader(split)))[:images]
@@ -289,7 +294,12 @@ def html(md_header: list[str], rows: list[list[str]], title: str, out: Path, int
 
 
 def compare(
-    paths: list[Path], out: Path | None = None, split: str = "test", bootstrap: int = 1000, images: int = 6
+    paths: list[Path],
+    out: Path | None = None,
+    split: str = "test",
+    bootstrap: int = 1000,
+    images: int = 6,
+    grid_root: Path | None = None,
 ) -> Path:
     folders = discover(paths)
     out = out or (
@@ -303,7 +313,7 @@ def compare(
             run.name = f"{run.folder.parent.name}/{run.folder.name}"
     header, rows = table_rows(runs)
     plot_curves(runs, out / "curves.png")
-    plot_grid(runs, out / "grid.png", split, images)
+    plot_grid(runs, out / "grid.png", split, images, root=grid_root)
     text = markdown(header, rows, runs, split)
     (out / "report.md").write_text(text)
     intro = text.split("\n")[2] if text.split("\n")[2] else ""
@@ -321,10 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test", choices=["train", "val", "test"])
     parser.add_argument("--bootstrap", type=int, default=1000, help="resamples for 95%% intervals")
     parser.add_argument("--images", type=int, default=6, help="photos in grid.png")
+    parser.add_argument("--grid-root", type=Path, help="take grid.png's photos from this folder's split instead")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        out = compare(args.runs, args.out, args.split, args.bootstrap, args.images)
+        out = compare(args.runs, args.out, args.split, args.bootstrap, args.images, args.grid_root)
     except (FileNotFoundError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

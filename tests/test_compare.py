@@ -43,7 +43,7 @@ def test_evaluate_rejects_bad_settings_by_name(cli_sweep, tmp_path, override, me
         run_evaluation(compose_evaluate([f"run={cli_sweep / '0_baseline'}", f"out={tmp_path}", override]))
 
 
-def test_compare_reports_every_variant_the_baselines_and_broken_runs(cli_sweep, tmp_path):
+def test_compare_reports_every_variant_the_baselines_and_broken_runs(cli_sweep, photo_dir, tmp_path):
     sweep = tmp_path / "sweep"
     shutil.copytree(cli_sweep, sweep)
     failed = sweep / "3_batchnorm"  # a job that crashed: no checkpoint, summary says failed
@@ -81,8 +81,9 @@ def test_compare_reports_every_variant_the_baselines_and_broken_runs(cli_sweep, 
 
     metrics_file = sweep / "0_baseline" / "eval" / "test" / "metrics.json"
     before = metrics_file.stat().st_mtime_ns
-    compare([sweep], bootstrap=20, images=3)  # reuses what is evaluated
+    compare([sweep], bootstrap=20, images=3, grid_root=photo_dir)  # reuses what is evaluated
     assert metrics_file.stat().st_mtime_ns == before
+    assert Image.open(report / "grid.png").size[0] == round(2.2 * 100 * 5)  # photos from photo_dir
 
 
 def test_compare_names_a_folder_that_is_not_a_run(tmp_path, capsys):
