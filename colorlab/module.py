@@ -1,4 +1,5 @@
-"""LightningModule: a frozen encoder and a trainable decoder, MSE on ab/128, Adam on the decoder only."""
+"""LightningModule: a frozen encoder, a trainable decoder and a head that gives the output its meaning
+(ab regression with MSE, or rebalanced colour classification); the optimiser sees the decoder only."""
 
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ class ColorizationModule(pl.LightningModule):
         if channels_last:
             self.to(memory_format=torch.channels_last)
         self.config: dict[str, Any] | None = None  # the run's resolved config, stored in checkpoints
+        self.best_epoch = -1
 
         self.train_acc, self.val_acc, self.test_acc = MeanMetric(), MeanMetric(), MeanMetric()
         self.val_loss, self.val_mse, self.val_loss_best = MeanMetric(), MeanMetric(), MinMetric()

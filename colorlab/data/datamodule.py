@@ -85,8 +85,8 @@ class ColorDataModule(pl.LightningDataModule):
         )
         self.splits = splits
 
-    def _dataset(self, split: str, augment: bool | None = None, max_images: int | None = None) -> ImageFiles:
-        """A split's files; train augmentation unless `augment=False`; `max_images` a fixed subset."""
+    def _dataset(self, split: str, augment: bool, max_images: int | None = None) -> ImageFiles:
+        """A split's files, augmented or centre-cropped; `max_images` keeps a fixed subset."""
         self.setup()
         files = fixed_subset(self.root, self.splits[split], max_images)
         if not files:
@@ -96,8 +96,6 @@ class ColorDataModule(pl.LightningDataModule):
                 "add images or change data.split / data.min_chroma"
             )
         size = self.hparams.image_size
-        if augment is None:
-            augment = split == "train"
         if augment:
             scale = tuple(self.hparams.crop_scale)
             transform = v2.Compose([v2.RandomResizedCrop(size, scale=scale, antialias=True), v2.RandomHorizontalFlip()])
