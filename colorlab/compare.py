@@ -91,13 +91,12 @@ def load_run(folder: Path, split: str, bootstrap: int) -> Run:
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     status = summary.get("status", "unknown (no summary.json)")
     run = Run(folder, folder.name, status, summary, note=summary.get("error", ""))
-    if status == "running":
-        run.note = "still running (or killed without a chance to say so)"
     metrics_file = folder / "eval" / split / "metrics.json"
     if metrics_file.is_file():
         run.results = json.loads(metrics_file.read_text())
-        return run
     if status == "running":
+        run.note = "still running (or killed without a chance to say so)"
+    if run.results is not None or status == "running":
         return run
     try:
         find_checkpoint(folder)

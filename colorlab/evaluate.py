@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from colorlab.checkpoints import load_model
 from colorlab.config import register_resolvers
 from colorlab.data.datamodule import ColorDataModule
-from colorlab.evaluation import METRICS, ColourStats, baselines, evaluate, summarise
+from colorlab.evaluation import METRIC_KEYS, ColourStats, baselines, evaluate, summarise
 from colorlab.train import CONFIG_DIR
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def _run_folder(ckpt: Path) -> Path:
 
 
 def _write_csv(path: Path, files: list[Path], records: dict[str, list[dict[str, float]]]) -> None:
-    keys = [key for key, _, _ in METRICS]
+    keys = list(METRIC_KEYS)
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["predictor", "file", *keys])
@@ -100,7 +100,7 @@ def _write_csv(path: Path, files: list[Path], records: dict[str, list[dict[str, 
 
 def format_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     """A plain-text table: one row per predictor, mean [95% CI] per metric."""
-    keys = [key for key, _, _ in METRICS if key != "cf_true"]
+    keys = [key for key in METRIC_KEYS if key != "cf_true"]
     header = ["predictor", *keys]
     lines = [header]
     for name, summary in results.items():

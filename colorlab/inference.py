@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from colorlab.color import lab_to_rgb, lightness
+from colorlab.data.images import to_8bit
 
 STRIP_ROWS = 512  # full-resolution LAB work is done in strips of rows: bounded memory for huge photos
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb limit
@@ -48,8 +49,7 @@ def split_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """Any PIL mode -> (H,W,3) uint8 RGB and the (H,W) uint8 alpha channel, if it has one."""
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode.startswith("I;16") or image.mode == "I":  # 16-bit gray: keep the top 8 bits
-        image = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8))
+    image = to_8bit(image)
     alpha = None
     if image.mode in ("RGBA", "LA", "PA"):
         alpha = np.asarray(image.getchannel("A"))

@@ -16,6 +16,13 @@ class UnreadableImageError(OSError):
     """An image file that cannot be decoded; the message names the file."""
 
 
+def to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit (or 32-bit integer) gray images keep their top 8 bits as mode L; others pass unchanged."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        return Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8))
+    return image
+
+
 def read_rgb(path: str | Path, min_side: int | None = None) -> Image.Image:
     """Decode `path` as an upright RGB PIL image; JPEGs decode straight at >= `min_side` when smaller."""
     try:
@@ -23,9 +30,7 @@ def read_rgb(path: str | Path, min_side: int | None = None) -> Image.Image:
             if min_side is not None and img.format == "JPEG":
                 img.draft("RGB", (min_side, min_side))  # DCT scaling: 2-8x faster on large photos
             img = ImageOps.exif_transpose(img)
-            if img.mode.startswith("I;16") or img.mode == "I":  # 16-bit gray: keep the top 8 bits
-                img = Image.fromarray((np.asarray(img, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8))
-            return img.convert("RGB")
+            return to_8bit(img).convert("RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise UnreadableImageError(f"cannot read image {path}: {err}") from err
 
