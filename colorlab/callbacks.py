@@ -26,6 +26,7 @@ class ValidationImages(pl.Callback):
             return
         if self.images is None:
             dataset = trainer.val_dataloaders.dataset
+            dataset = getattr(dataset, "images", None) or dataset  # the photos behind cached features
             self.images = torch.stack([dataset[i] for i in range(min(self.num_images, len(dataset)))])
         grid = self.render(pl_module, self.images.to(pl_module.device))
         for logger in loggers:

@@ -17,6 +17,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics import MeanMetric, MinMetric
 
+from colorlab.data.features import FeatureBatch
 from colorlab.heads import RegressionHead
 from colorlab.metrics import ab_accuracy
 from colorlab.nets import FrozenEncoder, count_parameters
@@ -120,10 +121,26 @@ class ColorizationModule(pl.LightningModule):
             lightness = lightness.contiguous(memory_format=torch.channels_last)
         return decoder_output(self.encoder, self.decoder, lightness)
 
-    def _step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(training loss, MSE of the decoded ab/128 (comparable across heads), per-image acc)."""
-        lightness, ab = batch
-        output = self.raw_output(lightness)
+    @torch.no_grad()
+    def encode(self, lightness: torch.Tensor) -> torch.Tensor:
+        """The frozen encoder's features for L/100 (what `data.cache_features` stores)."""
+        if self.channels_last:
+            lightness = lightness.contiguous(memory_format=torch.channels_last)
+        return self.encoder(lightness)
+
+    def _step(self, batch: Batch | FeatureBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(training loss, MSE of the decoded ab/128 (comparable across heads), per-image acc).
+
+        A `FeatureBatch` (from the feature cache) skips the encoder: same loss, a fraction of the cost.
+        """
+        if isinstance(batch, FeatureBatch):
+            features, ab = batch
+            if self.channels_last:
+                features = features.contiguous(memory_format=torch.channels_last)
+            output = self.decoder(features)
+        else:
+            lightness, ab = batch
+            output = self.raw_output(lightness)
         pred = self.head.decode(output, ab.shape[-2:])
         return self.head.loss(output, ab), F.mse_loss(pred, ab), ab_accuracy(pred, ab, self.acc_threshold)
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -51,6 +52,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         seconds = time.perf_counter() - started
+        if getattr(datamodule, "cache_report", None) is not None:
+            summary.extra["feature_cache"] = dataclasses.asdict(datamodule.cache_report)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         if cfg.get("test") and not trainer.interrupted:
             trainer.test(model, datamodule=datamodule, ckpt_path="best" if _has_best(trainer) else None)
@@ -74,10 +77,11 @@ class RunSummary:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.info: dict = {}  # the model's hparams, once it is built
+        self.extra: dict = {}  # more records (the feature cache's report)
         self.write("running", 0.0, None)
 
     def write(self, status: str, seconds: float, trainer: pl.Trainer | None, metrics=None, error=None) -> None:
-        record = {"status": status, "train_seconds": round(seconds, 2), "hparams": self.info}
+        record = {"status": status, "train_seconds": round(seconds, 2), "hparams": self.info, **self.extra}
         if trainer is not None:
             record.update(epochs=trainer.current_epoch, global_step=trainer.global_step)
         if metrics is not None:

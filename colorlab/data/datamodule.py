@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -16,6 +17,7 @@ from torchvision.transforms import v2
 from colorlab import ab_bins
 from colorlab.color import rgb_to_lab
 from colorlab.data.download import ensure_dataset
+from colorlab.data.features import CachedViews, FeatureBatch, FeatureCache
 from colorlab.data.files import find_images, fixed_subset, split_files
 from colorlab.data.images import ImageFiles
 from colorlab.data.scan import scan_chroma
@@ -26,11 +28,16 @@ log = logging.getLogger(__name__)
 class ColorDataModule(pl.LightningDataModule):
     """Photos under `root` (recursively), split 80/10/10 by a hash of each relative path.
 
-    Train: random resized crop + horizontal flip; val/test: resize the short side + centre crop.
+    Train: random resized crop + horizontal flip (`crop_scale=null`: centre crop + flip); val/test:
+    resize the short side + centre crop.
     Unreadable files are skipped (logged by name); training photos whose mean chroma is below
     `min_chroma` ab units are dropped as near-gray (0 keeps all). Loaders yield (B,3,S,S) uint8;
     `on_after_batch_transfer` turns them into (L/100, ab/128) on the device. `subset=N` uses a fixed,
     hash-chosen N of the files (for quick experiments and benchmarks).
+
+    `cache_features=true`: at fit time the frozen encoder's output for the centre crop and its mirror
+    of every train and val photo is computed once into `cache_dir` (see `colorlab.data.features`) and
+    train/val loaders yield `FeatureBatch`es from it; test and evaluation still read the photos.
     """
 
     def __init__(
@@ -46,24 +53,41 @@ class ColorDataModule(pl.LightningDataModule):
         download: str | None = None,
         pin_memory: bool = False,
         subset: int | None = None,
+        cache_features: bool = False,
     ) -> None:
         super().__init__()
+        if cache_features and crop_scale is not None:
+            raise ValueError(
+                "data.cache_features=true caches the centre crop and its mirror, but "
+                f"data.crop_scale={list(crop_scale)} asks for random crops the cache cannot hold: "
+                "set data.crop_scale=null (or turn the cache off)"
+            )
+        if cache_features and not cache_dir:
+            raise ValueError("data.cache_features=true needs data.cache_dir (a folder for the cached features)")
         if image_size < 1:
             raise ValueError(f"data.image_size={image_size}: must be positive")
         if batch_size < 1:
             raise ValueError(f"data.batch_size={batch_size}: must be positive")
-        split, crop_scale = tuple(map(float, split)), tuple(map(float, crop_scale))  # plain, for checkpoints
+        split = tuple(map(float, split))  # plain tuples, for checkpoints
+        crop_scale = None if crop_scale is None else tuple(map(float, crop_scale))
         self.save_hyperparameters()
         self.root = Path(root).expanduser()
         self.splits: dict[str, list[Path]] = {}
         self.dropped_gray = 0
         self.dropped_unreadable = 0
+        self.cached: dict[str, list[Path]] = {}  # split -> feature cache entries, once built
+        self.cache_report = None
 
     def prepare_data(self) -> None:
         if self.hparams.download:
             ensure_dataset(self.hparams.download, self.root)
 
     def setup(self, stage: str | None = None) -> None:
+        self._find_splits()
+        if self.hparams.cache_features and stage == "fit" and not self.cached:
+            self._build_feature_cache()
+
+    def _find_splits(self) -> None:
         if self.splits:
             return
         files = fixed_subset(self.root, find_images(self.root), self.hparams.subset)
@@ -85,9 +109,56 @@ class ColorDataModule(pl.LightningDataModule):
         )
         self.splits = splits
 
-    def _dataset(self, split: str, augment: bool, max_images: int | None = None) -> ImageFiles:
-        """A split's files, augmented or centre-cropped; `max_images` keeps a fixed subset."""
-        self.setup()
+    def _build_feature_cache(self) -> None:
+        """Encode every train and val photo once with the module's frozen encoder (sharded over ranks)."""
+        trainer = self.trainer
+        module = trainer.lightning_module
+        if getattr(module.decoder, "uses_skips", False):
+            raise ValueError(
+                "data.cache_features=true stores the encoder's final features only, but this model's decoder "
+                "(a U-Net) also needs the encoder's skip features: turn the cache off for U-Net models"
+            )
+        device = trainer.strategy.root_device
+        module.encoder.to(device)
+        cache = FeatureCache(self.hparams.cache_dir, module.encoder, self.hparams.image_size, str(trainer.precision))
+        files = self.splits["train"] + self.splits["val"]
+
+        def encode(lightness: torch.Tensor) -> torch.Tensor:
+            with trainer.precision_plugin.forward_context():
+                return module.encode(lightness)
+
+        build = functools.partial(cache.build, files, self._centre_crops, device, encode, self.hparams.batch_size)
+        entries, report = build(shard=(trainer.global_rank, trainer.world_size))
+        if trainer.world_size > 1:  # every rank computed its share; now collect all of them
+            trainer.strategy.barrier("feature_cache")
+            seconds = report.seconds
+            entries, report = build()
+            report.seconds += seconds
+        log.info(
+            "feature cache %s: %d entries reused, %d computed (%d of them replaced invalid ones) in %.1f s",
+            cache.folder,
+            report.reused,
+            report.computed,
+            report.rebuilt,
+            report.seconds,
+        )
+        self.cache_report = report
+        count = len(self.splits["train"])
+        self.cached = {"train": entries[:count], "val": entries[count:]}
+
+    def _centre_crops(self, files: list[Path]) -> ImageFiles:
+        """Resize the short side + centre crop: the deterministic view evaluation and the cache use."""
+        size = self.hparams.image_size
+        return ImageFiles(files, v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size)]), min_side=size)
+
+    def _dataset(
+        self, split: str, augment: bool, max_images: int | None = None, features: bool = False
+    ) -> ImageFiles | CachedViews:
+        """A split's files, augmented or centre-cropped; `max_images` keeps a fixed subset; `features`
+        serves the split's cached encoder features instead of photos (once built at fit time)."""
+        self._find_splits()
+        if features and split in self.cached:
+            return CachedViews(self.cached[split], mirror=augment, images=self._centre_crops(self.splits[split]))
         files = fixed_subset(self.root, self.splits[split], max_images)
         if not files:
             raise ValueError(
@@ -96,7 +167,10 @@ class ColorDataModule(pl.LightningDataModule):
                 "add images or change data.split / data.min_chroma"
             )
         size = self.hparams.image_size
-        if augment:
+        if augment and self.hparams.crop_scale is None:
+            transform = v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.RandomHorizontalFlip()])
+            min_side = size
+        elif augment:
             scale = tuple(self.hparams.crop_scale)
             transform = v2.Compose([v2.RandomResizedCrop(size, scale=scale, antialias=True), v2.RandomHorizontalFlip()])
             min_side = math.ceil(size / math.sqrt(scale[0]))  # enough pixels for the smallest crop
@@ -105,11 +179,13 @@ class ColorDataModule(pl.LightningDataModule):
             min_side = size
         return ImageFiles(files, transform, min_side=min_side)
 
-    def _loader(self, split: str, training: bool | None = None, max_images: int | None = None) -> DataLoader:
+    def _loader(
+        self, split: str, training: bool | None = None, max_images: int | None = None, features: bool = False
+    ) -> DataLoader:
         training = split == "train" if training is None else training
         workers = self.hparams.num_workers
         return DataLoader(
-            self._dataset(split, augment=training, max_images=max_images),
+            self._dataset(split, augment=training, max_images=max_images, features=features),
             batch_size=self.hparams.batch_size,
             shuffle=training,
             drop_last=training and len(self.splits["train"]) > self.hparams.batch_size,
@@ -119,10 +195,10 @@ class ColorDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
+        return self._loader("train", features=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
+        return self._loader("val", features=True)
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
@@ -137,7 +213,7 @@ class ColorDataModule(pl.LightningDataModule):
         Deterministic crops; cached in `cache_dir` by the chosen files, their sizes and mtimes, and the
         image size, so every run of a sweep computes it once.
         """
-        self.setup()
+        self._find_splits()
         files = fixed_subset(self.root, self.splits["train"], max_images)
         key = hashlib.sha1(f"v1|{self.hparams.image_size}".encode())
         for path in files:
@@ -164,6 +240,9 @@ class ColorDataModule(pl.LightningDataModule):
             tmp.replace(cache)
         return counts
 
-    def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> tuple[torch.Tensor, ...]:
-        """(B,3,H,W) uint8 RGB on the device -> (L/100 (B,1,H,W), ab/128 (B,2,H,W))."""
+    def on_after_batch_transfer(self, batch, dataloader_idx: int) -> tuple[torch.Tensor, ...]:
+        """(B,3,H,W) uint8 RGB on the device -> (L/100 (B,1,H,W), ab/128 (B,2,H,W)); cached fp16
+        features and targets -> fp32 (autocast picks the compute precision)."""
+        if isinstance(batch, FeatureBatch):
+            return FeatureBatch(batch.features.float(), batch.ab.float())
         return rgb_to_lab(batch)

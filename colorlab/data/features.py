@@ -1,0 +1,203 @@
+"""A disk cache of the frozen encoder's output, so decoders train without re-running the encoder.
+
+The encoder is frozen, so its output for a given view of a photo never changes: a sweep of decoders
+(and every epoch of each) can share one encoder pass. Each photo gets one entry holding its two
+deterministic views, the centre crop and its mirror: encoder features (fp16) and the centre crop's
+ab/128 target (fp16; the mirror's is its flip).
+
+Entries live in `<cache_dir>/features/<namespace>/<content hash>.pt`. The namespace is a hash of the
+cache format version, the encoder's class and every one of its weights, the image size and the
+precision the features were computed in; the entry name is a hash of the file's bytes. So a new
+encoder, new weights or a new size uses a new namespace, and an edited photo a new entry: exactly the
+affected entries are recomputed. Each entry also records its own key and shapes; an entry that cannot
+be read, or whose key or shapes differ, is recomputed (with a warning), never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from colorlab.color import rgb_to_lab
+from colorlab.data.images import ImageFiles
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+VIEWS = 2  # the centre crop and its mirror
+
+
+class FeatureBatch(NamedTuple):
+    """A batch (or item) from the cache: encoder features (B,C,h,w) and the target ab/128 (B,2,H,W)."""
+
+    features: torch.Tensor
+    ab: torch.Tensor
+
+
+def file_digest(path: Path) -> str:
+    """Hash of the file's bytes: the entry name, so an edited photo never reuses a stale entry."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def encoder_fingerprint(encoder: nn.Module) -> str:
+    """Hash of the encoder's class and all its parameters and buffers (weights=null, a .pth, ...)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{type(encoder).__module__}.{type(encoder).__qualname__}".encode())
+    for name, tensor in sorted(encoder.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str((tuple(tensor.shape), tensor.dtype)).encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class CacheReport:
+    """What building did: entries reused and computed, and the seconds spent (for logs and benchmarks)."""
+
+    reused: int = 0
+    computed: int = 0
+    rebuilt: int = 0  # entries that were present but unreadable or invalid
+    seconds: float = 0.0
+
+
+class FeatureCache:
+    """The entries of one (encoder, weights, image size, precision) namespace under `root`."""
+
+    def __init__(self, root: str | Path, encoder: nn.Module, image_size: int, precision: str = "32") -> None:
+        self.encoder = encoder
+        self.image_size = image_size
+        self.precision = str(precision)
+        tag = f"v{CACHE_VERSION}|{encoder_fingerprint(encoder)}|{image_size}|{self.precision}"
+        self.namespace = hashlib.sha1(tag.encode()).hexdigest()[:16]
+        self.folder = Path(root).expanduser() / "features" / f"{type(encoder).__name__}-{image_size}px-{self.namespace}"
+        size = image_size // encoder.stride
+        self.feature_shape = (VIEWS, encoder.out_channels, size, size)
+        self.ab_shape = (2, image_size, image_size)
+
+    def entry_path(self, digest: str) -> Path:
+        return self.folder / f"{digest}.pt"
+
+    def _key(self, digest: str) -> str:
+        return f"{self.namespace}/{digest}"
+
+    def is_valid(self, path: Path, digest: str) -> bool:
+        """True when `path` holds this namespace's entry for `digest`, with the expected shapes."""
+        try:
+            entry = torch.load(path, map_location="cpu", weights_only=True)
+            problem = (
+                "belongs to another cache version or namespace"
+                if entry.get("key") != self._key(digest)
+                else "has the wrong shapes or dtype"
+                if (
+                    tuple(entry["features"].shape) != self.feature_shape
+                    or tuple(entry["ab"].shape) != self.ab_shape
+                    or entry["features"].dtype != torch.float16
+                )
+                else "holds non-finite features"
+                if not bool(torch.isfinite(entry["features"]).all())
+                else None
+            )
+        except Exception as err:  # any unreadable or foreign file: rebuild it
+            problem = f"is unreadable ({type(err).__name__}: {err})"
+        if problem:
+            log.warning("feature cache entry %s %s: recomputing it", path, problem)
+        return problem is None
+
+    def build(
+        self,
+        files: Sequence[Path],
+        load_views: Callable[[list[Path]], ImageFiles],
+        device: torch.device | str = "cpu",
+        encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        batch_size: int = 32,
+        shard: tuple[int, int] = (0, 1),
+    ) -> tuple[list[Path], CacheReport]:
+        """Make sure every file has a valid entry; return the entry paths (in `files` order) and a report.
+
+        `load_views(files)` gives the deterministic centre crops as uint8 images; `encode` runs the
+        encoder on L/100 on `device` (default: the encoder as it is; pass one to add autocast or
+        channels-last; it must be the same encoder this cache was made for). With `shard=(rank,
+        world)`, this process computes only every world-th missing entry (the others come from the
+        other ranks; call `build` again after a barrier to collect them).
+        """
+        started = time.perf_counter()
+        report = CacheReport()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        digests = [file_digest(path) for path in files]
+        missing = []
+        for index, (path, digest) in enumerate(zip(files, digests, strict=True)):
+            entry = self.entry_path(digest)
+            if entry.is_file() and self.is_valid(entry, digest):
+                report.reused += 1
+                continue
+            report.rebuilt += entry.is_file()
+            if index % shard[1] == shard[0]:
+                missing.append((path, digest))
+        if missing:
+            log.info("feature cache %s: computing %d entries", self.folder, len(missing))
+            self._compute(missing, load_views, device, encode or self.encoder, batch_size)
+            report.computed = len(missing)
+        report.seconds = time.perf_counter() - started
+        return [self.entry_path(d) for d in digests], report
+
+    @torch.no_grad()
+    def _compute(self, missing, load_views, device, encode, batch_size: int) -> None:
+        paths = [path for path, _ in missing]
+        loader = DataLoader(load_views(paths), batch_size=batch_size, shuffle=False)
+        done = 0
+        for images in loader:
+            lightness, ab = rgb_to_lab(images.to(device))
+            both = encode(torch.cat([lightness, lightness.flip(-1)])).float()  # one pass for both views
+            views = torch.stack(both.chunk(VIEWS), dim=1)  # (B,2,C,h,w)
+            for i in range(images.shape[0]):
+                digest = missing[done + i][1]
+                entry = {
+                    "key": self._key(digest),
+                    "features": views[i].to("cpu", torch.float16).contiguous(),
+                    "ab": ab[i].to("cpu", torch.float16).contiguous(),
+                }
+                target = self.entry_path(digest)
+                tmp = target.with_name(f".{target.name}.{id(entry)}.tmp")
+                torch.save(entry, tmp)
+                tmp.replace(target)  # atomic: a crash or a parallel job never leaves half an entry
+            done += images.shape[0]
+
+
+class CachedViews(Dataset):
+    """Entries -> FeatureBatch items: the centre view, or (with `mirror`) a random one of the two views.
+
+    `images` keeps the underlying photos (uint8 centre crops) for callbacks that draw pictures.
+    """
+
+    def __init__(self, entries: Sequence[Path], mirror: bool, images: ImageFiles | None = None) -> None:
+        self.entries = list(entries)
+        self.mirror = mirror
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> FeatureBatch:
+        try:
+            entry = torch.load(self.entries[index], map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise RuntimeError(
+                f"feature cache entry {self.entries[index]} became unreadable during training ({err}); "
+                "rerun to rebuild it"
+            ) from err
+        view = int(torch.randint(VIEWS, ()).item()) if self.mirror else 0
+        ab = entry["ab"].flip(-1) if view else entry["ab"]
+        return FeatureBatch(entry["features"][view], ab)

@@ -1,0 +1,165 @@
+"""The feature cache: right features, reuse across runs, exact invalidation, no silent use of bad entries."""
+
+import functools
+import json
+import logging
+import shutil
+
+import pytest
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+
+from colorlab.color import rgb_to_lab
+from colorlab.data import ColorDataModule
+from colorlab.data.features import CachedViews, FeatureBatch, FeatureCache
+from colorlab.data.files import find_images
+from colorlab.data.images import ImageFiles
+from colorlab.module import ColorizationModule
+from colorlab.nets import Decoder, VGG16Encoder
+from colorlab.train import train
+from tests.conftest import compose_config, smooth_image, tiny_overrides
+
+SIZE = 32
+
+
+def centre_crops(files):
+    return ImageFiles(files, v2.Compose([v2.Resize(SIZE, antialias=True), v2.CenterCrop(SIZE)]), min_side=SIZE)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    torch.manual_seed(0)
+    return VGG16Encoder(weights=None)
+
+
+def build(cache, files):
+    return cache.build(files, centre_crops, batch_size=8)
+
+
+def test_entries_hold_the_encoder_output_of_both_views_and_the_target(photo_dir, tmp_path, encoder):
+    files = [f for f in find_images(photo_dir) if f.name != "gray.png"][:5]
+    cache = FeatureCache(tmp_path, encoder, SIZE)
+    entries, report = build(cache, files)
+    assert report.computed == 5 and report.reused == 0 and len(entries) == 5
+
+    images = torch.stack([centre_crops(files)[i] for i in range(5)])
+    lightness, ab = rgb_to_lab(images)
+    with torch.no_grad():
+        centre, mirror = encoder(lightness), encoder(lightness.flip(-1))
+    views = CachedViews(entries, mirror=False)
+    for i in range(5):
+        item = views[i]
+        assert isinstance(item, FeatureBatch) and item.features.dtype == torch.float16
+        torch.testing.assert_close(item.features.float(), centre[i], atol=2e-2, rtol=2e-3)
+        torch.testing.assert_close(item.ab.float(), ab[i], atol=1e-3, rtol=0)
+
+    torch.manual_seed(1)
+    mirrored = CachedViews(entries, mirror=True)
+    seen = set()
+    for _ in range(40):  # a random view each time; the mirror view comes with the flipped target
+        item = mirrored[0]
+        is_mirror = not torch.allclose(item.ab.float(), ab[0], atol=1e-3)  # the photos are left-right ramps
+        expected = mirror[0] if is_mirror else centre[0]
+        torch.testing.assert_close(item.features.float(), expected, atol=2e-2, rtol=2e-3)
+        torch.testing.assert_close(item.ab.float(), ab[0].flip(-1) if is_mirror else ab[0], atol=1e-3, rtol=0)
+        seen.add(is_mirror)
+    assert seen == {True, False}
+
+
+def test_a_second_build_reuses_everything_and_an_edited_photo_recomputes_only_its_entry(photo_dir, tmp_path, encoder):
+    files = find_images(photo_dir)[:6]
+    cache = FeatureCache(tmp_path, encoder, SIZE)
+    first, _ = build(cache, files)
+    again, report = build(FeatureCache(tmp_path, encoder, SIZE), files)
+    assert (report.reused, report.computed) == (6, 0) and again == first
+
+    Image.fromarray(smooth_image(40, seed=99)).save(files[2])  # new content under the same name
+    entries, report = build(cache, files)
+    assert (report.reused, report.computed) == (5, 1)
+    assert entries[2] != first[2] and entries[:2] + entries[3:] == first[:2] + first[3:]
+
+    files[3].write_bytes(files[0].read_bytes())  # a copy of another photo shares its entry
+    entries, report = build(cache, files)
+    assert (report.reused, report.computed) == (6, 0) and entries[3] == entries[0]
+
+
+def test_encoder_weights_image_size_and_precision_each_get_their_own_namespace(photo_dir, tmp_path, encoder):
+    base = FeatureCache(tmp_path, encoder, SIZE)
+    other = VGG16Encoder(weights=None)
+    other.load_state_dict(encoder.state_dict())
+    assert FeatureCache(tmp_path, other, SIZE).folder == base.folder  # same weights, same entries
+    with torch.no_grad():
+        other.features[0].bias[0] += 1e-3  # one changed weight
+    assert FeatureCache(tmp_path, other, SIZE).folder != base.folder
+    assert FeatureCache(tmp_path, encoder, 2 * SIZE).folder != base.folder
+    assert FeatureCache(tmp_path, encoder, SIZE, precision="bf16-mixed").folder != base.folder
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda entry, foreign: entry.write_bytes(b"not a tensor file"),
+        lambda entry, foreign: entry.write_bytes(entry.read_bytes()[:100]),  # truncated
+        lambda entry, foreign: shutil.copyfile(foreign, entry),  # another namespace's (another version's) entry
+    ],
+    ids=["garbage", "truncated", "foreign"],
+)
+def test_corrupt_or_foreign_entries_are_recomputed_with_a_warning(photo_dir, tmp_path, encoder, damage, caplog):
+    files = find_images(photo_dir)[:3]
+    foreign, _ = build(FeatureCache(tmp_path, encoder, SIZE, precision="other"), files)
+    cache = FeatureCache(tmp_path, encoder, SIZE)
+    entries, _ = build(cache, files)
+    good = torch.load(entries[1], weights_only=True)
+    damage(entries[1], foreign[1])
+    with caplog.at_level(logging.WARNING):
+        _, report = build(cache, files)
+    assert (report.reused, report.computed, report.rebuilt) == (2, 1, 1)
+    repaired = torch.load(entries[1], weights_only=True)
+    assert repaired["key"] == good["key"] and torch.equal(repaired["features"], good["features"])
+    assert any(str(entries[1]) in r.getMessage() and "recomputing" in r.getMessage() for r in caplog.records)
+
+
+def test_random_crops_and_unet_decoders_are_refused_when_caching(photo_dir, tmp_path):
+    with pytest.raises(ValueError, match=r"data.crop_scale=\[0.5, 1.0\].*crop_scale=null"):
+        ColorDataModule(photo_dir, image_size=SIZE, cache_dir=tmp_path, cache_features=True, crop_scale=(0.5, 1.0))
+    with pytest.raises(ValueError, match="cache_dir"):
+        ColorDataModule(photo_dir, image_size=SIZE, cache_dir=None, cache_features=True, crop_scale=None)
+    overrides = ["data=folder", f"data.root={photo_dir}", *tiny_overrides(tmp_path)]
+    cfg = compose_config([*overrides, "model=unet", "data.cache_features=true", "data.crop_scale=null"], tmp_path)
+    with pytest.raises(ValueError, match="skip features"):
+        train(cfg)
+
+
+def test_cached_batches_give_the_same_loss_as_photos(photo_dir, tmp_path, encoder):
+    files = find_images(photo_dir)[:8]
+    entries, _ = build(FeatureCache(tmp_path, encoder, SIZE), files)
+    module = ColorizationModule(encoder, Decoder, functools.partial(torch.optim.Adam, lr=1e-3)).eval()
+    cached = FeatureBatch(*(torch.stack(parts).float() for parts in zip(*CachedViews(entries, False), strict=True)))
+    photos = rgb_to_lab(torch.stack([centre_crops(files)[i] for i in range(8)]))
+    with torch.no_grad():
+        from_cache, from_photos = module._step(cached), module._step(photos)
+    for a, b in zip(from_cache, from_photos, strict=True):
+        torch.testing.assert_close(a, b, rtol=2e-3, atol=1e-4)
+
+
+def test_a_sweep_shares_one_cache_and_trains_from_it(photo_dir, tmp_path):
+    overrides = [
+        "data=folder",
+        f"data.root={photo_dir}",
+        *tiny_overrides(tmp_path),
+        "data.cache_features=true",
+        "data.crop_scale=null",
+        "trainer.limit_val_batches=1.0",
+    ]
+    reports = []
+    for model in ("baseline", "rebalanced", "dropout"):
+        cfg = compose_config([*overrides, f"model={model}"], tmp_path / model)
+        metrics = train(cfg)
+        assert metrics["val/loss"] > 0 and metrics["train/loss"] > 0
+        reports.append(json.loads((tmp_path / model / "summary.json").read_text())["feature_cache"])
+    (folder,) = (tmp_path / "cache" / "features").iterdir()
+    entries = len(list(folder.glob("*.pt")))
+    assert reports[0]["computed"] == entries > 0  # built once (train + val photos) ...
+    assert [r["reused"] for r in reports[1:]] == [entries, entries]  # ... and reused by the next runs
+    assert [r["computed"] for r in reports[1:]] == [0, 0]
