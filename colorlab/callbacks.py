@@ -1,13 +1,16 @@
-"""Callbacks: the validation picture grid, a checkpoint on crash, and training throughput."""
+"""Callbacks: the validation picture grid, a checkpoint on crash, logs flushed with each checkpoint,
+and training throughput."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytorch_lightning as pl
 import torch
 import torchvision
 from pytorch_lightning.loggers import TensorBoardLogger
+from torch.utils.data import Dataset, IterableDataset
 
 from colorlab.color import gray_rgb, lab_to_rgb, rgb_to_lab
 
@@ -25,9 +28,7 @@ class ValidationImages(pl.Callback):
         if trainer.sanity_checking or not loggers or self.num_images <= 0:
             return
         if self.images is None:
-            dataset = trainer.val_dataloaders.dataset
-            dataset = getattr(dataset, "images", None) or dataset  # the photos behind cached features
-            self.images = torch.stack([dataset[i] for i in range(min(self.num_images, len(dataset)))])
+            self.images = first_images(trainer.val_dataloaders.dataset, self.num_images)
         grid = self.render(pl_module, self.images.to(pl_module.device))
         for logger in loggers:
             logger.experiment.add_image(self.tag, grid, global_step=trainer.global_step)
@@ -43,6 +44,15 @@ class ValidationImages(pl.Callback):
         return torchvision.utils.make_grid(rows.cpu(), nrow=3, padding=2, pad_value=1.0)
 
 
+def first_images(dataset: Dataset, count: int) -> torch.Tensor:
+    """The first `count` photos of a val dataset as (N,3,H,W) uint8: indexed, streamed (shards), or
+    the photos behind cached features."""
+    dataset = getattr(dataset, "images", None) or dataset
+    if isinstance(dataset, IterableDataset):
+        return torch.stack(list(itertools.islice(iter(dataset), count)))
+    return torch.stack([dataset[i] for i in range(min(count, len(dataset)))])
+
+
 class CheckpointOnException(pl.Callback):
     """Saves `<dirpath>/on_exception.ckpt` when fitting fails (bad file, Ctrl-C, OOM): nothing is lost.
 
@@ -55,6 +65,15 @@ class CheckpointOnException(pl.Callback):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if trainer.state.fn == "fit" and trainer.global_step > 0:
             trainer.save_checkpoint(f"{self.dirpath}/on_exception.ckpt")
+
+
+class FlushLogsOnCheckpoint(pl.Callback):
+    """Writes the loggers' buffered metrics whenever a checkpoint is saved, so a run killed later
+    (SIGKILL, power loss) keeps on disk every metric up to the checkpoint it resumes from."""
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        for logger in trainer.loggers:
+            logger.save()
 
 
 class TrainThroughput(pl.Callback):

@@ -73,6 +73,7 @@ class ColorizationModule(pl.LightningModule):
             self.to(memory_format=torch.channels_last)
         self.config: dict[str, Any] | None = None  # the run's resolved config, stored in checkpoints
         self.best_epoch = -1
+        self._resumed_best: dict[str, float] | None = None  # val/loss_best from a checkpoint we resume
 
         self.train_acc, self.val_acc, self.test_acc = MeanMetric(), MeanMetric(), MeanMetric()
         self.val_loss, self.val_mse, self.val_loss_best = MeanMetric(), MeanMetric(), MinMetric()
@@ -188,6 +189,10 @@ class ColorizationModule(pl.LightningModule):
     def on_train_start(self) -> None:
         self.val_loss_best.reset()  # forget the sanity check's validation
         self.best_epoch = -1
+        if self._resumed_best is not None:  # a resumed run remembers the best before the interruption
+            if math.isfinite(self._resumed_best["val_loss_best"]):
+                self.val_loss_best.update(torch.tensor(self._resumed_best["val_loss_best"]))
+            self.best_epoch = int(self._resumed_best["best_epoch"])
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
@@ -211,3 +216,9 @@ class ColorizationModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.config is not None:
             checkpoint["colorlab_config"] = self.config
+        # torchmetrics states are not in the state dict: keep the best so far for a resumed run.
+        best = float(self.val_loss_best.min_value)
+        checkpoint["colorlab_best"] = {"val_loss_best": best, "best_epoch": float(self.best_epoch)}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._resumed_best = checkpoint.get("colorlab_best")

@@ -18,6 +18,7 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
 
 from colorlab.config import register_resolvers
 
@@ -50,7 +51,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
         loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg.get("ckpt_path")))
         seconds = time.perf_counter() - started
         if getattr(datamodule, "cache_report", None) is not None:
             summary.extra["feature_cache"] = dataclasses.asdict(datamodule.cache_report)
@@ -81,6 +82,8 @@ class RunSummary:
         self.write("running", 0.0, None)
 
     def write(self, status: str, seconds: float, trainer: pl.Trainer | None, metrics=None, error=None) -> None:
+        if rank_zero_only.rank != 0:  # under DDP, one summary per run: rank 0's
+            return
         record = {"status": status, "train_seconds": round(seconds, 2), "hparams": self.info, **self.extra}
         if trainer is not None:
             record.update(epochs=trainer.current_epoch, global_step=trainer.global_step)
@@ -89,6 +92,23 @@ class RunSummary:
         if error is not None:
             record["error"] = error
         self.path.write_text(json.dumps(record, indent=2, default=str))
+
+
+def resume_path(ckpt_path: str | None) -> str | None:
+    """`ckpt_path`: a checkpoint file, `last` (this run folder's newest, Lightning's own lookup) or a run
+    folder: its newest of checkpoints/last.ckpt and checkpoints/on_exception.ckpt."""
+    if ckpt_path is None or ckpt_path in ("last", "best", "hpc"):
+        return ckpt_path
+    path = Path(ckpt_path).expanduser()
+    if path.is_file():
+        return str(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file or run folder")
+    found = [path / "checkpoints" / name for name in ("last.ckpt", "on_exception.ckpt")]
+    found = [p for p in found if p.is_file()]
+    if not found:
+        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no checkpoints/last.ckpt or on_exception.ckpt in it")
+    return str(max(found, key=lambda p: p.stat().st_mtime_ns))
 
 
 def _has_best(trainer: pl.Trainer) -> bool:

@@ -21,6 +21,7 @@ TESTED = {
     ("data", "folder"),
     ("data", "sample"),
     ("data", "cats"),
+    ("data", "shards"),  # tests/test_shards.py
     ("model", "baseline"),
     ("model", "batchnorm"),
     ("model", "dropout"),
@@ -31,6 +32,8 @@ TESTED = {
     ("model/encoder", "efficientnet_lite0"),
     ("trainer", "default"),
     ("trainer", "cpu"),
+    ("trainer", "ddp"),  # tests/test_scale.py
+    ("hydra/launcher", "slurm"),  # tests/test_scale.py
     ("logger", "default"),
     ("callbacks", "default"),
     ("hydra", "default"),

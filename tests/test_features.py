@@ -47,7 +47,7 @@ def test_entries_hold_the_encoder_output_of_both_views_and_the_target(photo_dir,
     lightness, ab = rgb_to_lab(images)
     with torch.no_grad():
         centre, mirror = encoder(lightness), encoder(lightness.flip(-1))
-    views = CachedViews(entries, mirror=False)
+    views = CachedViews(entries, cache.layout, mirror=False)
     for i in range(5):
         item = views[i]
         assert isinstance(item, FeatureBatch) and item.features.dtype == torch.float16
@@ -55,7 +55,7 @@ def test_entries_hold_the_encoder_output_of_both_views_and_the_target(photo_dir,
         torch.testing.assert_close(item.ab.float(), ab[i], atol=1e-3, rtol=0)
 
     torch.manual_seed(1)
-    mirrored = CachedViews(entries, mirror=True)
+    mirrored = CachedViews(entries, cache.layout, mirror=True)
     seen = set()
     for _ in range(40):  # a random view each time; the mirror view comes with the flipped target
         item = mirrored[0]
@@ -96,27 +96,32 @@ def test_encoder_weights_image_size_and_precision_each_get_their_own_namespace(p
     assert FeatureCache(tmp_path, encoder, SIZE, precision="bf16-mixed").folder != base.folder
 
 
+def flip_last_bit(data: bytes) -> bytes:
+    return data[:-1] + bytes([data[-1] ^ 1])
+
+
 @pytest.mark.parametrize(
     "damage",
     [
         lambda entry, foreign: entry.write_bytes(b"not a tensor file"),
         lambda entry, foreign: entry.write_bytes(entry.read_bytes()[:100]),  # truncated
-        lambda entry, foreign: shutil.copyfile(foreign, entry),  # another namespace's (another version's) entry
+        lambda entry, foreign: shutil.copyfile(foreign, entry),  # another namespace's entry
+        lambda entry, foreign: entry.write_bytes(b"CLFEAT\x00\x01" + entry.read_bytes()[8:]),  # version 1
+        lambda entry, foreign: entry.write_bytes(flip_last_bit(entry.read_bytes())),
     ],
-    ids=["garbage", "truncated", "foreign"],
+    ids=["garbage", "truncated", "foreign", "old-version", "bit-flip"],
 )
 def test_corrupt_or_foreign_entries_are_recomputed_with_a_warning(photo_dir, tmp_path, encoder, damage, caplog):
     files = find_images(photo_dir)[:3]
     foreign, _ = build(FeatureCache(tmp_path, encoder, SIZE, precision="other"), files)
     cache = FeatureCache(tmp_path, encoder, SIZE)
     entries, _ = build(cache, files)
-    good = torch.load(entries[1], weights_only=True)
+    good = entries[1].read_bytes()
     damage(entries[1], foreign[1])
     with caplog.at_level(logging.WARNING):
         _, report = build(cache, files)
     assert (report.reused, report.computed, report.rebuilt) == (2, 1, 1)
-    repaired = torch.load(entries[1], weights_only=True)
-    assert repaired["key"] == good["key"] and torch.equal(repaired["features"], good["features"])
+    assert entries[1].read_bytes() == good
     assert any(str(entries[1]) in r.getMessage() and "recomputing" in r.getMessage() for r in caplog.records)
 
 
@@ -135,7 +140,8 @@ def test_cached_batches_give_the_same_loss_as_photos(photo_dir, tmp_path, encode
     files = find_images(photo_dir)[:8]
     entries, _ = build(FeatureCache(tmp_path, encoder, SIZE), files)
     module = ColorizationModule(encoder, Decoder, functools.partial(torch.optim.Adam, lr=1e-3)).eval()
-    cached = FeatureBatch(*(torch.stack(parts).float() for parts in zip(*CachedViews(entries, False), strict=True)))
+    views = CachedViews(entries, FeatureCache(tmp_path, encoder, SIZE).layout, mirror=False)
+    cached = FeatureBatch(*(torch.stack(parts).float() for parts in zip(*views, strict=True)))
     photos = rgb_to_lab(torch.stack([centre_crops(files)[i] for i in range(8)]))
     with torch.no_grad():
         from_cache, from_photos = module._step(cached), module._step(photos)
@@ -159,7 +165,7 @@ def test_a_sweep_shares_one_cache_and_trains_from_it(photo_dir, tmp_path):
         assert metrics["val/loss"] > 0 and metrics["train/loss"] > 0
         reports.append(json.loads((tmp_path / model / "summary.json").read_text())["feature_cache"])
     (folder,) = (tmp_path / "cache" / "features").iterdir()
-    entries = len(list(folder.glob("*.pt")))
+    entries = len(list(folder.glob("*.bin")))
     assert reports[0]["computed"] == entries > 0  # built once (train + val photos) ...
     assert [r["reused"] for r in reports[1:]] == [entries, entries]  # ... and reused by the next runs
     assert [r["computed"] for r in reports[1:]] == [0, 0]

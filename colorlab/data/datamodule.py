@@ -5,14 +5,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
-from torchvision.transforms import v2
 
 from colorlab import ab_bins
 from colorlab.color import rgb_to_lab
@@ -21,6 +20,7 @@ from colorlab.data.features import CachedViews, FeatureBatch, FeatureCache
 from colorlab.data.files import find_images, fixed_subset, split_files
 from colorlab.data.images import ImageFiles
 from colorlab.data.scan import scan_chroma
+from colorlab.data.transforms import eval_transform, train_transform
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class ColorDataModule(pl.LightningDataModule):
         self.dropped_unreadable = 0
         self.cached: dict[str, list[Path]] = {}  # split -> feature cache entries, once built
         self.cache_report = None
+        self.cache_layout = None
 
     def prepare_data(self) -> None:
         if self.hparams.download:
@@ -110,46 +111,61 @@ class ColorDataModule(pl.LightningDataModule):
         self.splits = splits
 
     def _build_feature_cache(self) -> None:
-        """Encode every train and val photo once with the module's frozen encoder (sharded over ranks)."""
+        """At fit time: the trainer's module, device, precision and ranks."""
         trainer = self.trainer
-        module = trainer.lightning_module
+        self.build_feature_cache(
+            trainer.lightning_module,
+            device=trainer.strategy.root_device,
+            precision=str(trainer.precision),
+            autocast=trainer.precision_plugin.forward_context,
+            rank=trainer.global_rank,
+            world=trainer.world_size,
+            barrier=functools.partial(trainer.strategy.barrier, "feature_cache"),
+        )
+
+    def build_feature_cache(
+        self,
+        module: pl.LightningModule,
+        device: torch.device | str = "cpu",
+        precision: str = "32",
+        autocast: Callable[[], AbstractContextManager] = nullcontext,
+        rank: int = 0,
+        world: int = 1,
+        barrier: Callable[[], None] | None = None,
+    ) -> None:
+        """Encode every train and val photo once with `module.encode` (each rank a share, then `barrier`);
+        train/val loaders then serve cached features."""
         if getattr(module.decoder, "uses_skips", False):
             raise ValueError(
                 "data.cache_features=true stores the encoder's final features only, but this model's decoder "
                 "(a U-Net) also needs the encoder's skip features: turn the cache off for U-Net models"
             )
-        device = trainer.strategy.root_device
+        self._find_splits()
         module.encoder.to(device)
-        cache = FeatureCache(self.hparams.cache_dir, module.encoder, self.hparams.image_size, str(trainer.precision))
+        cache = FeatureCache(self.hparams.cache_dir, module.encoder, self.hparams.image_size, precision)
         files = self.splits["train"] + self.splits["val"]
 
         def encode(lightness: torch.Tensor) -> torch.Tensor:
-            with trainer.precision_plugin.forward_context():
+            with autocast():
                 return module.encode(lightness)
 
         build = functools.partial(cache.build, files, self._centre_crops, device, encode, self.hparams.batch_size)
-        entries, report = build(shard=(trainer.global_rank, trainer.world_size))
-        if trainer.world_size > 1:  # every rank computed its share; now collect all of them
-            trainer.strategy.barrier("feature_cache")
-            seconds = report.seconds
-            entries, report = build()
-            report.seconds += seconds
+        entries, report = build(shard=(rank, world))
+        if world > 1:  # every rank computed its share; now collect all of them
+            barrier()
+            entries, collected = build()
+            report.seconds += collected.seconds  # the counts stay this rank's own
         log.info(
             "feature cache %s: %d entries reused, %d computed (%d of them replaced invalid ones) in %.1f s",
-            cache.folder,
-            report.reused,
-            report.computed,
-            report.rebuilt,
-            report.seconds,
-        )
-        self.cache_report = report
+            cache.folder, report.reused, report.computed, report.rebuilt, report.seconds,
+        )  # fmt: skip
+        self.cache_report, self.cache_layout = report, cache.layout
         count = len(self.splits["train"])
         self.cached = {"train": entries[:count], "val": entries[count:]}
 
     def _centre_crops(self, files: list[Path]) -> ImageFiles:
         """Resize the short side + centre crop: the deterministic view evaluation and the cache use."""
-        size = self.hparams.image_size
-        return ImageFiles(files, v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size)]), min_side=size)
+        return ImageFiles(files, *eval_transform(self.hparams.image_size))
 
     def _dataset(
         self, split: str, augment: bool, max_images: int | None = None, features: bool = False
@@ -158,7 +174,8 @@ class ColorDataModule(pl.LightningDataModule):
         serves the split's cached encoder features instead of photos (once built at fit time)."""
         self._find_splits()
         if features and split in self.cached:
-            return CachedViews(self.cached[split], mirror=augment, images=self._centre_crops(self.splits[split]))
+            entries, layout = self.cached[split], self.cache_layout
+            return CachedViews(entries, layout, mirror=augment, images=self._centre_crops(self.splits[split]))
         files = fixed_subset(self.root, self.splits[split], max_images)
         if not files:
             raise ValueError(
@@ -167,16 +184,7 @@ class ColorDataModule(pl.LightningDataModule):
                 "add images or change data.split / data.min_chroma"
             )
         size = self.hparams.image_size
-        if augment and self.hparams.crop_scale is None:
-            transform = v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.RandomHorizontalFlip()])
-            min_side = size
-        elif augment:
-            scale = tuple(self.hparams.crop_scale)
-            transform = v2.Compose([v2.RandomResizedCrop(size, scale=scale, antialias=True), v2.RandomHorizontalFlip()])
-            min_side = math.ceil(size / math.sqrt(scale[0]))  # enough pixels for the smallest crop
-        else:
-            transform = v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size)])
-            min_side = size
+        transform, min_side = train_transform(size, self.hparams.crop_scale) if augment else eval_transform(size)
         return ImageFiles(files, transform, min_side=min_side)
 
     def _loader(

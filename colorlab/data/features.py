@@ -5,18 +5,22 @@ The encoder is frozen, so its output for a given view of a photo never changes: 
 deterministic views, the centre crop and its mirror: encoder features (fp16) and the centre crop's
 ab/128 target (fp16; the mirror's is its flip).
 
-Entries live in `<cache_dir>/features/<namespace>/<content hash>.pt`. The namespace is a hash of the
+Entries live in `<cache_dir>/features/<namespace>/<content hash>.bin`: a header (format magic, the
+entry's key, a checksum of the payload) and the raw fp16 arrays, so that a training step reads an
+entry with one file read and no unpickling. The namespace is a hash of the
 cache format version, the encoder's class and every one of its weights, the image size and the
 precision the features were computed in; the entry name is a hash of the file's bytes. So a new
 encoder, new weights or a new size uses a new namespace, and an edited photo a new entry: exactly the
-affected entries are recomputed. Each entry also records its own key and shapes; an entry that cannot
-be read, or whose key or shapes differ, is recomputed (with a warning), never used.
+affected entries are recomputed. An entry whose size, format, key or checksum is wrong (truncated,
+corrupt, from another version) is recomputed with a warning, never used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,8 +36,11 @@ from colorlab.data.images import ImageFiles
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 VIEWS = 2  # the centre crop and its mirror
+MAGIC = b"CLFEAT" + CACHE_VERSION.to_bytes(2, "big")
+KEY_BYTES, SUM_BYTES = 64, 16
+HEADER = len(MAGIC) + KEY_BYTES + SUM_BYTES
 
 
 class FeatureBatch(NamedTuple):
@@ -73,6 +80,58 @@ class CacheReport:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class EntryLayout:
+    """The byte layout of one entry: header, then features (VIEWS,C,h,w) and ab (2,S,S), fp16."""
+
+    feature_shape: tuple[int, ...]
+    ab_shape: tuple[int, ...]
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        return math.prod(self.feature_shape), math.prod(self.ab_shape)
+
+    @property
+    def file_bytes(self) -> int:
+        return HEADER + 2 * sum(self.sizes)
+
+    def pack(self, key: str, features: torch.Tensor, ab: torch.Tensor) -> bytes:
+        payload = b"".join(t.to(torch.float16).contiguous().numpy().tobytes() for t in (features, ab))
+        checksum = hashlib.blake2b(payload, digest_size=SUM_BYTES).digest()
+        return MAGIC + key.encode().ljust(KEY_BYTES, b"\0") + checksum + payload
+
+    def read(self, path: Path) -> tuple[bytearray, str]:
+        """The raw entry and its key; raises ValueError naming what is wrong with its size or format."""
+        with open(path, "rb") as handle:
+            raw = bytearray(handle.read(self.file_bytes + 1))
+        if len(raw) != self.file_bytes:
+            raise ValueError(f"has {len(raw)} bytes, not {self.file_bytes}")
+        if raw[: len(MAGIC)] != MAGIC:
+            raise ValueError("is not a colorlab feature cache entry of this version")
+        return raw, raw[len(MAGIC) : len(MAGIC) + KEY_BYTES].rstrip(b"\0").decode(errors="replace")
+
+    def tensors(self, raw: bytearray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features (VIEWS,C,h,w), ab (2,S,S)), fp16 views of `raw` (no copy)."""
+        n_features, n_ab = self.sizes
+        features = torch.frombuffer(raw, dtype=torch.float16, offset=HEADER, count=n_features)
+        ab = torch.frombuffer(raw, dtype=torch.float16, offset=HEADER + 2 * n_features, count=n_ab)
+        return features.view(self.feature_shape), ab.view(self.ab_shape)
+
+    def problem(self, path: Path, key: str) -> str | None:
+        """Why `path` is not a valid entry for `key` (None when it is): size, format, key, checksum."""
+        try:
+            raw, found = self.read(path)
+        except (OSError, ValueError) as err:
+            return str(err)
+        if found != key:
+            return f"belongs to another namespace or file ({found})"
+        if hashlib.blake2b(raw[HEADER:], digest_size=SUM_BYTES).digest() != raw[HEADER - SUM_BYTES : HEADER]:
+            return "fails its checksum (corrupt)"
+        if not bool(torch.isfinite(self.tensors(raw)[0]).all()):
+            return "holds non-finite features"
+        return None
+
+
 class FeatureCache:
     """The entries of one (encoder, weights, image size, precision) namespace under `root`."""
 
@@ -84,34 +143,17 @@ class FeatureCache:
         self.namespace = hashlib.sha1(tag.encode()).hexdigest()[:16]
         self.folder = Path(root).expanduser() / "features" / f"{type(encoder).__name__}-{image_size}px-{self.namespace}"
         size = image_size // encoder.stride
-        self.feature_shape = (VIEWS, encoder.out_channels, size, size)
-        self.ab_shape = (2, image_size, image_size)
+        self.layout = EntryLayout((VIEWS, encoder.out_channels, size, size), (2, image_size, image_size))
 
     def entry_path(self, digest: str) -> Path:
-        return self.folder / f"{digest}.pt"
+        return self.folder / f"{digest}.bin"
 
     def _key(self, digest: str) -> str:
         return f"{self.namespace}/{digest}"
 
     def is_valid(self, path: Path, digest: str) -> bool:
-        """True when `path` holds this namespace's entry for `digest`, with the expected shapes."""
-        try:
-            entry = torch.load(path, map_location="cpu", weights_only=True)
-            problem = (
-                "belongs to another cache version or namespace"
-                if entry.get("key") != self._key(digest)
-                else "has the wrong shapes or dtype"
-                if (
-                    tuple(entry["features"].shape) != self.feature_shape
-                    or tuple(entry["ab"].shape) != self.ab_shape
-                    or entry["features"].dtype != torch.float16
-                )
-                else "holds non-finite features"
-                if not bool(torch.isfinite(entry["features"]).all())
-                else None
-            )
-        except Exception as err:  # any unreadable or foreign file: rebuild it
-            problem = f"is unreadable ({type(err).__name__}: {err})"
+        """True when `path` holds this namespace's entry for `digest`; otherwise says why (a warning)."""
+        problem = self.layout.problem(path, self._key(digest))
         if problem:
             log.warning("feature cache entry %s %s: recomputing it", path, problem)
         return problem is None
@@ -164,14 +206,10 @@ class FeatureCache:
             views = torch.stack(both.chunk(VIEWS), dim=1)  # (B,2,C,h,w)
             for i in range(images.shape[0]):
                 digest = missing[done + i][1]
-                entry = {
-                    "key": self._key(digest),
-                    "features": views[i].to("cpu", torch.float16).contiguous(),
-                    "ab": ab[i].to("cpu", torch.float16).contiguous(),
-                }
+                data = self.layout.pack(self._key(digest), views[i].cpu(), ab[i].cpu())
                 target = self.entry_path(digest)
-                tmp = target.with_name(f".{target.name}.{id(entry)}.tmp")
-                torch.save(entry, tmp)
+                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+                tmp.write_bytes(data)
                 tmp.replace(target)  # atomic: a crash or a parallel job never leaves half an entry
             done += images.shape[0]
 
@@ -182,8 +220,11 @@ class CachedViews(Dataset):
     `images` keeps the underlying photos (uint8 centre crops) for callbacks that draw pictures.
     """
 
-    def __init__(self, entries: Sequence[Path], mirror: bool, images: ImageFiles | None = None) -> None:
+    def __init__(
+        self, entries: Sequence[Path], layout: EntryLayout, mirror: bool, images: ImageFiles | None = None
+    ) -> None:
         self.entries = list(entries)
+        self.layout = layout
         self.mirror = mirror
         self.images = images
 
@@ -192,12 +233,11 @@ class CachedViews(Dataset):
 
     def __getitem__(self, index: int) -> FeatureBatch:
         try:
-            entry = torch.load(self.entries[index], map_location="cpu", weights_only=True)
-        except Exception as err:
+            features, ab = self.layout.tensors(self.layout.read(self.entries[index])[0])
+        except (OSError, ValueError) as err:
             raise RuntimeError(
                 f"feature cache entry {self.entries[index]} became unreadable during training ({err}); "
                 "rerun to rebuild it"
             ) from err
         view = int(torch.randint(VIEWS, ()).item()) if self.mirror else 0
-        ab = entry["ab"].flip(-1) if view else entry["ab"]
-        return FeatureBatch(entry["features"][view], ab)
+        return FeatureBatch(features[view], ab.flip(-1) if view else ab)

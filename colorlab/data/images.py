@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -23,8 +24,9 @@ def to_8bit(image: Image.Image) -> Image.Image:
     return image
 
 
-def read_rgb(path: str | Path, min_side: int | None = None) -> Image.Image:
-    """Decode `path` as an upright RGB PIL image; JPEGs decode straight at >= `min_side` when smaller."""
+def read_rgb(path: str | Path | BinaryIO, min_side: int | None = None, name: str | None = None) -> Image.Image:
+    """Decode `path` (or a file object, called `name` in errors) as an upright RGB PIL image; JPEGs
+    decode straight at >= `min_side` when smaller."""
     try:
         with Image.open(path) as img:
             if min_side is not None and img.format == "JPEG":
@@ -32,7 +34,7 @@ def read_rgb(path: str | Path, min_side: int | None = None) -> Image.Image:
             img = ImageOps.exif_transpose(img)
             return to_8bit(img).convert("RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise UnreadableImageError(f"cannot read image {path}: {err}") from err
+        raise UnreadableImageError(f"cannot read image {name or path}: {err}") from err
 
 
 class ImageFiles(Dataset):

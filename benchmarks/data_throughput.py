@@ -1,0 +1,95 @@
+"""Data vs training: images/s the DataModule delivers (decoded, cropped, converted to LAB) vs images/s
+the training step consumes, measured in one run. Target: data >= 3x the step, so it never starves it.
+
+    python benchmarks/data_throughput.py [--root ../shared/data/cats] [--size 224] [--batches 20]
+
+Two pipelines, each against its own consumer:
+  photos   ColorDataModule train loader (JPEG decode, random resized crop + flip, kornia LAB), num_workers=0
+           vs the full training step (frozen VGG-16 + decoder, bf16 autocast + channels-last)
+  features the feature-cache train loader (fp16 features + targets from disk)
+           vs the decoder-only training step on cached features
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import tempfile
+import time
+from itertools import islice
+from pathlib import Path
+
+import torch
+
+from colorlab.data import ColorDataModule
+from colorlab.module import ColorizationModule
+from colorlab.nets import Decoder, VGG16Encoder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bf16():
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def loader_rate(datamodule: ColorDataModule, batches: int) -> tuple[float, list]:
+    """Images/s of the train loader plus on_after_batch_transfer; also returns the batches it made."""
+    loader = datamodule.train_dataloader()
+    iterator = iter(loader)
+    kept = [datamodule.on_after_batch_transfer(next(iterator), 0)]  # warm-up
+    start = time.perf_counter()
+    count = 0
+    for batch in islice(iterator, batches):
+        kept.append(datamodule.on_after_batch_transfer(batch, 0))
+        count += kept[-1][0].shape[0]
+    return count / (time.perf_counter() - start), kept
+
+
+def step_rate(module: ColorizationModule, batches: list) -> float:
+    optimizer = module.configure_optimizers()
+    module.train()
+
+    def step(batch):
+        with bf16():
+            loss, _, _ = module._step(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step(batches[0])  # warm-up
+    start = time.perf_counter()
+    for batch in batches[1:]:
+        step(batch)
+    return sum(b[0].shape[0] for b in batches[1:]) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", default=str(ROOT.parent / "shared" / "data" / "cats"))
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--subset", type=int, default=600)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    torch.set_flush_denormal(True)
+    encoder = VGG16Encoder(weights=None)
+    module = ColorizationModule(encoder, Decoder, functools.partial(torch.optim.Adam, lr=1e-3), channels_last=True)
+    common = {"image_size": args.size, "batch_size": args.batch, "subset": args.subset, "num_workers": 0}
+    print(f"{args.batch} x {args.size}px batches, {args.batches} timed, {Path(args.root).name}, num_workers=0")
+    with tempfile.TemporaryDirectory() as cache:
+        photos = ColorDataModule(args.root, cache_dir=cache, **common)
+        photos.setup("fit")
+        data, batches = loader_rate(photos, args.batches)
+        step = step_rate(module, batches[: min(len(batches), 6)])
+        print(f"photos:   data {data:7.1f} images/s, full training step {step:6.1f} images/s, ratio {data / step:.1f}")
+
+        cached = ColorDataModule(args.root, cache_dir=cache, crop_scale=None, cache_features=True, **common)
+        cached.build_feature_cache(module, precision="bf16-mixed", autocast=bf16)
+        data, batches = loader_rate(cached, args.batches)
+        step = step_rate(module, batches)
+        print(f"features: data {data:7.1f} images/s, decoder-only step  {step:6.1f} images/s, ratio {data / step:.1f}")
+
+
+if __name__ == "__main__":
+    main()

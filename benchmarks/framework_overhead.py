@@ -1,0 +1,107 @@
+"""Framework overhead: images/s of `Trainer.fit` vs a bare PyTorch loop, same model, same batches.
+
+    python benchmarks/framework_overhead.py [--size 128] [--batch 16] [--steps 24] [--encoder vgg16]
+
+The model, trainer, loggers and callbacks come from conf/ exactly as `python -m colorlab.train
+trainer=cpu model.channels_last=true` builds them (TensorBoard + CSV logging, checkpoints, throughput
+and LR callbacks); validation is off so that only training steps are timed. The bare loop runs the
+same module's step under the same bf16 autocast with the same Adam. Batches are made once, in memory,
+and both see them in the same order; the first steps are warm-up. Each is run twice, alternating, and
+the faster run counts. Prints images/s and fit / bare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra import compose, initialize_config_dir
+from torch.utils.data import DataLoader
+
+from colorlab.train import CONFIG_DIR
+
+WARMUP = 4
+
+
+class StepClock(pl.Callback):
+    """Wall time at the end of every training batch."""
+
+    def __init__(self) -> None:
+        self.ends: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.ends.append(time.perf_counter())
+
+
+def config(args, out: str):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("train", overrides=[
+            f"model/encoder={args.encoder}", "model.encoder.weights=null", "model.channels_last=true",
+            "trainer=cpu", f"paths.output_dir={out}", "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
+            "trainer.enable_progress_bar=false", "trainer.max_epochs=1",
+        ])  # fmt: skip
+
+
+def images_per_second(ends: list[float], batch: int) -> float:
+    timed = ends[WARMUP:]
+    return (len(timed) - 1) * batch / (timed[-1] - timed[0])
+
+
+def fit(cfg, batches) -> float:
+    torch.manual_seed(0)
+    model = hydra.utils.instantiate(cfg.model)
+    clock = StepClock()
+    callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()] + [clock]
+    loggers = [hydra.utils.instantiate(c) for c in cfg.logger.values()]
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer.fit(model, train_dataloaders=DataLoader(batches, batch_size=None))
+    return images_per_second(clock.ends, batches[0][0].shape[0])
+
+
+def bare(cfg, batches) -> float:
+    torch.manual_seed(0)
+    model = hydra.utils.instantiate(cfg.model)
+    model.train()
+    optimizer = model.configure_optimizers()
+    ends = []
+    for batch in batches:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss, _, _ = model._step(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        ends.append(time.perf_counter())
+    return images_per_second(ends, batches[0][0].shape[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=24)
+    parser.add_argument("--encoder", default="vgg16", choices=["vgg16", "efficientnet_lite0"])
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    batches = [
+        (torch.rand(args.batch, 1, args.size, args.size), torch.rand(args.batch, 2, args.size, args.size) * 0.4 - 0.2)
+        for _ in range(args.steps)
+    ]
+    with tempfile.TemporaryDirectory() as out:
+        cfg = config(args, out)
+        results = {"fit": [], "bare": []}
+        for _ in range(2):
+            results["bare"].append(bare(cfg, batches))
+            results["fit"].append(fit(cfg, batches))
+    best = {name: max(values) for name, values in results.items()}
+    print(f"{args.encoder}, {args.batch} x {args.size}px, bf16 + channels-last, {args.steps - WARMUP} timed steps")
+    for name, values in results.items():
+        print(f"{name:5s} {best[name]:7.1f} images/s (runs: {', '.join(f'{v:.1f}' for v in values)})")
+    print(f"Trainer.fit / bare loop = {best['fit'] / best['bare']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
