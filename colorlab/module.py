@@ -151,7 +151,8 @@ class ColorizationModule(pl.LightningModule):
             raise FloatingPointError(f"training loss is {loss.item()} at step {self.global_step}: lower the lr")
         self.train_acc(acc)
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
-        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True)
+        # DDP: the epoch mean is reduced across ranks once, at epoch end; the step loss is rank 0's.
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
 
@@ -167,7 +168,7 @@ class ColorizationModule(pl.LightningModule):
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         loss, _, acc = self._step(batch)
         self.test_acc(acc)
-        self.log("test/loss", loss, on_step=False, on_epoch=True)
+        self.log("test/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
         self.log("test/acc", self.test_acc, on_step=False, on_epoch=True)
 
     def setup(self, stage: str) -> None:

@@ -100,6 +100,14 @@ def flip_last_bit(data: bytes) -> bytes:
     return data[:-1] + bytes([data[-1] ^ 1])
 
 
+def test_encoders_with_batch_norm_buffers_have_a_fingerprint(tmp_path):
+    from colorlab.nets import EfficientNetLite0Encoder
+
+    encoder = EfficientNetLite0Encoder(weights=None)  # 0-dim num_batches_tracked buffers
+    assert any(t.dim() == 0 for t in encoder.state_dict().values())
+    assert FeatureCache(tmp_path, encoder, SIZE).folder.name.startswith("EfficientNetLite0Encoder-32px-")
+
+
 @pytest.mark.parametrize(
     "damage",
     [

@@ -66,7 +66,7 @@ def encoder_fingerprint(encoder: nn.Module) -> str:
     for name, tensor in sorted(encoder.state_dict().items()):
         digest.update(name.encode())
         digest.update(str((tuple(tensor.shape), tensor.dtype)).encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
