@@ -2,15 +2,16 @@
 
     python benchmarks/sweep_cost.py [--root ../shared/data/cats] [--subset 2000] [--size 128] [--epochs 10]
 
-Runs `python -m colorlab.train -m model=baseline,batchnorm,dropout` twice on the same photos, settings
-and augmentation (centre crop + mirror): without and then with `data.cache_features=true` (the cache
-starts empty, so building it is part of the cost). Times each sweep as a whole (process start, data
-scan, cache build, fit, checkpoints) and prints:
+Runs `python -m colorlab.train -m model=baseline,batchnorm,dropout` three times on the same photos and
+settings (centre crop + mirror augmentation): without the cache, with it (centre crop + mirror
+cached), and with `data.cache_mirror=false` (centre crop only, so no flip). Each cache starts empty,
+so building it is part of the cost. Times each sweep as a whole (process start, data scan, cache
+build, fit, checkpoints) and prints:
 
-  E      one frozen-encoder pass over the data (train + val): half the cache build, which encodes both views
+  E      one frozen-encoder pass over the data (train + val): the centre-only cache build
   D      one decoder epoch from cached features (train + val), from the cached runs' own timings
-  ideal  N(E+D) / (E+N*D) for N decoder-epochs (the issue's ceiling), and N(E+D) / (2E+N*D), the same
-         ceiling for a cache that also holds the mirror view
+  ideal  N(E+D) / (E+N*D) for N decoder-epochs (the issue's ceiling); for the two-view cache also
+         N(E+D) / (2E+N*D), the ceiling when the build encodes both views
   achieved = uncached sweep seconds / cached sweep seconds
 
 The encoder is VGG-16 with `weights=null` (no download offline): its cost does not depend on its weights.
@@ -31,13 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def sweep(workdir: Path, common: list[str], cached: bool) -> tuple[float, list[dict]]:
+def sweep(workdir: Path, overrides: list[str], tag: str) -> tuple[float, list[dict]]:
     """Run one multirun; return its wall seconds and each job's summary.json."""
-    tag = "cached" if cached else "uncached"
-    command = [
-        sys.executable, "-m", "colorlab.train", "-m", *common,
-        f"data.cache_features={str(cached).lower()}", f"paths.log_dir={workdir / tag}",
-    ]  # fmt: skip
+    command = [sys.executable, "-m", "colorlab.train", "-m", *overrides, f"paths.log_dir={workdir / tag}"]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=workdir, env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True,
                           capture_output=True)  # fmt: skip
@@ -69,26 +66,32 @@ def main() -> None:
     ]  # fmt: skip
     runs = len(args.models.split(","))
     print(f"{runs} decoders x {args.epochs} epochs, {args.subset} photos at {args.size}px, trainer={args.trainer}")
-    uncached, _ = sweep(workdir, common, cached=False)  # also fills the (shared) chroma-scan cache
-    shutil.rmtree(workdir / "cache" / "features", ignore_errors=True)
-    cached, summaries = sweep(workdir, common, cached=True)
-
-    build = summaries[0]["feature_cache"]
-    assert build["computed"] > 0 and all(s["feature_cache"]["computed"] == 0 for s in summaries[1:])
+    uncached, _ = sweep(workdir, [*common, "data.cache_features=false"], "uncached")  # fills the chroma-scan cache
     n = runs * args.epochs
-    encoder_pass = build["seconds"] / 2
-    decoder_epoch = sum(s["train_seconds"] - s["feature_cache"]["seconds"] for s in summaries) / n
-    ideal = n * (encoder_pass + decoder_epoch) / (encoder_pass + n * decoder_epoch)
-    ideal_mirror = n * (encoder_pass + decoder_epoch) / (2 * encoder_pass + n * decoder_epoch)
-    achieved = uncached / cached
-    print(f"cache: {build['computed']} photos encoded (2 views each) in {build['seconds']:.1f} s")
-    print(f"E (encoder pass over the data) = {encoder_pass:.1f} s")
-    print(f"D (decoder epoch from features) = {decoder_epoch:.2f} s")
-    print(f"N = {n} decoder-epochs")
-    print(f"uncached sweep {uncached:.1f} s, cached sweep {cached:.1f} s")
-    print(f"ideal N(E+D)/(E+ND) = {ideal:.2f}x; with the mirror view cached, N(E+D)/(2E+ND) = {ideal_mirror:.2f}x")
-    print(f"achieved = {achieved:.2f}x = {achieved / ideal:.2f} of the ideal ({achieved / ideal_mirror:.2f} of the "
-          "mirror-view ideal)")  # fmt: skip
+    cached = {}
+    for label, extra in (("centre + mirror", []), ("centre only", ["data.cache_mirror=false"])):
+        shutil.rmtree(workdir / "cache" / "features", ignore_errors=True)
+        overrides = [*common, "data.cache_features=true", *extra]
+        seconds, summaries = sweep(workdir, overrides, "cached-" + label.split()[-1])
+        build = summaries[0]["feature_cache"]
+        assert build["computed"] > 0 and all(s["feature_cache"]["computed"] == 0 for s in summaries[1:])
+        decoder_epoch = sum(s["train_seconds"] - s["feature_cache"]["seconds"] for s in summaries) / n
+        cached[label] = seconds, build, decoder_epoch
+    encoder_pass = cached["centre only"][1]["seconds"]
+    print(f"E (one encoder pass over {cached['centre only'][1]['computed']} train + val photos) = {encoder_pass:.1f} s")
+    print(f"N = {n} decoder-epochs; uncached sweep {uncached:.1f} s")
+    for label, views in (("centre + mirror", 2), ("centre only", 1)):
+        seconds, build, decoder_epoch = cached[label]
+        ideal = n * (encoder_pass + decoder_epoch) / (encoder_pass + n * decoder_epoch)
+        achieved = uncached / seconds
+        line = (
+            f"cached ({label}): sweep {seconds:.1f} s, build {build['seconds']:.1f} s, D = {decoder_epoch:.2f} s; "
+            f"achieved {achieved:.2f}x, ideal N(E+D)/(E+ND) = {ideal:.2f}x -> {achieved / ideal:.2f} of it"
+        )
+        if views == 2:
+            ideal_views = n * (encoder_pass + decoder_epoch) / (2 * encoder_pass + n * decoder_epoch)
+            line += f"; two-view ideal N(E+D)/(2E+ND) = {ideal_views:.2f}x -> {achieved / ideal_views:.2f} of it"
+        print(line)
     if args.keep:
         print(f"runs kept in {workdir}")
     else:

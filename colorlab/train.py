@@ -17,6 +17,8 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
@@ -51,6 +53,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
         loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+        refuse_ddp_in_local_sweep(trainer)
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg.get("ckpt_path")))
         seconds = time.perf_counter() - started
         if getattr(datamodule, "cache_report", None) is not None:
@@ -92,6 +95,19 @@ class RunSummary:
         if error is not None:
             record["error"] = error
         self.path.write_text(json.dumps(record, indent=2, default=str))
+
+
+def refuse_ddp_in_local_sweep(trainer: pl.Trainer) -> None:
+    """Lightning starts the other DDP ranks by re-running the command line, which inside a local `-m`
+    sweep would start the whole sweep again in each rank. (Under SLURM the ranks are SLURM tasks.)"""
+    launcher = getattr(trainer.strategy, "launcher", None)
+    if type(launcher).__name__ != "_SubprocessScriptLauncher" or not HydraConfig.initialized():
+        return
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise ValueError(
+            "trainer=ddp inside a local -m sweep: Lightning would start each extra rank by re-running the whole "
+            "sweep. Run the variants one command at a time, or sweep with hydra/launcher=slurm"
+        )
 
 
 def resume_path(ckpt_path: str | None) -> str | None:

@@ -67,6 +67,23 @@ def test_entries_hold_the_encoder_output_of_both_views_and_the_target(photo_dir,
     assert seen == {True, False}
 
 
+def test_a_centre_only_cache_holds_one_view_and_never_flips(photo_dir, tmp_path, encoder):
+    files = [f for f in find_images(photo_dir) if f.name != "gray.png"][:3]
+    cache = FeatureCache(tmp_path, encoder, SIZE, mirror=False)
+    both = FeatureCache(tmp_path, encoder, SIZE)
+    assert "-1view-" in cache.folder.name and cache.folder != both.folder
+    entries, _ = build(cache, files)
+    assert entries[0].stat().st_size < both.layout.file_bytes
+    lightness, ab = rgb_to_lab(centre_crops(files[:1])[0][None])
+    with torch.no_grad():
+        centre = encoder(lightness)[0]
+    views = CachedViews(entries, cache.layout, mirror=True)  # asks for flips the entries cannot give
+    for _ in range(10):
+        item = views[0]
+        torch.testing.assert_close(item.features.float(), centre, atol=2e-2, rtol=2e-3)
+        torch.testing.assert_close(item.ab.float(), ab[0], atol=1e-3, rtol=0)
+
+
 def test_a_second_build_reuses_everything_and_an_edited_photo_recomputes_only_its_entry(photo_dir, tmp_path, encoder):
     files = find_images(photo_dir)[:6]
     cache = FeatureCache(tmp_path, encoder, SIZE)

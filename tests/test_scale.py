@@ -14,6 +14,7 @@ from PIL import Image
 
 from colorlab.checkpoints import load_model
 from colorlab.data.files import split_of
+from colorlab.train import train
 from tests.conftest import compose_config, smooth_image, tiny_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +109,14 @@ def test_ddp_on_two_cpu_processes_splits_the_data(tmp_path):
     assert summary["feature_cache"]["computed"] == 10  # rank 0 encoded half of the 20 train + val photos
     model, _, _ = load_model(run_dir, device="cpu")  # the DDP checkpoint loads as a plain model
     assert model(torch.rand(1, 1, 32, 32)).shape == (1, 2, 32, 32)
+
+
+def test_ddp_inside_a_local_sweep_is_refused_before_training(photo_dir, tmp_path):
+    overrides = ["data=folder", f"data.root={photo_dir}", *tiny_overrides(tmp_path), "trainer=ddp"]
+    cfg = compose_config([*overrides, "trainer.devices=2", "hydra.mode=MULTIRUN"], tmp_path / "run")
+    with pytest.raises(ValueError, match="local -m sweep.*hydra/launcher=slurm"):
+        train(cfg)
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "failed"
 
 
 def test_the_slurm_launcher_config_composes_to_submitit(tmp_path):

@@ -38,6 +38,7 @@ class ColorDataModule(pl.LightningDataModule):
     `cache_features=true`: at fit time the frozen encoder's output for the centre crop and its mirror
     of every train and val photo is computed once into `cache_dir` (see `colorlab.data.features`) and
     train/val loaders yield `FeatureBatch`es from it; test and evaluation still read the photos.
+    `cache_mirror=false` caches the centre crop alone (half the build; training without the flip).
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class ColorDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
         subset: int | None = None,
         cache_features: bool = False,
+        cache_mirror: bool = True,
     ) -> None:
         super().__init__()
         if cache_features and crop_scale is not None:
@@ -142,7 +144,9 @@ class ColorDataModule(pl.LightningDataModule):
             )
         self._find_splits()
         module.encoder.to(device)
-        cache = FeatureCache(self.hparams.cache_dir, module.encoder, self.hparams.image_size, precision)
+        cache = FeatureCache(
+            self.hparams.cache_dir, module.encoder, self.hparams.image_size, precision, self.hparams.cache_mirror
+        )
         files = self.splits["train"] + self.splits["val"]
 
         def encode(lightness: torch.Tensor) -> torch.Tensor:

@@ -1,15 +1,15 @@
 """A disk cache of the frozen encoder's output, so decoders train without re-running the encoder.
 
 The encoder is frozen, so its output for a given view of a photo never changes: a sweep of decoders
-(and every epoch of each) can share one encoder pass. Each photo gets one entry holding its two
-deterministic views, the centre crop and its mirror: encoder features (fp16) and the centre crop's
-ab/128 target (fp16; the mirror's is its flip).
+(and every epoch of each) can share one encoder pass. Each photo gets one entry holding its
+deterministic views, the centre crop and (unless `mirror=False`) its mirror: encoder features (fp16)
+and the centre crop's ab/128 target (fp16; the mirror's is its flip).
 
 Entries live in `<cache_dir>/features/<namespace>/<content hash>.bin`: a header (format magic, the
 entry's key, a checksum of the payload) and the raw fp16 arrays, so that a training step reads an
 entry with one file read and no unpickling. The namespace is a hash of the
-cache format version, the encoder's class and every one of its weights, the image size and the
-precision the features were computed in; the entry name is a hash of the file's bytes. So a new
+cache format version, the encoder's class and every one of its weights, the image size, the
+precision the features were computed in and the number of views; the entry name is a hash of the file's bytes. So a new
 encoder, new weights or a new size uses a new namespace, and an edited photo a new entry: exactly the
 affected entries are recomputed. An entry whose size, format, key or checksum is wrong (truncated,
 corrupt, from another version) is recomputed with a warning, never used.
@@ -37,7 +37,6 @@ from colorlab.data.images import ImageFiles
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 2
-VIEWS = 2  # the centre crop and its mirror
 MAGIC = b"CLFEAT" + CACHE_VERSION.to_bytes(2, "big")
 KEY_BYTES, SUM_BYTES = 64, 16
 HEADER = len(MAGIC) + KEY_BYTES + SUM_BYTES
@@ -82,7 +81,7 @@ class CacheReport:
 
 @dataclass(frozen=True)
 class EntryLayout:
-    """The byte layout of one entry: header, then features (VIEWS,C,h,w) and ab (2,S,S), fp16."""
+    """The byte layout of one entry: header, then features (views,C,h,w) and ab (2,S,S), fp16."""
 
     feature_shape: tuple[int, ...]
     ab_shape: tuple[int, ...]
@@ -111,7 +110,7 @@ class EntryLayout:
         return raw, raw[len(MAGIC) : len(MAGIC) + KEY_BYTES].rstrip(b"\0").decode(errors="replace")
 
     def tensors(self, raw: bytearray) -> tuple[torch.Tensor, torch.Tensor]:
-        """(features (VIEWS,C,h,w), ab (2,S,S)), fp16 views of `raw` (no copy)."""
+        """(features (views,C,h,w), ab (2,S,S)), fp16 views of `raw` (no copy)."""
         n_features, n_ab = self.sizes
         features = torch.frombuffer(raw, dtype=torch.float16, offset=HEADER, count=n_features)
         ab = torch.frombuffer(raw, dtype=torch.float16, offset=HEADER + 2 * n_features, count=n_ab)
@@ -133,17 +132,24 @@ class EntryLayout:
 
 
 class FeatureCache:
-    """The entries of one (encoder, weights, image size, precision) namespace under `root`."""
+    """The entries of one (encoder, weights, image size, precision, views) namespace under `root`.
 
-    def __init__(self, root: str | Path, encoder: nn.Module, image_size: int, precision: str = "32") -> None:
+    `mirror=False` caches the centre crop alone: half the encoder work to build, no flip augmentation.
+    """
+
+    def __init__(
+        self, root: str | Path, encoder: nn.Module, image_size: int, precision: str = "32", mirror: bool = True
+    ) -> None:
         self.encoder = encoder
         self.image_size = image_size
         self.precision = str(precision)
-        tag = f"v{CACHE_VERSION}|{encoder_fingerprint(encoder)}|{image_size}|{self.precision}"
+        self.views = 2 if mirror else 1
+        tag = f"v{CACHE_VERSION}|{encoder_fingerprint(encoder)}|{image_size}|{self.precision}|{self.views}"
         self.namespace = hashlib.sha1(tag.encode()).hexdigest()[:16]
-        self.folder = Path(root).expanduser() / "features" / f"{type(encoder).__name__}-{image_size}px-{self.namespace}"
+        name = f"{type(encoder).__name__}-{image_size}px-{self.views}view-{self.namespace}"
+        self.folder = Path(root).expanduser() / "features" / name
         size = image_size // encoder.stride
-        self.layout = EntryLayout((VIEWS, encoder.out_channels, size, size), (2, image_size, image_size))
+        self.layout = EntryLayout((self.views, encoder.out_channels, size, size), (2, image_size, image_size))
 
     def entry_path(self, digest: str) -> Path:
         return self.folder / f"{digest}.bin"
@@ -202,8 +208,9 @@ class FeatureCache:
         done = 0
         for images in loader:
             lightness, ab = rgb_to_lab(images.to(device))
-            both = encode(torch.cat([lightness, lightness.flip(-1)])).float()  # one pass for both views
-            views = torch.stack(both.chunk(VIEWS), dim=1)  # (B,2,C,h,w)
+            inputs = [lightness, lightness.flip(-1)][: self.views]
+            encoded = encode(torch.cat(inputs)).float()  # one batched pass for all views
+            views = torch.stack(encoded.chunk(self.views), dim=1)  # (B,views,C,h,w)
             for i in range(images.shape[0]):
                 digest = missing[done + i][1]
                 data = self.layout.pack(self._key(digest), views[i].cpu(), ab[i].cpu())
@@ -215,7 +222,8 @@ class FeatureCache:
 
 
 class CachedViews(Dataset):
-    """Entries -> FeatureBatch items: the centre view, or (with `mirror`) a random one of the two views.
+    """Entries -> FeatureBatch items: the centre view, or (with `mirror`, when the entries hold the mirror
+    view) a random one of the two.
 
     `images` keeps the underlying photos (uint8 centre crops) for callbacks that draw pictures.
     """
@@ -239,5 +247,6 @@ class CachedViews(Dataset):
                 f"feature cache entry {self.entries[index]} became unreadable during training ({err}); "
                 "rerun to rebuild it"
             ) from err
-        view = int(torch.randint(VIEWS, ()).item()) if self.mirror else 0
+        views = self.layout.feature_shape[0]
+        view = int(torch.randint(views, ()).item()) if self.mirror and views > 1 else 0
         return FeatureBatch(features[view], ab.flip(-1) if view else ab)
