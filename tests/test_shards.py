@@ -76,6 +76,15 @@ def test_training_from_shards(shards, tmp_path):
     assert train(cfg)["val/loss"] > 0
 
 
+def test_shards_stream_through_a_pipe_command(shards, tmp_path):
+    overrides = [
+        "data=shards", f"data.urls=pipe:cat {shards}", f"data.index={shards / 'index.json'}",
+        *tiny_overrides(tmp_path), "data.crop_scale=null",
+    ]  # fmt: skip
+    cfg = compose_config(overrides, tmp_path / "run")
+    assert train(cfg)["val/loss"] > 0
+
+
 def test_bad_shards_and_missing_indexes_are_named(shards, tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match=r"data.urls=.*nowhere.*index.json"):
         read_index(str(tmp_path / "nowhere"))

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 class ShardDataModule(pl.LightningDataModule):
     """The splits written by `python -m colorlab.data.shards`; batches as ColorDataModule's.
 
+    Shard `i` of a split is read from `<urls>/<name>`: a folder, an http(s) URL, or a `pipe:` command
+    prefix (`pipe:curl -s https://host/shards`); `index` locates index.json when `urls` cannot.
+
     Training shuffles shards each epoch and samples within `shuffle_buffer`; val/test read in order.
     For DDP, give at least (ranks x workers) shards per split, ideally a multiple: each rank reads
     whole shards, so ranks with fewer samples finish their epoch early.
@@ -29,6 +32,7 @@ class ShardDataModule(pl.LightningDataModule):
     def __init__(
         self,
         urls: str,
+        index: str | None = None,
         image_size: int = 224,
         batch_size: int = 16,
         num_workers: int = 0,
@@ -47,7 +51,7 @@ class ShardDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.index is None:
-            self.index = read_index(self.hparams.urls)
+            self.index = read_index(self.hparams.urls, self.hparams.index)
             counts = {name: split["count"] for name, split in self.index["splits"].items()}
             log.info("shards %s: %s", self.hparams.urls, counts)
 

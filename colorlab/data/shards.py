@@ -10,7 +10,7 @@ path, split, mean chroma). Unreadable files are reported and left out.
 Reading (`ShardStream`): each epoch the shard list is permuted the same way on every rank (seed +
 epoch), dealt round-robin to ranks and then to DataLoader workers, so each shard is read exactly once
 per epoch across all of them; samples are shuffled within a buffer. Shards can be local paths or any
-URL WebDataset opens (http(s), `pipe:` commands).
+URL WebDataset opens (http(s), `pipe:` commands: `pipe:curl -s https://host/shards` + `/<name>`).
 """
 
 from __future__ import annotations
@@ -91,20 +91,22 @@ def _counts(index: dict) -> str:
     return ", ".join(f"{s['count']} {n} in {len(s['shards'])} shards" for n, s in index["splits"].items())
 
 
-def read_index(urls: str) -> dict:
-    """`<urls>/index.json` from a folder or any fsspec URL; the error names what is wrong."""
-    location = f"{urls.rstrip('/')}/{INDEX_FILE}"
+def read_index(urls: str, index: str | None = None) -> dict:
+    """The shard index: `index` (a path or fsspec URL), by default `<urls>/index.json`. A separate
+    `index` lets `urls` be a `pipe:` command prefix. Errors name the setting and what is wrong."""
+    location = index or f"{urls.rstrip('/')}/{INDEX_FILE}"
+    setting = f"data.index={index}" if index else f"data.urls={urls}"
     try:
         with fsspec.open(location, "r") as handle:
-            index = json.load(handle)
-    except (OSError, ValueError) as err:
+            found = json.load(handle)
+    except (OSError, ValueError, ImportError) as err:
         raise FileNotFoundError(
-            f"data.urls={urls}: cannot read {location} ({err}); write shards with "
+            f"{setting}: cannot read {location} ({err}); write shards with "
             "`python -m colorlab.data.shards <folder> <out>` and point data.urls at <out>"
         ) from err
-    if index.get("version") != INDEX_VERSION or set(index.get("splits", {})) != set(SPLITS):
-        raise ValueError(f"data.urls={urls}: {location} is not a colorlab shard index (version {INDEX_VERSION})")
-    return index
+    if found.get("version") != INDEX_VERSION or set(found.get("splits", {})) != set(SPLITS):
+        raise ValueError(f"{setting}: {location} is not a colorlab shard index (version {INDEX_VERSION})")
+    return found
 
 
 def shard_urls(urls: str, index: dict, split: str) -> list[str]:
