@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 
-from colorlab.color import AB_SCALE
+from colorlab.color import AB_SCALE, rgb_to_lab
 
 AB_STEP = 10.0
 AB_EDGE = 110.0  # bin centres at -110, -100, ..., 110 on each axis
@@ -28,6 +30,19 @@ def bin_index(ab: torch.Tensor) -> torch.Tensor:
 def histogram(ab: torch.Tensor) -> torch.Tensor:
     """ab/128 (B,2,H,W) -> (NUM_BINS,) pixel counts per bin (float64)."""
     return torch.bincount(bin_index(ab).flatten(), minlength=NUM_BINS).double()
+
+
+def rgb_histogram(batches: Iterable[torch.Tensor], max_images: int | None = None) -> torch.Tensor:
+    """Pixel counts per bin over uint8 RGB batches (B,3,H,W), the first `max_images` images at most."""
+    counts = torch.zeros(NUM_BINS, dtype=torch.float64)
+    seen = 0
+    for batch in batches:
+        batch = batch[: None if max_images is None else max_images - seen]
+        counts += histogram(rgb_to_lab(batch)[1])
+        seen += batch.shape[0]
+        if max_images is not None and seen >= max_images:
+            break
+    return counts
 
 
 def inverse_prior_weights(prior: torch.Tensor) -> torch.Tensor:

@@ -242,9 +242,7 @@ class ColorDataModule(pl.LightningDataModule):
             except (RuntimeError, OSError, EOFError) as err:
                 log.warning("ignoring unreadable prior cache %s (%s)", cache, err)
         log.info("estimating the colour prior on %d training photos", len(files))
-        counts = torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64)
-        for batch in self._loader("train", training=False, max_images=max_images):
-            counts += ab_bins.histogram(rgb_to_lab(batch)[1])
+        counts = ab_bins.rgb_histogram(self._loader("train", training=False, max_images=max_images))
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(".tmp")

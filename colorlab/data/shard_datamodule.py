@@ -99,15 +99,8 @@ class ShardDataModule(pl.LightningDataModule):
 
     def colour_counts(self, max_images: int | None = 2000) -> torch.Tensor:
         """Pixel counts per ab grid bin over the first `max_images` training samples (the colour prior)."""
-        counts = torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64)
-        seen = 0
-        for batch in DataLoader(self._stream("train", training=False), batch_size=self.hparams.batch_size):
-            batch = batch[: None if max_images is None else max_images - seen]
-            counts += ab_bins.histogram(rgb_to_lab(batch)[1])
-            seen += batch.shape[0]
-            if max_images is not None and seen >= max_images:
-                break
-        return counts
+        stream = self._stream("train", training=False)
+        return ab_bins.rgb_histogram(DataLoader(stream, batch_size=self.hparams.batch_size), max_images)
 
     def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> tuple[torch.Tensor, ...]:
         """(B,3,H,W) uint8 RGB on the device -> (L/100, ab/128), as ColorDataModule."""
