@@ -118,16 +118,16 @@ class ColorizationModule(pl.LightningModule):
                 f"input {height}x{width} is not a multiple of the encoder's stride {stride}: "
                 f"set data.image_size to a multiple of {stride}"
             )
-        if self.channels_last:
-            lightness = lightness.contiguous(memory_format=torch.channels_last)
-        return decoder_output(self.encoder, self.decoder, lightness)
+        return decoder_output(self.encoder, self.decoder, self._layout(lightness))
 
     @torch.no_grad()
     def encode(self, lightness: torch.Tensor) -> torch.Tensor:
         """The frozen encoder's features for L/100 (what `data.cache_features` stores)."""
-        if self.channels_last:
-            lightness = lightness.contiguous(memory_format=torch.channels_last)
-        return self.encoder(lightness)
+        return self.encoder(self._layout(lightness))
+
+    def _layout(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Inputs in the memory layout the weights use (channels-last when `channels_last`)."""
+        return tensor.contiguous(memory_format=torch.channels_last) if self.channels_last else tensor
 
     def _step(self, batch: Batch | FeatureBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(training loss, MSE of the decoded ab/128 (comparable across heads), per-image acc).
@@ -136,9 +136,7 @@ class ColorizationModule(pl.LightningModule):
         """
         if isinstance(batch, FeatureBatch):
             features, ab = batch
-            if self.channels_last:
-                features = features.contiguous(memory_format=torch.channels_last)
-            output = self.decoder(features)
+            output = self.decoder(self._layout(features))
         else:
             lightness, ab = batch
             output = self.raw_output(lightness)
