@@ -20,6 +20,7 @@ from itertools import islice
 from pathlib import Path
 
 import torch
+from steps import train_step  # benchmarks/steps.py
 
 from colorlab.data import ColorDataModule
 from colorlab.module import ColorizationModule
@@ -46,16 +47,7 @@ def loader_rate(datamodule: ColorDataModule, batches: int) -> tuple[float, list]
 
 
 def step_rate(module: ColorizationModule, batches: list) -> float:
-    optimizer = module.configure_optimizers()
-    module.train()
-
-    def step(batch):
-        with bf16():
-            loss, _, _ = module._step(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
+    step = train_step(module, bf16=True)
     step(batches[0])  # warm-up
     start = time.perf_counter()
     for batch in batches[1:]:

@@ -20,6 +20,7 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
+from steps import train_step  # benchmarks/steps.py
 from torch.utils.data import DataLoader
 
 from colorlab.train import CONFIG_DIR
@@ -64,16 +65,10 @@ def fit(cfg, batches) -> float:
 
 def bare(cfg, batches) -> float:
     torch.manual_seed(0)
-    model = hydra.utils.instantiate(cfg.model)
-    model.train()
-    optimizer = model.configure_optimizers()
+    step = train_step(hydra.utils.instantiate(cfg.model), bf16=True)
     ends = []
     for batch in batches:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss, _, _ = model._step(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        step(batch)
         ends.append(time.perf_counter())
     return images_per_second(ends, batches[0][0].shape[0])
 

@@ -14,26 +14,18 @@ import functools
 import time
 
 import torch
+from steps import train_step  # benchmarks/steps.py
 
 from colorlab.module import ColorizationModule
 from colorlab.nets import Decoder, EfficientNetLite0Encoder, VGG16Encoder
 
 
 def images_per_second(module: ColorizationModule, batch, steps: int, bf16: bool) -> float:
-    optimizer = module.configure_optimizers()
-    module.train()
-
-    def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss, _, _ = module._step(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    step()  # warm-up
+    step = train_step(module, bf16)
+    step(batch)  # warm-up
     start = time.perf_counter()
     for _ in range(steps):
-        step()
+        step(batch)
     return steps * batch[0].shape[0] / (time.perf_counter() - start)
 
 
