@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 
@@ -32,17 +33,33 @@ def histogram(ab: torch.Tensor) -> torch.Tensor:
     return torch.bincount(bin_index(ab).flatten(), minlength=NUM_BINS).double()
 
 
-def rgb_histogram(batches: Iterable[torch.Tensor], max_images: int | None = None) -> torch.Tensor:
-    """Pixel counts per bin over uint8 RGB batches (B,3,H,W), the first `max_images` images at most."""
-    counts = torch.zeros(NUM_BINS, dtype=torch.float64)
-    seen = 0
-    for batch in batches:
-        batch = batch[: None if max_images is None else max_images - seen]
-        counts += histogram(rgb_to_lab(batch)[1])
-        seen += batch.shape[0]
-        if max_images is not None and seen >= max_images:
-            break
-    return counts
+@dataclass
+class ColourStats:
+    """A training set's colour statistics: the ab bin prior (rebalancing weights, the `random`
+    baseline, the rebalanced head's prior) and the mean ab (the `mean` baseline). Stored with every
+    trained model, so it is evaluated against its own training distribution, not the test data's."""
+
+    prior: torch.Tensor  # (NUM_BINS,) probabilities, float64
+    mean_ab: torch.Tensor  # (2,) ab/128
+
+    @classmethod
+    def estimate(cls, batches: Iterable[torch.Tensor], max_images: int | None = None) -> ColourStats:
+        """From uint8 RGB batches (B,3,H,W) of a training split (deterministic crops), the first
+        `max_images` images at most."""
+        counts = torch.zeros(NUM_BINS, dtype=torch.float64)
+        ab_sum, pixels, seen = torch.zeros(2, dtype=torch.float64), 0, 0
+        for rgb in batches:
+            rgb = rgb[: None if max_images is None else max_images - seen]
+            _, ab = rgb_to_lab(rgb)
+            counts += histogram(ab)
+            ab_sum += ab.double().sum(dim=(0, 2, 3))
+            pixels += ab[:, 0].numel()
+            seen += rgb.shape[0]
+            if max_images is not None and seen >= max_images:
+                break
+        if pixels == 0:
+            raise ValueError("no training images to estimate the colour statistics from")
+        return cls(prior=counts / counts.sum(), mean_ab=(ab_sum / pixels).float())
 
 
 def inverse_prior_weights(prior: torch.Tensor) -> torch.Tensor:

@@ -1,17 +1,23 @@
 """Callbacks: the validation picture grid, a checkpoint on crash, logs flushed with each checkpoint,
-and training throughput."""
+training throughput, the best checkpoint across resumes, and atomic checkpoint writes."""
 
 from __future__ import annotations
 
 import itertools
+import shutil
 import time
+from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 import torchvision
+from lightning_fabric.plugins import TorchCheckpointIO
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch.utils.data import Dataset, IterableDataset
 
+from colorlab.atomic import atomic_write
 from colorlab.color import gray_rgb, lab_to_rgb, rgb_to_lab
 
 
@@ -98,3 +104,59 @@ class TrainThroughput(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.seconds > 0:
             pl_module.log("train/images_per_s", self.images / self.seconds)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written to a temporary file beside the target and renamed into place. Lightning's
+    default goes through fsspec, which writes into the system temp folder first: a kill during the
+    write left a checkpoint-sized file there. Ours are removed by the next run (`remove_stale_parts`)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, lambda tmp: torch.save(checkpoint, tmp))
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint, except that
+    - `last.ckpt` is written after every validation (Lightning 2.6 writes it only together with a new
+      best one, so a kill after a few epochs without improvement lost them), and
+    - a run resumed into a new folder brings the previous folder's best checkpoint along and keeps
+      comparing against its score (Lightning forgets the score when the folder changes, so the first
+      epoch after the resume became "best")."""
+
+    _last_step_written: int | None = None
+
+    def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
+        super()._save_last_checkpoint(trainer, monitor_candidates)
+        self._last_step_written = trainer.global_step
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missing(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missing(trainer)
+
+    def _save_last_if_missing(self, trainer: pl.Trainer) -> None:
+        if self.save_last and self._last_step_written != trainer.global_step and not trainer.sanity_checking:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        previous = state_dict.get("dirpath", self.dirpath)
+        super().load_state_dict(state_dict)
+        if previous == self.dirpath:
+            return
+        best, score = state_dict.get("best_model_path"), state_dict.get("best_model_score")
+        if not best or score is None or not Path(best).is_file():
+            self.best_model_path = ""  # never point into another run's folder
+            return
+        copy = Path(self.dirpath) / Path(best).name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(best, copy)
+        self.best_model_path = self.kth_best_model_path = str(copy)
+        self.best_model_score = self.kth_value = score
+        self.best_k_models = {str(copy): score}

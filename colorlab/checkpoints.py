@@ -11,7 +11,9 @@ import hydra
 import torch
 from omegaconf import OmegaConf
 
+from colorlab import pretrained
 from colorlab.module import ColorizationModule
+from colorlab.trust import UntrustedConfigError, check_config
 
 
 class CheckpointError(RuntimeError):
@@ -19,7 +21,13 @@ class CheckpointError(RuntimeError):
 
 
 def find_checkpoint(run: str | Path) -> Path:
-    """A checkpoint file as given, or a run folder's best checkpoint (else its last)."""
+    """A checkpoint file as given, `pretrained:<name>` (shipped in the package), or a run folder's best
+    checkpoint (else its last)."""
+    if pretrained.is_pretrained(run):
+        try:
+            return pretrained.pretrained_path(run)
+        except FileNotFoundError as err:
+            raise CheckpointError(str(err)) from err
     path = Path(run).expanduser()
     if path.is_file():
         return path
@@ -34,8 +42,23 @@ def find_checkpoint(run: str | Path) -> Path:
     raise CheckpointError(f"run={path}: no checkpoints/best-*.ckpt or checkpoints/last.ckpt in it")
 
 
+PACKAGED_ENCODER_KEY = "colorlab_packaged_encoder"
+# Encoders whose weights ship in an installed package (no download), by (target, weights).
+PACKAGED_ENCODERS = {("colorlab.nets.EfficientNetLite0Encoder", "imagenet")}
+# torch.save writes a zip archive (PK..) or, in its legacy format, a pickle (protocol 2+: 0x80).
+CHECKPOINT_MAGICS = (b"PK\x03\x04", b"\x80")
+
+
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """torch.load with weights_only=True: tensors and plain containers only, never code."""
+    """torch.load with weights_only=True: tensors and plain containers only, never code. The stored
+    config is checked against the allow-list (colorlab.trust) before anything is built from it."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot read it ({err.strerror})") from err
+    if not head.startswith(CHECKPOINT_MAGICS):
+        raise CheckpointError(f"{path}: not a checkpoint (a torch checkpoint is a zip or pickle file)")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -50,6 +73,10 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             f"{path}: not a colorlab checkpoint (no state_dict and colorlab_config); "
             "was it written by another program or an older colorlab?"
         )
+    try:
+        check_config(checkpoint["colorlab_config"], "colorlab_config")
+    except UntrustedConfigError as err:
+        raise CheckpointError(f"{path}: refused, {err}") from err
     return checkpoint
 
 
@@ -66,14 +93,23 @@ def load_model(
     path = find_checkpoint(run)
     checkpoint = read_checkpoint(path)
     config = checkpoint["colorlab_config"]
-    _check_targets(path, config["model"])
+    if not isinstance(config.get("model"), dict):
+        raise CheckpointError(f"{path}: its config has no model section")
     model_cfg = OmegaConf.create(config["model"])
-    model_cfg.encoder.weights = None
+    packaged = bool(checkpoint.get(PACKAGED_ENCODER_KEY, False))
+    if packaged:  # a shipped model: the encoder's weights come from an installed package, not the file
+        encoder = model_cfg.get("encoder", {})
+        if (encoder.get("_target_"), encoder.get("weights")) not in PACKAGED_ENCODERS:
+            raise CheckpointError(f"{path}: its encoder {dict(encoder)} has no packaged (offline) weights")
+    else:
+        model_cfg.encoder.weights = None  # the checkpoint holds the encoder's weights
     try:
         model: ColorizationModule = hydra.utils.instantiate(model_cfg)
-        model.load_state_dict(checkpoint["state_dict"])
-    except (RuntimeError, KeyError, TypeError, ValueError) as err:
+        missing, unexpected = model.load_state_dict(checkpoint["state_dict"], strict=not packaged)
+    except (RuntimeError, KeyError, TypeError, ValueError, FileNotFoundError) as err:
         raise CheckpointError(f"{path}: its weights do not fit the model its config describes ({err})") from err
+    if packaged and (unexpected or any(not key.startswith("encoder.") for key in missing)):
+        raise CheckpointError(f"{path}: its weights do not fit its model (missing {missing}, unexpected {unexpected})")
     model.config = config
     if temperature is not None:
         if not hasattr(model.head, "temperature"):
@@ -85,19 +121,3 @@ def load_model(
             raise ValueError(f"temperature={temperature}: must be > 0")
         model.head.temperature = float(temperature)
     return model.to(device).eval(), config, path
-
-
-SAFE_TARGET_PREFIXES = ("colorlab.", "torch.optim.", "torch.nn.")
-
-
-def _check_targets(path: Path, node: Any) -> None:
-    """A checkpoint's config may only build colorlab and torch classes: `_target_` is code to run."""
-    if isinstance(node, dict):
-        target = node.get("_target_")
-        if target is not None and not str(target).startswith(SAFE_TARGET_PREFIXES):
-            raise CheckpointError(f"{path}: its config asks to build {target!r}, which colorlab does not trust")
-        for value in node.values():
-            _check_targets(path, value)
-    elif isinstance(node, list):
-        for value in node:
-            _check_targets(path, value)

@@ -17,9 +17,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from colorlab.checkpoints import load_model
+from colorlab.cli import user_errors_exit
 from colorlab.config import register_resolvers
 from colorlab.data.datamodule import ColorDataModule
-from colorlab.evaluation import METRIC_KEYS, ColourStats, baselines, evaluate, summarise
+from colorlab.evaluation import DATASET_METRICS, METRIC_KEYS, ColourStats, baselines, evaluate, summarise
 from colorlab.train import CONFIG_DIR
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,11 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()
     datamodule.setup()
 
-    stats = ColourStats.estimate(datamodule.eval_dataloader("train", max_images=cfg.prior_images))
+    stats, stats_source = model.colour_stats, "the model's training data (stored in the checkpoint)"
+    if stats is None:  # a model trained before colorlab stored them
+        stats = ColourStats.estimate(datamodule.eval_dataloader("train", max_images=cfg.prior_images))
+        stats_source = f"the evaluated data's train split ({cfg.prior_images} photos at most)"
+        log.warning("%s holds no colour statistics: using %s", ckpt, stats_source)
     chosen = baselines(stats, cfg.seed)
     unknown = set(cfg.baselines) - set(chosen)
     if unknown:
@@ -52,18 +57,21 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     log.info(
         "evaluating %s (%s) and %d baselines on %d %s images", variant, ckpt, len(cfg.baselines), len(files), cfg.split
     )
-    records = evaluate(predictors, datamodule.eval_dataloader(cfg.split), stats, device, autocast)
+    loader = datamodule.eval_dataloader(cfg.split, protocol=cfg.protocol)
+    records = evaluate(predictors, loader, stats, device, autocast)
 
     out = Path(cfg.out) if cfg.out else _run_folder(ckpt) / "eval" / cfg.split
     out.mkdir(parents=True, exist_ok=True)
     result = {
         "checkpoint": str(ckpt),
         "split": cfg.split,
+        "protocol": cfg.protocol,
+        "image_size": datamodule.hparams.image_size,
         "data_root": str(datamodule.root),
         "images": len(files),
         "variant": variant,
         "bootstrap": cfg.bootstrap,
-        "prior_images": min(cfg.prior_images, len(datamodule.splits["train"])),
+        "colour_stats": stats_source,
         "skipped": skipped_metrics(),
         "results": {name: summarise(rows, cfg.bootstrap, cfg.seed) for name, rows in records.items()},
     }
@@ -100,7 +108,7 @@ def _write_csv(path: Path, files: list[Path], records: dict[str, list[dict[str, 
 
 def format_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     """A plain-text table: one row per predictor, mean [95% CI] per metric."""
-    keys = [key for key in METRIC_KEYS if key != "cf_true"]
+    keys = [key for key in (*METRIC_KEYS, *DATASET_METRICS) if key not in ("cf_true", "cf_abs_true")]
     header = ["predictor", *keys]
     lines = [header]
     for name, summary in results.items():
@@ -110,6 +118,7 @@ def format_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
+@user_errors_exit
 def main(cfg: DictConfig) -> None:
     run_evaluation(cfg)
 

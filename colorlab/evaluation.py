@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from colorlab import ab_bins, metrics
+from colorlab.ab_bins import ColourStats
 from colorlab.color import AB_SCALE, lab_to_rgb, rgb_to_lab
 
 ACC_THRESHOLDS = (2, 5, 10, 20)
@@ -23,31 +23,11 @@ METRIC_KEYS = (
     "cf",
     "cf_true",
     "dcf",
+    "cf_abs",
+    "cf_abs_true",
 )
 
 Predictor = Callable[[torch.Tensor], torch.Tensor]  # L/100 (B,1,H,W) -> ab/128 (B,2,H,W)
-
-
-@dataclass
-class ColourStats:
-    """The training split's colour statistics: bin prior (for rebalancing and `random`) and mean ab."""
-
-    prior: torch.Tensor  # (NUM_BINS,) probabilities
-    mean_ab: torch.Tensor  # (2,) ab/128
-
-    @classmethod
-    def estimate(cls, batches: Iterable[torch.Tensor]) -> ColourStats:
-        """From uint8 RGB batches of the training split (deterministic crops)."""
-        counts = torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64)
-        ab_sum, pixels = torch.zeros(2, dtype=torch.float64), 0
-        for rgb in batches:
-            _, ab = rgb_to_lab(rgb)
-            counts += ab_bins.histogram(ab)
-            ab_sum += ab.double().sum(dim=(0, 2, 3))
-            pixels += ab[:, 0].numel()
-        if pixels == 0:
-            raise ValueError("no training images to estimate the colour prior from")
-        return cls(prior=counts / counts.sum(), mean_ab=(ab_sum / pixels).float())
 
 
 def baselines(stats: ColourStats, seed: int = 0) -> dict[str, Predictor]:
@@ -81,6 +61,7 @@ def score_batch(rgb: torch.Tensor, pred_ab: torch.Tensor, bin_weights: torch.Ten
     pixel_weights = bin_weights.to(rgb.device)[ab_bins.bin_index(true_ab)]
     error_acc = {f"acc@{t}": metrics.ab_accuracy(pred_ab, true_ab, t) for t in ACC_THRESHOLDS}
     cf, cf_true = metrics.colourfulness(pred_rgb), metrics.colourfulness(rgb)
+    cf_abs, cf_abs_true = metrics.colourfulness(pred_rgb, absolute=True), metrics.colourfulness(rgb, absolute=True)
     return {
         "psnr": metrics.psnr(pred_rgb, rgb),
         "ssim": metrics.ssim(pred_rgb, rgb),
@@ -90,6 +71,8 @@ def score_batch(rgb: torch.Tensor, pred_ab: torch.Tensor, bin_weights: torch.Ten
         "cf": cf,
         "cf_true": cf_true,
         "dcf": cf - cf_true,
+        "cf_abs": cf_abs,
+        "cf_abs_true": cf_abs_true,
     }
 
 
@@ -114,8 +97,14 @@ def evaluate(
     return records
 
 
+# Dataset-level metrics: a function of the whole set's per-image values, not a mean over images.
+# abs_dcf_of_means: |mean CF(pred) - mean CF(truth)| with the |R-G| colourfulness, as DDColor reports.
+DATASET_METRICS = {"abs_dcf_of_means": ("cf_abs", "cf_abs_true")}
+
+
 def summarise(rows: list[dict[str, float]], bootstrap: int = 1000, seed: int = 0) -> dict[str, dict[str, float]]:
-    """{metric: {mean, ci_low, ci_high}}: the mean over images and its 95% bootstrap interval."""
+    """{metric: {mean, ci_low, ci_high}}: the mean over images and its 95% bootstrap interval; for the
+    DATASET_METRICS, the value on the whole set and its interval over the same resamples."""
     if not rows:
         raise ValueError("no images were evaluated")
     rng = np.random.default_rng(seed)
@@ -129,4 +118,14 @@ def summarise(rows: list[dict[str, float]], bootstrap: int = 1000, seed: int = 0
             means = values[picks].mean(axis=1)
             entry["ci_low"], entry["ci_high"] = (float(v) for v in np.percentile(means, [2.5, 97.5]))
         summary[key] = entry
+    for name, (pred_key, true_key) in DATASET_METRICS.items():
+        if pred_key not in rows[0]:
+            continue
+        pred = np.array([row[pred_key] for row in rows], dtype=np.float64)
+        true = np.array([row[true_key] for row in rows], dtype=np.float64)
+        entry = {"mean": float(abs(pred.mean() - true.mean())), "ci_low": math.nan, "ci_high": math.nan}
+        if picks is not None:
+            values = np.abs(pred[picks].mean(axis=1) - true[picks].mean(axis=1))
+            entry["ci_low"], entry["ci_high"] = (float(v) for v in np.percentile(values, [2.5, 97.5]))
+        summary[name] = entry
     return summary

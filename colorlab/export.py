@@ -7,7 +7,6 @@ LAB conversion and resizing stay with the caller (see colorlab.inference for the
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -15,7 +14,8 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from colorlab.checkpoints import CheckpointError, load_model
+from colorlab.checkpoints import load_model
+from colorlab.cli import user_errors_exit
 from colorlab.module import ColorizationModule, decoder_output
 from colorlab.train import CONFIG_DIR
 
@@ -67,12 +67,9 @@ def export(ckpt: str | Path, fmt: str, output: Path | None = None, size: int = 2
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
+@user_errors_exit
 def main(cfg: DictConfig) -> None:
-    try:
-        print(export(cfg.ckpt, cfg.format, cfg.output, cfg.size))
-    except (CheckpointError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    print(export(cfg.ckpt, cfg.format, cfg.output, cfg.size))
 
 
 if __name__ == "__main__":

@@ -71,13 +71,17 @@ def ssim(pred_rgb: torch.Tensor, true_rgb: torch.Tensor) -> torch.Tensor:
     return full[..., border:-border, border:-border].flatten(1).mean(1).float()
 
 
-def colourfulness(rgb: torch.Tensor) -> torch.Tensor:
+def colourfulness(rgb: torch.Tensor, absolute: bool = False) -> torch.Tensor:
     """Hasler & Suesstrunk (2003) colourfulness of uint8 RGB (B,3,H,W), per image, on the 0-255 scale.
 
     rg = R - G, yb = (R + G)/2 - B;  CF = sqrt(std(rg)^2 + std(yb)^2) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2).
+    `absolute=True`: rg = |R - G|, yb = |(R + G)/2 - B|, as DDColor's and its successors' evaluation
+    code computes it (so the numbers can be set beside their tables).
     """
     r, g, b = rgb.double().unbind(1)
     rg, yb = (r - g).flatten(1), (0.5 * (r + g) - b).flatten(1)
+    if absolute:
+        rg, yb = rg.abs(), yb.abs()
     sigma = (rg.var(1, unbiased=False) + yb.var(1, unbiased=False)).sqrt()
     mu = (rg.mean(1).square() + yb.mean(1).square()).sqrt()
     return (sigma + 0.3 * mu).float()

@@ -17,6 +17,8 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics import MeanMetric, MinMetric
 
+from colorlab import ab_bins
+from colorlab.ab_bins import ColourStats
 from colorlab.data.features import FeatureBatch
 from colorlab.heads import RegressionHead
 from colorlab.metrics import ab_accuracy
@@ -74,6 +76,11 @@ class ColorizationModule(pl.LightningModule):
         self.config: dict[str, Any] | None = None  # the run's resolved config, stored in checkpoints
         self.best_epoch = -1
         self._resumed_best: dict[str, float] | None = None  # val/loss_best from a checkpoint we resume
+
+        # The training data's colour statistics, saved with the weights (set_colour_stats).
+        self.register_buffer("colour_prior", torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64))
+        self.register_buffer("colour_mean_ab", torch.zeros(2))
+        self.register_buffer("colour_stats_ready", torch.tensor(False))
 
         self.train_acc, self.val_acc, self.test_acc = MeanMetric(), MeanMetric(), MeanMetric()
         self.val_loss, self.val_mse, self.val_loss_best = MeanMetric(), MeanMetric(), MinMetric()
@@ -140,7 +147,8 @@ class ColorizationModule(pl.LightningModule):
         else:
             lightness, ab = batch
             output = self.raw_output(lightness)
-        pred = self.head.decode(output, ab.shape[-2:])
+        with torch.no_grad():  # the decoded ab is for the metrics; only the head's loss is trained
+            pred = self.head.decode(output.detach(), ab.shape[-2:])
         return self.head.loss(output, ab), F.mse_loss(pred, ab), ab_accuracy(pred, ab, self.acc_threshold)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
@@ -169,15 +177,28 @@ class ColorizationModule(pl.LightningModule):
         self.log("test/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
         self.log("test/acc", self.test_acc, on_step=False, on_epoch=True)
 
+    def set_colour_stats(self, stats: ColourStats) -> None:
+        """Keep the training data's colour statistics with the model (evaluation's baselines and
+        rebalancing weights use them); a head that needs a colour prior takes it from them."""
+        self.colour_prior.copy_(stats.prior)
+        self.colour_mean_ab.copy_(stats.mean_ab)
+        self.colour_stats_ready.fill_(True)
+        if self.head.needs_prior:
+            self.head.set_prior(stats.prior)
+
+    @property
+    def colour_stats(self) -> ColourStats | None:
+        """The training data's colour statistics, or None for a model trained without them."""
+        if not bool(self.colour_stats_ready):
+            return None
+        return ColourStats(prior=self.colour_prior.cpu(), mean_ab=self.colour_mean_ab.cpu())
+
     def setup(self, stage: str) -> None:
-        head = self.head
-        if head.needs_prior and not bool(head.prior_ready):
-            datamodule = getattr(self.trainer, "datamodule", None)
-            if datamodule is None or not hasattr(datamodule, "colour_counts"):
-                raise RuntimeError(
-                    f"{type(head).__name__} needs the training split's colour prior: fit with a ColorDataModule"
-                )
-            head.set_prior(datamodule.colour_counts(head.prior_images))
+        if self.head.needs_prior and not bool(self.head.prior_ready):
+            raise RuntimeError(
+                f"{type(self.head).__name__} needs the training data's colour prior: call "
+                "set_colour_stats(datamodule.colour_stats()) before fitting (colorlab.train does)"
+            )
 
     def on_fit_start(self) -> None:
         # Declare the HPARAMS tab's metric columns once (NaN until the first validation epoch).

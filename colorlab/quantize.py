@@ -63,6 +63,39 @@ def soft_encode(ab: torch.Tensor, centres: torch.Tensor, sigma: float = SIGMA, k
     return (index.view(b, h, w, k).permute(0, 3, 1, 2), weights.view(b, h, w, k).permute(0, 3, 1, 2))
 
 
+LOOKUP_STEP = 0.5  # ab units between the soft-encoding table's grid points
+LOOKUP_EDGE = 128.0  # the table covers ab in [-128, 128] on both axes (ab/128 in [-1, 1])
+
+
+def soft_encode_table(
+    centres: torch.Tensor, sigma: float = SIGMA, k: int = NEIGHBOURS, step: float = LOOKUP_STEP
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The soft-encoding of every point of an ab grid (step `step` ab units over [-128, 128]^2), computed
+    once: (indices (G*G,k), weights (G*G,k)), a-major. `soft_encode_lookup` reads it per pixel.
+
+    The k nearest bins and their Gaussian weights depend only on the ab value, so tabulating them
+    replaces a (pixels x bins) distance search per batch by one gather; the error is that of rounding
+    ab to the grid (at most step/sqrt(2) ab units).
+    """
+    axis = torch.arange(-LOOKUP_EDGE, LOOKUP_EDGE + step / 2, step)
+    a, b = torch.meshgrid(axis, axis, indexing="ij")
+    grid = torch.stack([a, b]).unsqueeze(0) / AB_SCALE  # (1,2,G,G) ab/128
+    index, weights = soft_encode(grid, centres.cpu().float(), sigma, k)  # (1,k,G,G)
+    return index[0].flatten(1).T.to(torch.int16).contiguous(), weights[0].flatten(1).T.contiguous()
+
+
+def soft_encode_lookup(
+    ab: torch.Tensor, table: tuple[torch.Tensor, torch.Tensor], step: float = LOOKUP_STEP
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """ab/128 (B,2,H,W) -> (indices (B,H,W,k), weights (B,H,W,k)) from a `soft_encode_table`
+    (pixel-major: the layout of channels-last logits, whose class axis is then the last one)."""
+    table_index, table_weights = table
+    side = round(2 * LOOKUP_EDGE / step) + 1
+    cells = ((ab.float() * AB_SCALE + LOOKUP_EDGE) / step).round().long().clamp(0, side - 1)
+    flat = cells[:, 0] * side + cells[:, 1]  # (B,H,W)
+    return table_index[flat].long(), table_weights[flat]
+
+
 def smoothed_prior(counts: torch.Tensor, sigma: float = SIGMA) -> torch.Tensor:
     """(NUM_BINS,) pixel counts on the full grid -> (Q,) in-gamut prior, Gaussian-smoothed (sigma in ab)."""
     grid = counts.double().view(1, 1, ab_bins.SIDE, ab_bins.SIDE)
@@ -91,7 +124,8 @@ def annealed_mean(logits: torch.Tensor, centres: torch.Tensor, temperature: floa
     """
     if temperature <= 0:
         raise ValueError(f"temperature={temperature}: must be > 0 (small values approach the mode)")
-    # softmax(z)^(1/T) renormalised = softmax(log_softmax(z) / T)
-    probs = torch.softmax(torch.log_softmax(logits.float(), dim=1) / temperature, dim=1)
-    ab = torch.einsum("bqhw,qc->bchw", probs, centres.to(probs))
-    return ab / AB_SCALE
+    # softmax(z)^(1/T) renormalised = softmax(z / T); computed with the classes last (no copy for
+    # channels-last logits), then ab back to (B,2,H,W)
+    probs = torch.softmax(logits.float().permute(0, 2, 3, 1) / temperature, dim=-1)  # (B,H,W,Q)
+    ab = probs @ centres.to(probs)  # (B,H,W,2)
+    return ab.permute(0, 3, 1, 2) / AB_SCALE

@@ -18,6 +18,7 @@ TESTED = {
     ("", "evaluate"),  # tests/test_compare.py
     ("", "colorize"),  # tests/test_colorize.py
     ("", "export"),  # tests/test_colorize.py
+    ("", "app"),  # tests/test_app.py
     ("data", "folder"),
     ("data", "sample"),
     ("data", "cats"),
@@ -38,6 +39,8 @@ TESTED = {
     ("callbacks", "default"),
     ("hydra", "default"),
     ("experiment", "demo"),
+    ("experiment", "cats_full"),
+    ("experiment", "cats_rebalanced"),
 }
 
 
@@ -53,6 +56,20 @@ def test_model_variants_compose_and_train_a_step(model, photo_dir, tmp_path):
     assert cfg.model.variant == model
     metrics = train(cfg)
     assert metrics["train/loss"] > 0 and 0 <= metrics["val/acc"] <= 1
+
+
+@pytest.mark.parametrize("experiment", ["cats_full", "cats_rebalanced"])
+def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, tmp_path):
+    overrides = [f"experiment={experiment}", f"data.root={photo_dir}", *tiny_overrides(tmp_path)]
+    cfg = compose_config([*overrides, "model.encoder.weights=imagenet", "trainer.max_epochs=2"], tmp_path / "run")
+    assert cfg.data.cache_features and cfg.data.crop_scale is None and cfg.model.channels_last
+    assert cfg.callbacks.early_stopping.monitor == "val/loss"
+    assert cfg.model.scheduler._target_.endswith("ReduceLROnPlateau")
+    metrics = train(cfg)
+    assert metrics["val/loss"] > 0 and metrics["lr-AdamW"] > 0
+    if experiment == "cats_rebalanced":
+        model = instantiate(cfg.model)
+        assert model.decoder.output_stride == 4 and model.decoder.out_channels == 262
 
 
 def test_any_encoder_fits_any_decoder(photo_dir, tmp_path):

@@ -7,6 +7,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from colorlab import ab_bins, metrics
 from colorlab.color import AB_SCALE
+from colorlab.evaluation import summarise
 from tests.test_color import real_photos
 
 
@@ -71,6 +72,32 @@ def test_colourfulness_hand_cases():
     half[0, 0, 0] = 100  # rg in {100, 0}, yb in {50, 0}: sigma = sqrt(50^2 + 25^2), mu = sqrt(50^2 + 25^2)
     expected = 1.3 * (50**2 + 25**2) ** 0.5
     assert metrics.colourfulness(half).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_ddcolor_colourfulness_takes_absolute_opponent_channels():
+    half = torch.zeros(1, 3, 2, 2, dtype=torch.uint8)
+    half[0, 0, 0] = 100  # R=100 in the top row: rg in {100, 0}, yb in {50, 0} (same as signed here)
+    assert metrics.colourfulness(half, absolute=True).item() == pytest.approx(1.3 * (50**2 + 25**2) ** 0.5)
+    mixed = torch.zeros(1, 3, 1, 2, dtype=torch.uint8)
+    mixed[0, 0, 0, 0] = 100  # pixel 1: R=100 -> rg=100, yb=50
+    mixed[0, 1, 0, 1] = 100  # pixel 2: G=100 -> rg=-100 (|rg|=100), yb=50
+    # |.|: rg = {100, 100}, yb = {50, 50}: no spread, CF = 0.3 * sqrt(100^2 + 50^2)
+    assert metrics.colourfulness(mixed, absolute=True).item() == pytest.approx(0.3 * (100**2 + 50**2) ** 0.5)
+    # signed: rg = {100, -100} (std 100, mean 0), yb = {50, 50}: CF = 100 + 0.3 * 50
+    assert metrics.colourfulness(mixed).item() == pytest.approx(100 + 0.3 * 50)
+
+
+def test_abs_dcf_is_the_difference_of_the_set_means_not_the_mean_of_differences():
+    rows = [
+        {"cf_abs": 10.0, "cf_abs_true": 30.0},  # -20
+        {"cf_abs": 50.0, "cf_abs_true": 20.0},  # +30
+    ]
+    summary = summarise(rows, bootstrap=200)
+    assert summary["abs_dcf_of_means"]["mean"] == pytest.approx(5.0)  # |30 - 25|; the mean |d| would be 25
+    rows.append({"cf_abs": 0.0, "cf_abs_true": 40.0})  # means 20 vs 30: 10; the mean |d| would be 30
+    summary = summarise(rows, bootstrap=200)
+    assert summary["abs_dcf_of_means"]["mean"] == pytest.approx(10.0)
+    assert 0 <= summary["abs_dcf_of_means"]["ci_low"] <= summary["abs_dcf_of_means"]["ci_high"]
 
 
 def test_ab_bins_grid_index_and_weights():

@@ -41,6 +41,28 @@ def test_soft_encoding_sums_to_one_and_peaks_at_the_nearest_bin():
     assert torch.allclose(weights[0, :, 0, 0], expected)
 
 
+def test_the_lookup_table_gives_the_distance_search_soft_encoding():
+    head = ClassificationHead()
+    torch.manual_seed(0)
+    ab = (torch.rand(2, 2, 40, 40) * 2 - 1) * 0.85  # every corner of the sRGB ab range
+    index, weights = quantize.soft_encode(ab, head.centres)  # (B,5,H,W): the exact search
+    table_index, table_weights = head.soft_encode(ab)  # (B,H,W,5): the lookup
+    table_index, table_weights = table_index.permute(0, 3, 1, 2), table_weights.permute(0, 3, 1, 2)
+
+    def dense(i, w):  # (B,5,H,W) -> (pixels, Q): the soft target as a distribution over all bins
+        flat = lambda t: t.permute(0, 2, 3, 1).reshape(-1, 5)  # noqa: E731
+        return torch.zeros(flat(i).shape[0], len(head.centres)).scatter_add_(1, flat(i), flat(w))
+
+    l1 = (dense(table_index, table_weights) - dense(index, weights)).abs().sum(1)
+    assert l1.mean() < 0.03 and l1.max() < 0.2, (l1.mean(), l1.max())  # ab rounded to 0.5 ab units
+    assert (table_index[:, 0] == index[:, 0]).float().mean() > 0.95  # the nearest bin (ties aside)
+    assert torch.allclose(table_weights.sum(1), torch.ones(2, 40, 40))
+    on_grid = torch.tensor([[[[12.0, 37.5]], [[-31.0, 60.5]]]]) / AB_SCALE  # exactly on the table's grid
+    exact, lookup = quantize.soft_encode(on_grid, head.centres), head.soft_encode(on_grid)
+    assert torch.equal(lookup[0].permute(0, 3, 1, 2), exact[0])
+    assert torch.allclose(lookup[1].permute(0, 3, 1, 2), exact[1])
+
+
 def test_rebalancing_weights_have_unit_expectation_under_the_prior():
     counts = torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64)
     counts[ab_bins.bin_index(torch.zeros(1, 2, 1, 1)).item()] = 1000  # mostly gray
@@ -70,12 +92,14 @@ def test_annealed_mean_is_the_expectation_at_t1_and_the_mode_as_t_goes_to_0():
 def test_a_rebalanced_model_overfits_a_smooth_batch():
     torch.manual_seed(0)
     head = ClassificationHead()
-    module = ColorizationModule(VGG16Encoder(None), Decoder, functools.partial(torch.optim.Adam, lr=1e-3), head=head)
-    assert module.decoder(torch.zeros(1, 512, 2, 2)).shape == (1, 262, 32, 32)  # logits at half resolution
+    decoder = functools.partial(Decoder, up_widths=(128, 64, 64))  # as conf/model/rebalanced.yaml
+    module = ColorizationModule(VGG16Encoder(None), decoder, functools.partial(torch.optim.Adam, lr=1e-3), head=head)
+    assert module.decoder(torch.zeros(1, 512, 2, 2)).shape == (1, 262, 16, 16)  # logits at a quarter
+    assert module.decoder.blocks[-1][0].kernel_size == (1, 1)  # Zhang et al.'s 1x1 class layer
     batch = smooth_batch(6)
     head.set_prior(ab_bins.histogram(batch[1]))
     # Cross-entropy against soft targets cannot go below their (weighted) entropy: the excess must halve.
-    index, target = quantize.soft_encode(torch.nn.functional.adaptive_avg_pool2d(batch[1], 32), head.centres)
+    index, target = quantize.soft_encode(torch.nn.functional.adaptive_avg_pool2d(batch[1], 16), head.centres)
     floor = (head.weights[index[:, 0]] * -(target * target.log()).sum(1)).mean().item()
     module.train()
     with torch.no_grad():
@@ -99,6 +123,11 @@ def test_unet_takes_the_encoders_skips_and_every_parameter_learns(encoder_cls):
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in decoder.parameters())
     without = UNetDecoder(encoder.out_channels, encoder.stride, {})
     assert count_parameters(decoder) > count_parameters(without)  # the skips widen the convs
+
+
+def test_unet_puts_a_class_layer_at_a_quarter_of_the_input():
+    decoder = UNetDecoder(512, 32, {}, out_channels=262, final_activation=None, output_stride=4, out_kernel=1)
+    assert decoder(torch.zeros(1, 512, 2, 2)).shape == (1, 262, 16, 16)
 
 
 def test_unet_rejects_a_stride_it_cannot_reach():

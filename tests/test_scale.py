@@ -75,14 +75,17 @@ def test_resume_from_a_run_folder_or_a_missing_path(tmp_path):
 
     (tmp_path / "checkpoints").mkdir()
     with pytest.raises(FileNotFoundError, match="no checkpoints/last.ckpt"):
-        resume_path(str(tmp_path))
+        resume_path(str(tmp_path), tmp_path)
+    with pytest.raises(FileNotFoundError, match="ckpt_path=last: the run folder .* no checkpoints/last.ckpt"):
+        resume_path("last", tmp_path)  # a typo'd folder, or a kill before the first checkpoint: not a new run
     with pytest.raises(FileNotFoundError, match="ckpt_path=.*nope"):
-        resume_path(str(tmp_path / "nope.ckpt"))
+        resume_path(str(tmp_path / "nope.ckpt"), tmp_path)
     for age, name in enumerate(("last.ckpt", "on_exception.ckpt")):
         (tmp_path / "checkpoints" / name).write_bytes(b"x")
         os.utime(tmp_path / "checkpoints" / name, (1e9 + age, 1e9 + age))
-        assert resume_path(str(tmp_path)) == str(tmp_path / "checkpoints" / name)  # the newest
-    assert resume_path("last") == "last" and resume_path(None) is None
+        assert resume_path(str(tmp_path), tmp_path / "new") == str(tmp_path / "checkpoints" / name)  # the newest
+        assert resume_path("last", tmp_path) == str(tmp_path / "checkpoints" / name)
+    assert resume_path(None, tmp_path) is None
 
 
 def test_ddp_on_two_cpu_processes_splits_the_data(tmp_path):

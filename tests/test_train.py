@@ -9,6 +9,9 @@ from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
+from colorlab import ab_bins
+from colorlab.ab_bins import ColourStats
+from colorlab.data import ColorDataModule
 from colorlab.data.images import ImageFiles, UnreadableImageError
 from colorlab.module import HP_METRICS
 from colorlab.train import train
@@ -74,6 +77,8 @@ def test_a_file_that_breaks_mid_training_is_named_and_a_checkpoint_is_left(photo
         return original(self, index)
 
     monkeypatch.setattr(ImageFiles, "__getitem__", flaky)
+    uniform = ColourStats(prior=torch.full((ab_bins.NUM_BINS,), 1 / ab_bins.NUM_BINS).double(), mean_ab=torch.zeros(2))
+    monkeypatch.setattr(ColorDataModule, "colour_stats", lambda self, n: uniform)  # reads no photo before fit
     with pytest.raises(UnreadableImageError, match=str(photo_dir)):
         run(photo_dir, tmp_path, "trainer.limit_train_batches=4")
     assert (tmp_path / "run" / "checkpoints" / "on_exception.ckpt").is_file()
@@ -93,10 +98,10 @@ def test_cli_sweep_writes_one_named_run_per_variant(cli_sweep):
 
 
 def test_a_failed_run_says_so_in_its_summary(photo_dir, tmp_path):
-    with pytest.raises(ValueError, match="multiple of 32"):
+    with pytest.raises(ValueError, match="multiple of the encoder.s stride 32"):
         run(photo_dir, tmp_path, "data.image_size=48")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["status"] == "failed" and "multiple of 32" in summary["error"]
+    assert summary["status"] == "failed" and "multiple of the encoder's stride 32" in summary["error"]
 
 
 def test_a_run_that_fails_before_training_also_says_so(photo_dir, tmp_path):

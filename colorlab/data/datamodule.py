@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -20,7 +21,7 @@ from colorlab.data.features import CachedViews, FeatureBatch, FeatureCache
 from colorlab.data.files import find_images, fixed_subset, split_files
 from colorlab.data.images import ImageFiles
 from colorlab.data.scan import scan_chroma
-from colorlab.data.transforms import eval_transform, train_transform
+from colorlab.data.transforms import EVAL_PROTOCOLS, eval_transform, train_transform
 
 log = logging.getLogger(__name__)
 
@@ -172,10 +173,16 @@ class ColorDataModule(pl.LightningDataModule):
         return ImageFiles(files, *eval_transform(self.hparams.image_size))
 
     def _dataset(
-        self, split: str, augment: bool, max_images: int | None = None, features: bool = False
+        self,
+        split: str,
+        augment: bool,
+        max_images: int | None = None,
+        features: bool = False,
+        protocol: str = "centre_crop",
     ) -> ImageFiles | CachedViews:
-        """A split's files, augmented or centre-cropped; `max_images` keeps a fixed subset; `features`
-        serves the split's cached encoder features instead of photos (once built at fit time)."""
+        """A split's files, augmented or in an evaluation `protocol` (centre_crop, resize); `max_images`
+        keeps a fixed subset; `features` serves the split's cached encoder features instead of photos
+        (once built at fit time)."""
         self._find_splits()
         if features and split in self.cached:
             entries, layout = self.cached[split], self.cache_layout
@@ -188,16 +195,26 @@ class ColorDataModule(pl.LightningDataModule):
                 "add images or change data.split / data.min_chroma"
             )
         size = self.hparams.image_size
-        transform, min_side = train_transform(size, self.hparams.crop_scale) if augment else eval_transform(size)
+        if protocol not in EVAL_PROTOCOLS:
+            raise ValueError(f"protocol={protocol}: choose one of {', '.join(EVAL_PROTOCOLS)}")
+        if augment:
+            transform, min_side = train_transform(size, self.hparams.crop_scale)
+        else:
+            transform, min_side = EVAL_PROTOCOLS[protocol](size)
         return ImageFiles(files, transform, min_side=min_side)
 
     def _loader(
-        self, split: str, training: bool | None = None, max_images: int | None = None, features: bool = False
+        self,
+        split: str,
+        training: bool | None = None,
+        max_images: int | None = None,
+        features: bool = False,
+        protocol: str = "centre_crop",
     ) -> DataLoader:
         training = split == "train" if training is None else training
         workers = self.hparams.num_workers
         return DataLoader(
-            self._dataset(split, augment=training, max_images=max_images, features=features),
+            self._dataset(split, augment=training, max_images=max_images, features=features, protocol=protocol),
             batch_size=self.hparams.batch_size,
             shuffle=training,
             drop_last=training and len(self.splits["train"]) > self.hparams.batch_size,
@@ -215,19 +232,20 @@ class ColorDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
 
-    def eval_dataloader(self, split: str, max_images: int | None = None) -> DataLoader:
-        """Any split in file order with the deterministic resize + centre crop (evaluation, priors)."""
-        return self._loader(split, training=False, max_images=max_images)
+    def eval_dataloader(self, split: str, max_images: int | None = None, protocol: str = "centre_crop") -> DataLoader:
+        """Any split in file order, deterministic: resize the short side + centre crop (`centre_crop`, the
+        default) or resize to a square (`resize`, DDColor's protocol); for evaluation and priors."""
+        return self._loader(split, training=False, max_images=max_images, protocol=protocol)
 
-    def colour_counts(self, max_images: int | None = 2000) -> torch.Tensor:
-        """Pixel counts per ab grid bin over (a fixed subset of) the training split: the colour prior.
+    def colour_stats(self, max_images: int | None = 2000) -> ab_bins.ColourStats:
+        """The training split's colour statistics (ab prior and mean) over a fixed subset of it.
 
         Deterministic crops; cached in `cache_dir` by the chosen files, their sizes and mtimes, and the
         image size, so every run of a sweep computes it once.
         """
         self._find_splits()
         files = fixed_subset(self.root, self.splits["train"], max_images)
-        key = hashlib.sha1(f"v1|{self.hparams.image_size}".encode())
+        key = hashlib.sha1(f"v2|{self.hparams.image_size}".encode())
         for path in files:
             stat = path.stat()
             key.update(f"|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
@@ -238,17 +256,18 @@ class ColorDataModule(pl.LightningDataModule):
         )
         if cache is not None and cache.is_file():
             try:
-                return torch.load(cache, weights_only=True)
-            except (RuntimeError, OSError, EOFError) as err:
-                log.warning("ignoring unreadable prior cache %s (%s)", cache, err)
-        log.info("estimating the colour prior on %d training photos", len(files))
-        counts = ab_bins.rgb_histogram(self._loader("train", training=False, max_images=max_images))
+                stored = torch.load(cache, weights_only=True)
+                return ab_bins.ColourStats(prior=stored["prior"], mean_ab=stored["mean_ab"])
+            except (RuntimeError, OSError, EOFError, KeyError, TypeError) as err:
+                log.warning("ignoring unreadable colour statistics cache %s (%s)", cache, err)
+        log.info("estimating the colour statistics on %d training photos", len(files))
+        stats = ab_bins.ColourStats.estimate(self._loader("train", training=False, max_images=max_images))
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp")
-            torch.save(counts, tmp)
+            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+            torch.save({"prior": stats.prior, "mean_ab": stats.mean_ab}, tmp)
             tmp.replace(cache)
-        return counts
+        return stats
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int) -> tuple[torch.Tensor, ...]:
         """(B,3,H,W) uint8 RGB on the device -> (L/100 (B,1,H,W), ab/128 (B,2,H,W)); cached fp16

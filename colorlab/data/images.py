@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -12,16 +13,34 @@ from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 
+log = logging.getLogger(__name__)
+
 
 class UnreadableImageError(OSError):
     """An image file that cannot be decoded; the message names the file."""
 
 
 def to_8bit(image: Image.Image) -> Image.Image:
-    """16-bit (or 32-bit integer) gray images keep their top 8 bits as mode L; others pass unchanged."""
-    if image.mode.startswith("I;16") or image.mode == "I":
-        return Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8))
-    return image
+    """Deep gray images (16/32-bit integer, 32-bit float) -> mode L, scaled by the range their values
+    use: floats in [0, 1] (the usual convention) x 255; integers above 255 as 16-bit (top 8 bits);
+    others unchanged. The scaling chosen is logged: a float TIFF must not come out black."""
+    if not (image.mode.startswith("I;16") or image.mode in ("I", "F")):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    top = float(finite.max()) if finite.size else 0.0
+    if image.mode == "F" and top <= 1.0:
+        scale, rule = 255.0, "float values in [0, 1] scaled by 255"
+    elif top <= 255.0:
+        scale, rule = 1.0, "values in [0, 255] kept"
+    elif top <= 65535.0:
+        scale, rule = 1 / 257.0, "16-bit values scaled to 8 bits"
+    else:
+        scale, rule = 255.0 / top, f"values up to {top:g} scaled to 8 bits by their maximum"
+    if image.mode in ("I", "F"):
+        log.info("%s image: %s", image.mode, rule)
+    eight = np.nan_to_num(values * scale, nan=0.0).round().clip(0, 255).astype(np.uint8)
+    return Image.fromarray(eight)
 
 
 def read_rgb(path: str | Path | BinaryIO, min_side: int | None = None, name: str | None = None) -> Image.Image:

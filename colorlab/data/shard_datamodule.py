@@ -91,16 +91,18 @@ class ShardDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", training=False)
 
-    def eval_dataloader(self, split: str, max_images: int | None = None) -> DataLoader:
+    def eval_dataloader(self, split: str, max_images: int | None = None, protocol: str = "centre_crop") -> DataLoader:
         """A split in shard order with the deterministic centre crop (evaluation)."""
         if max_images is not None:
             raise ValueError("data=shards: evaluation reads whole splits (max_images is not supported)")
+        if protocol != "centre_crop":
+            raise ValueError(f"protocol={protocol}: data=shards evaluates centre crops only")
         return self._loader(split, training=False)
 
-    def colour_counts(self, max_images: int | None = 2000) -> torch.Tensor:
-        """Pixel counts per ab grid bin over the first `max_images` training samples (the colour prior)."""
+    def colour_stats(self, max_images: int | None = 2000) -> ab_bins.ColourStats:
+        """The colour statistics (ab prior and mean) of the first `max_images` training samples."""
         stream = self._stream("train", training=False)
-        return ab_bins.rgb_histogram(DataLoader(stream, batch_size=self.hparams.batch_size), max_images)
+        return ab_bins.ColourStats.estimate(DataLoader(stream, batch_size=self.hparams.batch_size), max_images)
 
     def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> tuple[torch.Tensor, ...]:
         """(B,3,H,W) uint8 RGB on the device -> (L/100, ab/128), as ColorDataModule."""

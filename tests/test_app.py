@@ -1,0 +1,149 @@
+"""The web page, in a real headless Chromium: upload photos, get them back coloured at their original
+size, and see a message (not a crash) for a broken upload; the server keeps serving."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorlab.app import colorize_files
+from colorlab.checkpoints import load_model
+from tests.conftest import smooth_image
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def test_bad_uploads_get_a_message_and_good_ones_a_full_size_result(cli_sweep, tmp_path):
+    model, _, _ = load_model(cli_sweep / "0_baseline")
+    good = tmp_path / "good.png"
+    Image.fromarray(smooth_image(70, 1)[:50]).save(good)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    big = tmp_path / "big.png"
+    Image.new("RGB", (200, 200)).save(big)
+    previews, results, problems = colorize_files([str(broken), str(good), str(big)], model, tmp_path, 1.0, 30_000)
+    assert [Image.open(p).size for p in results] == [(70, 50)] and len(previews) == 1
+    assert "broken.jpg: cannot identify image file" in problems[0] or "broken.jpg" in problems[0]
+    assert "big.png" in problems[1] and "exceeds the limit" in problems[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, seconds: float, server: subprocess.Popen) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"the app exited: {server.stdout.read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {seconds} s")
+
+
+@pytest.fixture
+def browser():
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="the browser test needs selenium (pip install -e .[dev])"
+    )
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("Chromium and its driver are not installed (Debian: apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(flag)
+    from selenium.webdriver.chrome.service import Service
+
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def app_url(cli_sweep, tmp_path):
+    pytest.importorskip("gradio", reason="the web page needs Gradio (pip install -e .[app])")
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADIO_ANALYTICS_ENABLED": "False", "NO_PROXY": "127.0.0.1"}
+    command = [sys.executable, "-m", "colorlab.app", f"ckpt={cli_sweep / '0_baseline'}", f"port={port}"]
+    server = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for(url, 120, server)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def upload_and_wait(driver, paths: list[Path], expect: str, seconds: float = 120) -> str:
+    """Upload `paths`, press Colorize, wait until the status says `expect`; return the status text."""
+    from selenium.webdriver.common.by import By
+
+    field = driver.find_element(By.CSS_SELECTOR, "#photos input[type=file]")
+    field.send_keys("\n".join(str(p) for p in paths))
+    time.sleep(1.0)  # let the upload finish
+    driver.find_element(By.CSS_SELECTOR, "#colorize").click()
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        text = driver.find_element(By.CSS_SELECTOR, "#status").text
+        if expect in text:
+            return text
+        time.sleep(0.5)
+    raise AssertionError(f"status never said {expect!r}: {driver.find_element(By.CSS_SELECTOR, '#status').text!r}")
+
+
+def test_the_page_in_a_real_browser(browser, app_url, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    photo = tmp_path / "cat.png"
+    Image.fromarray(smooth_image(90, 4)[:60]).convert("L").save(photo)  # a gray 90x60 photo
+    browser.get(app_url)
+    status = upload_and_wait(browser, [photo], "Colorized 1 of 1")
+    links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#results a[href]")]
+    links = [link for link in links if link and "cat_colour" in link]
+    assert links, browser.find_element(By.CSS_SELECTOR, "#results").get_attribute("innerHTML")[:2000]
+    with urllib.request.urlopen(links[0], timeout=30) as response:
+        result = Image.open(io.BytesIO(response.read())).convert("RGB")
+    assert result.size == (90, 60)  # the original resolution
+    rgb = np.asarray(result, dtype=np.int16)
+    assert np.abs(rgb - rgb.mean(2, keepdims=True)).mean() > 1.0  # coloured, not gray
+    assert "could not" not in status
+
+    browser.get(app_url)  # a broken upload: a message in the page, and the server goes on
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 this is not a photo")
+    status = upload_and_wait(browser, [broken], "Colorized 0 of 1")
+    assert "could not colorize broken.jpg" in status
+    browser.get(app_url)
+    upload_and_wait(browser, [photo], "Colorized 1 of 1")

@@ -1,0 +1,291 @@
+"""Hostile checkpoints and careless input (issue 12): nothing is run, nothing the user gave is modified,
+and every user error is one `error:` line with exit status 2."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from colorlab.callbacks import BestCheckpoint
+from colorlab.checkpoints import CheckpointError, find_checkpoint, load_model
+from colorlab.colorize import PlanError, run_colorize
+from colorlab.train import CONFIG_DIR
+from colorlab.trust import ALLOWED_TARGETS, UntrustedConfigError, check_config
+from tests.conftest import compose_app, smooth_image
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HYDRA_FULL_ERROR": "0"}
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", *args], capture_output=True, text=True, env=ENV, cwd=cwd or ROOT, timeout=300
+    )
+
+
+def assert_one_error_line(done: subprocess.CompletedProcess, *needles: str) -> None:
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def evil_checkpoint(cli_sweep: Path, tmp_path: Path, section: str, node: dict, name: str = "evil.ckpt") -> Path:
+    checkpoint = torch.load(find_checkpoint(cli_sweep / "0_baseline"), weights_only=True)
+    config = checkpoint["colorlab_config"]
+    if section == "optimizer.lr":
+        config["model"]["optimizer"]["lr"] = node
+    else:
+        config[section] = node
+    path = tmp_path / name
+    torch.save(checkpoint, path)
+    return path
+
+
+# --- checkpoints from strangers -----------------------------------------------------------------------
+
+
+def test_every_target_in_conf_is_allowed_and_nothing_else():
+    used = set()
+    for config in Path(CONFIG_DIR).rglob("*.yaml"):
+        for line in config.read_text().splitlines():
+            if line.strip().startswith(("_target_:", "- _target_:")):
+                used.add(line.split("_target_:")[1].split("#")[0].strip())
+    assert used <= ALLOWED_TARGETS
+    legacy = {"pytorch_lightning.callbacks.ModelCheckpoint"}  # in checkpoints of earlier colorlab versions
+    assert ALLOWED_TARGETS - used <= {"torch.optim.SGD", "torch.optim.lr_scheduler.CosineAnnealingLR", *legacy}
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "colorlab.data.download.shutil.copyfile",  # reached through colorlab's own imports
+        "colorlab.data.files.os.system",
+        "colorlab.module.ColorizationModule.__init__.__globals__",
+        "builtins.eval",
+        "colorlab.nets.Decoder ",  # near miss
+    ],
+)
+def test_names_reached_through_module_attributes_are_refused(target):
+    with pytest.raises(UntrustedConfigError, match="not one of the classes colorlab builds"):
+        check_config({"model": {"optimizer": {"lr": {"_target_": target, "src": "/dev/null", "dst": "victim"}}}})
+
+
+@pytest.mark.parametrize(
+    "node, message",
+    [
+        ({"a": "${oc.env:HOME}"}, "interpolations"),
+        ({"a": {"_target_": "torch.optim.Adam", "_args_": ["x"]}}, "positional"),
+        ({"a": {"_target_": "torch.optim.Adam", "_foo_": 1}}, "unknown reserved key"),
+        ({"a": {"_target_": "torch.optim.Adam", "_partial_": {"_target_": "builtins.eval"}}}, "plain flag"),
+        ({"a": [{"_target_": "os.system"}]}, "not one of"),
+    ],
+)
+def test_other_tricks_in_a_stored_config_are_refused(node, message):
+    with pytest.raises(UntrustedConfigError, match=message):
+        check_config(node)
+
+
+def test_a_hostile_checkpoint_runs_nothing_in_colorize_evaluate_or_export(cli_sweep, tmp_path, photo_dir):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    node = {"_target_": "colorlab.data.download.shutil.copyfile", "src": "/dev/null", "dst": str(victim)}
+    evil = evil_checkpoint(cli_sweep, tmp_path, "optimizer.lr", node)
+    system = {"_target_": "colorlab.data.files.os.system", "_args_": None, "command": "touch pwned"}
+    evil_data = evil_checkpoint(cli_sweep, tmp_path, "data", system, name="evil_data.ckpt")
+    for path in (evil, evil_data):  # the data section is checked as well as the model
+        with pytest.raises(CheckpointError, match="refused"):
+            load_model(path)
+    photo = next(photo_dir.rglob("*.jpg"))
+    done = cli("colorlab.colorize", f"ckpt={evil}", f"input={photo}", f"output={tmp_path / 'out'}")
+    assert_one_error_line(done, "evil.ckpt", "colorlab.data.download.shutil.copyfile")
+    done = cli("colorlab.evaluate", f"run={evil_data}", "data=folder", f"data.root={photo_dir}")
+    assert_one_error_line(done, "colorlab.data.files.os.system")
+    done = cli("colorlab.export", f"ckpt={evil}", f"output={tmp_path / 'x.onnx'}")
+    assert_one_error_line(done, "refused")
+    assert victim.read_text() == "precious" and not (tmp_path / "out").exists() and not (ROOT / "pwned").exists()
+
+
+def test_a_photo_given_as_a_checkpoint_is_called_not_a_checkpoint(photo_dir):
+    photo = next(photo_dir.rglob("*.jpg"))
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        load_model(photo)
+
+
+# --- colorize never loses a photo ---------------------------------------------------------------------
+
+
+def save_photo(path: Path, seed: int, size: int = 40) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(smooth_image(size, seed)).save(path)
+    return path
+
+
+def colorize(cli_sweep: Path, *overrides: str):
+    return run_colorize(compose_app("colorize", [f"ckpt={cli_sweep / '0_baseline'}", *overrides]))
+
+
+def test_an_input_is_never_overwritten_whatever_overwrite_says(cli_sweep, tmp_path):
+    inner, outer = save_photo(tmp_path / "t" / "photos" / "p.jpg", 1), save_photo(tmp_path / "t" / "p.jpg", 2)
+    before = digest(outer)
+    with pytest.raises(PlanError, match="more than one input"):  # both would become t/p.jpg: refused first
+        colorize(cli_sweep, f"input=[{inner},{outer}]", f"output={tmp_path / 't'}", "overwrite=true")
+    assert digest(outer) == before
+    tally = colorize(cli_sweep, f"input={outer}", f"output={tmp_path / 't'}", "overwrite=true")  # onto itself
+    assert digest(outer) == before and "would overwrite an input" in tally.failed[0]
+    link = tmp_path / "t" / "out" / "p.jpg"  # a hard link to an input under the output name
+    link.parent.mkdir()
+    os.link(outer, link)
+    colorize(cli_sweep, f"input={outer}", f"output={tmp_path / 't' / 'out'}", "overwrite=true")
+    assert digest(outer) == before
+
+
+@pytest.mark.parametrize("layout", ["same name in two folders", "jpg and png with format=png"])
+def test_output_name_collisions_are_refused_before_any_work(cli_sweep, tmp_path, layout):
+    if layout.startswith("same"):
+        files = [save_photo(tmp_path / "a" / "x.jpg", 1), save_photo(tmp_path / "b" / "x.jpg", 2)]
+        extra = []
+    else:
+        files = [save_photo(tmp_path / "q.jpg", 1), save_photo(tmp_path / "q.png", 2)]
+        extra = ["format=png"]
+    out = tmp_path / "out"
+    with pytest.raises(PlanError, match="more than one input") as err:
+        colorize(cli_sweep, f"input=[{files[0]},{files[1]}]", f"output={out}", *extra)
+    assert all(str(f) in str(err.value) for f in files) and not out.exists()
+
+
+def test_output_folder_above_equal_to_or_inside_the_input(cli_sweep, tmp_path):
+    photos = tmp_path / "t" / "photos"
+    save_photo(photos / "p1.jpg", 1), save_photo(photos / "p2.jpg", 2)
+    tally = colorize(cli_sweep, f"input={photos}", f"output={tmp_path / 't'}")  # above: works
+    assert tally.colorized == 2 and (tmp_path / "t" / "p1.jpg").is_file()
+    with pytest.raises(PlanError, match="is the input folder"):
+        colorize(cli_sweep, f"input={photos}", f"output={photos}")
+    inside = photos / "colour"
+    assert colorize(cli_sweep, f"input={photos}", f"output={inside}").colorized == 2
+    again = colorize(cli_sweep, f"input={photos}", f"output={inside}")  # its own outputs are not inputs
+    assert again.found == 2 and again.skipped == 2
+
+
+def test_no_images_found_is_a_warning_and_exit_1(cli_sweep, tmp_path):
+    (tmp_path / "empty").mkdir()
+    done = cli("colorlab.colorize", f"ckpt={cli_sweep / '0_baseline'}", f"input={tmp_path / 'empty'}", "output=o")
+    assert done.returncode == 1 and "warning: no images found" in done.stderr
+    assert "0 colorized, 0 skipped, 0 failed" in done.stdout
+
+
+def test_temporary_files_of_a_killed_colorize_are_cleaned_up(cli_sweep, tmp_path):
+    photo = save_photo(tmp_path / "in" / "p.jpg", 3)
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = out / f".p.jpg.{dead.stdout.strip()}.colorlab-part"  # what a kill -9 mid-write leaves
+    stale.write_bytes(b"half a jpeg")
+    assert colorize(cli_sweep, f"input={photo}", f"output={out}").colorized == 1
+    assert not stale.exists() and [p.name for p in out.iterdir()] == ["p.jpg"]
+
+
+def test_a_float_tiff_is_scaled_not_black(cli_sweep, tmp_path):
+    values = np.tile(np.linspace(0.2, 0.9, 48, dtype=np.float32), (32, 1))  # mode F, values in [0, 1]
+    Image.fromarray(values, mode="F").save(tmp_path / "scan.tif")
+    colorize(cli_sweep, f"input={tmp_path / 'scan.tif'}", f"output={tmp_path / 'out'}")
+    result = np.asarray(Image.open(tmp_path / "out" / "scan.tif").convert("L"), dtype=np.float64)
+    assert abs(result.mean() - 255 * values.mean()) < 8  # ~140, not ~1
+
+
+# --- runs are never mixed up ------------------------------------------------------------------------
+
+
+def test_train_refuses_bad_resumes_reused_folders_and_endless_runs(photo_dir, tmp_path):
+    base = [
+        "data=folder",
+        f"data.root={photo_dir}",
+        "model.encoder.weights=null",
+        "data.image_size=32",
+        "data.batch_size=4",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=1",
+        "trainer.limit_val_batches=1",
+        "trainer.num_sanity_val_steps=0",
+        "trainer.enable_progress_bar=false",
+        "trainer.accelerator=cpu",
+    ]
+    run_dir = tmp_path / "run"
+    done = cli("colorlab.train", *base, f"hydra.run.dir={run_dir}", "ckpt_path=last")
+    assert_one_error_line(done, "ckpt_path=last", "no checkpoints/last.ckpt")
+    done = cli("colorlab.train", *base, f"hydra.run.dir={run_dir}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = digest(run_dir / "summary.json")
+    done = cli("colorlab.train", *base, f"hydra.run.dir={run_dir}")  # again, without resuming
+    assert_one_error_line(done, "already holds a run", "ckpt_path=last")
+    assert digest(run_dir / "summary.json") == summary and not (run_dir / "checkpoints" / "last-v1.ckpt").exists()
+    done = cli("colorlab.train", *base, f"hydra.run.dir={tmp_path / 'forever'}", "trainer.max_epochs=-1")
+    assert_one_error_line(done, "trainer.max_epochs=-1", "forever")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    done = cli("colorlab.train", *base, f"hydra.run.dir={blocker / 'run'}")
+    assert_one_error_line(done, "hydra.run.dir", "is a file")
+
+
+@pytest.mark.parametrize(
+    "command, needle",
+    [
+        (["colorlab.train", "data=folder", "data.root=/no/such/photos"], "data.root=/no/such/photos"),
+        (["colorlab.train", "data.image_size=100"], "data.image_size=100"),
+        (["colorlab.train", "ckpt_path=/no/such.ckpt"], "ckpt_path=/no/such.ckpt"),
+        (["colorlab.train", "model.encoder.weights=/no/such.pth", "data.image_size=32"], "weights=/no/such.pth"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(command, needle, tmp_path):
+    weights = [] if any("weights" in c for c in command) else ["model.encoder.weights=null"]
+    paths = [f"hydra.run.dir={tmp_path / 'run'}", f"paths.cache_dir={tmp_path / 'cache'}"]
+    done = cli(*command, *weights, *paths, "trainer.max_epochs=1", "trainer.limit_train_batches=1", cwd=tmp_path)
+    assert_one_error_line(done, needle)
+
+
+def test_evaluate_names_a_missing_run(tmp_path):
+    done = cli("colorlab.evaluate", "run=/no/such/run", cwd=tmp_path)
+    assert_one_error_line(done, "run=/no/such/run")
+
+
+def test_evaluate_names_a_misspelt_split(cli_sweep, tmp_path):
+    done = cli("colorlab.evaluate", f"run={cli_sweep / '0_baseline'}", "split=tset", cwd=tmp_path)
+    assert_one_error_line(done, "split=tset", "train, val, test")
+
+
+def test_the_best_checkpoint_stays_the_best_across_a_resume_into_a_new_folder(tmp_path):
+    old = tmp_path / "old" / "checkpoints"
+    old.mkdir(parents=True)
+    best = old / "best-epoch001.ckpt"
+    best.write_bytes(b"weights of epoch 1")
+    state = {
+        "dirpath": str(old),
+        "best_model_path": str(best),
+        "best_model_score": torch.tensor(0.5),
+        "best_k_models": {str(best): torch.tensor(0.5)},
+        "kth_best_model_path": str(best),
+        "kth_value": torch.tensor(0.5),
+        "last_model_path": str(old / "last.ckpt"),
+    }
+    callback = BestCheckpoint(dirpath=str(tmp_path / "new" / "checkpoints"), monitor="val/loss", save_top_k=1)
+    callback.load_state_dict(state)
+    copied = Path(callback.best_model_path)
+    assert copied.parent == tmp_path / "new" / "checkpoints" and copied.read_bytes() == b"weights of epoch 1"
+    trainer = SimpleNamespace(strategy=SimpleNamespace(reduce_boolean_decision=lambda decision, all=True: decision))
+    assert not callback.check_monitor_top_k(trainer, torch.tensor(0.9))  # a worse epoch is not "best"
+    assert callback.check_monitor_top_k(trainer, torch.tensor(0.4))
