@@ -183,7 +183,7 @@ def plot_curves(runs: list[Run], path: Path) -> None:
     """Loss and accuracy per epoch, train and validation, one colour per run, shared axes."""
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
     panels = [
-        ("train/loss_epoch", "train loss (MSE on ab/128)"),
+        ("train/loss_epoch", "train loss (the head's: MSE on ab/128, or rebalanced CE)"),
         ("val/loss", "validation loss"),
         ("train/acc", "train acc (≤10 ab)"),
         ("val/acc", "validation acc (≤10 ab)"),

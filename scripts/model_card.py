@@ -19,7 +19,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
+from colorlab.compare import Run, plot_curves, plot_grid
 from colorlab.config import register_resolvers
+from colorlab.data.embedded import SAMPLE_DIR
 from colorlab.evaluate import run_evaluation
 from colorlab.pretrained import PRETRAINED_DIR
 from colorlab.train import CONFIG_DIR
@@ -77,7 +79,13 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--cats-root", help="the CAT photos the model was trained on (for its test split)")
     parser.add_argument("--command", default="", help="the exact training command, for the card")
+    parser.add_argument("--run", type=Path, help="the training run: its curves go to docs/<name>_curves.png")
     args = parser.parse_args()
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    if args.run:
+        plot_curves([Run(folder=args.run, name=args.run.name, status="finished")], docs / f"{args.name}_curves.png")
+    shipped = Run(folder=f"pretrained:{args.name}", name=f"pretrained:{args.name}", status="finished", results={})
+    plot_grid([shipped], docs / f"{args.name}_grid.png", "test", images=6, root=SAMPLE_DIR)
     register_resolvers()
     torch.manual_seed(0)
     results = {}

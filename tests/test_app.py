@@ -37,7 +37,7 @@ def test_bad_uploads_get_a_message_and_good_ones_a_full_size_result(cli_sweep, t
     previews, results, problems = colorize_files([str(broken), str(good), str(big)], model, tmp_path, 1.0, 30_000)
     assert [Image.open(p).size for p in results] == [(70, 50)] and len(previews) == 1
     assert "broken.jpg: cannot identify image file" in problems[0] or "broken.jpg" in problems[0]
-    assert "big.png" in problems[1] and "exceeds the limit" in problems[1]
+    assert "big.png" in problems[1] and "max_pixels=30,000" in problems[1]
 
 
 def free_port() -> int:
@@ -109,8 +109,11 @@ def app_url(cli_sweep, tmp_path):
 def upload_and_wait(driver, paths: list[Path], expect: str, seconds: float = 120) -> str:
     """Upload `paths`, press Colorize, wait until the status says `expect`; return the status text."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
-    field = driver.find_element(By.CSS_SELECTOR, "#photos input[type=file]")
+    located = expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "input[data-testid=file-upload]"))
+    field = WebDriverWait(driver, 60).until(located)  # the Photos box's input, once the page has rendered
     field.send_keys("\n".join(str(p) for p in paths))
     time.sleep(1.0)  # let the upload finish
     driver.find_element(By.CSS_SELECTOR, "#colorize").click()

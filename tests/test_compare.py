@@ -1,11 +1,15 @@
 """evaluate and compare on a real (tiny) sweep of the three decoders."""
 
 import json
+import math
 import shutil
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from colorlab.color import rgb_to_lab
 from colorlab.compare import compare, main
 from colorlab.evaluate import run_evaluation
 from tests.conftest import compose_evaluate
@@ -35,6 +39,48 @@ def test_evaluate_writes_metrics_with_intervals_and_a_per_image_csv(cli_sweep, p
         )
     )
     assert other["data_root"] == str(photo_dir) and other["split"] == "val"
+
+
+def test_another_folder_is_all_test_photos_and_baselines_use_the_models_training_colours(cli_sweep, tmp_path):
+    from colorlab.checkpoints import load_model
+
+    folder = tmp_path / "other"
+    folder.mkdir()
+    for i in range(5):  # a folder of saturated blue photos: its own mean colour would be blue
+        Image.fromarray(np.full((40, 40, 3), (20, 40, 200), np.uint8)).save(folder / f"blue{i}.png")
+    overrides = [f"run={cli_sweep / '0_baseline'}", "bootstrap=0", "data=folder", f"data.root={folder}"]
+    result = run_evaluation(
+        compose_evaluate([*overrides, "data.split=[0,0,1]", "data.image_size=32", f"out={tmp_path / 'e'}"])
+    )
+    assert result["images"] == 5 and "training data" in result["colour_stats"]
+    model, _, _ = load_model(cli_sweep / "0_baseline")
+    train_mean = model.colour_stats.mean_ab * 128
+    _, blue = rgb_to_lab(torch.tensor([20, 40, 200], dtype=torch.uint8).view(1, 3, 1, 1))
+    # the mean baseline paints the model's training mean, not this folder's blue
+    error = (train_mean - blue.flatten() * 128).norm().item()
+    auc_if_mean_of_training = 100 * max(0, 151 - math.ceil(error)) / 151
+    assert result["results"]["mean baseline"]["auc"]["mean"] == pytest.approx(auc_if_mean_of_training, abs=1.0)
+
+
+@pytest.mark.parametrize(
+    "protocol, expected",
+    [("centre_crop", [[0, 255, 0]] * 3), ("resize", [[255, 0, 0], [0, 255, 0], [0, 0, 255]])],
+)
+def test_evaluation_protocols_crop_or_squeeze_the_photo(tmp_path, protocol, expected):
+    from colorlab.data import ColorDataModule
+
+    stripes = np.zeros((32, 96, 3), np.uint8)  # red | green | blue thirds
+    for third in range(3):
+        stripes[:, 32 * third : 32 * (third + 1), third] = 255
+    Image.fromarray(stripes).save(tmp_path / "stripes.png")
+    datamodule = ColorDataModule(tmp_path, image_size=30, split=(0, 0, 1), min_chroma=0, cache_dir=None)
+    datamodule.setup()
+    (batch,) = list(datamodule.eval_dataloader("test", protocol=protocol))
+    assert batch.shape == (1, 3, 30, 30)
+    columns = [batch[0, :, 15, x].tolist() for x in (3, 15, 26)]  # left, middle, right
+    assert columns == expected
+    with pytest.raises(ValueError, match="protocol=square"):
+        datamodule.eval_dataloader("test", protocol="square")
 
 
 @pytest.mark.parametrize(("override", "message"), [("split=dev", "split=dev"), ("baselines=[gray,oracle]", "oracle")])
