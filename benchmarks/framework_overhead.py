@@ -23,7 +23,7 @@ from hydra import compose, initialize_config_dir
 from steps import train_step  # benchmarks/steps.py
 from torch.utils.data import DataLoader
 
-from colorlab.train import CONFIG_DIR
+from colorlab.config import CONFIG_DIR
 
 WARMUP = 4
 

@@ -19,9 +19,8 @@ from PIL import Image
 
 from colorlab.checkpoints import load_model
 from colorlab.cli import user_errors_exit
-from colorlab.config import register_resolvers
+from colorlab.config import CONFIG_DIR, register_resolvers
 from colorlab.inference import colorize_image, open_image
-from colorlab.train import CONFIG_DIR
 
 log = logging.getLogger(__name__)
 register_resolvers()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
 import zipfile
 from pathlib import Path
@@ -14,6 +15,8 @@ from omegaconf import OmegaConf
 from colorlab import pretrained
 from colorlab.module import ColorizationModule
 from colorlab.trust import UntrustedConfigError, check_config
+
+log = logging.getLogger(__name__)
 
 
 class CheckpointError(RuntimeError):
@@ -42,6 +45,8 @@ def find_checkpoint(run: str | Path) -> Path:
     raise CheckpointError(f"run={path}: no checkpoints/best-*.ckpt or checkpoints/last.ckpt in it")
 
 
+# The sections of a stored config that loading, evaluating or exporting a model builds.
+BUILT_SECTIONS = ("model", "data")
 PACKAGED_ENCODER_KEY = "colorlab_packaged_encoder"
 # Encoders whose weights ship in an installed package (no download), by (target, weights).
 PACKAGED_ENCODERS = {("colorlab.nets.EfficientNetLite0Encoder", "imagenet")}
@@ -73,10 +78,19 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             f"{path}: not a colorlab checkpoint (no state_dict and colorlab_config); "
             "was it written by another program or an older colorlab?"
         )
-    try:
-        check_config(checkpoint["colorlab_config"], "colorlab_config")
-    except UntrustedConfigError as err:
-        raise CheckpointError(f"{path}: refused, {err}") from err
+    config = checkpoint["colorlab_config"]
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: its colorlab_config is not a mapping")
+    for section in list(config):
+        try:
+            check_config(config[section], f"colorlab_config.{section}")
+        except UntrustedConfigError as err:
+            if section in BUILT_SECTIONS:
+                raise CheckpointError(f"{path}: refused, {err}") from err
+            # A section colorlab never builds from a checkpoint (a user's own callback, say): dropped, so
+            # nothing downstream can build it either.
+            log.warning("%s: ignoring its %s config (%s)", path, section, err)
+            del config[section]
     return checkpoint
 
 

@@ -25,9 +25,9 @@ from tqdm import tqdm
 from colorlab.atomic import atomic_write, remove_stale_parts
 from colorlab.checkpoints import load_model
 from colorlab.cli import user_errors_exit
+from colorlab.config import CONFIG_DIR
 from colorlab.data.files import IMAGE_EXTENSIONS
 from colorlab.inference import assemble, open_image, predict_ab, recombine, split_alpha
-from colorlab.train import CONFIG_DIR
 from colorlab.video import VIDEO_EXTENSIONS, VideoError, colorize_video
 
 log = logging.getLogger(__name__)

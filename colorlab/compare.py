@@ -30,9 +30,9 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from colorlab.checkpoints import CheckpointError, find_checkpoint, load_model  # noqa: E402
 from colorlab.color import gray_rgb, lab_to_rgb, rgb_to_lab  # noqa: E402
-from colorlab.config import register_resolvers  # noqa: E402
+from colorlab.config import CONFIG_DIR, register_resolvers  # noqa: E402
 from colorlab.evaluate import run_evaluation  # noqa: E402
-from colorlab.train import CONFIG_DIR, SUMMARY_FILE  # noqa: E402
+from colorlab.train import SUMMARY_FILE  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,14 @@
-"""OmegaConf resolvers the configs in conf/ use; registered before any config is composed."""
+"""Where the configs live, and the OmegaConf resolvers they use (registered before any is composed)."""
+
+from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
 from colorlab.data.embedded import sample_dir
+
+# Inside the package, so an installed wheel has them; the repository's top-level conf/ links here.
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
 
 
 def sync_batchnorm(accelerator: str) -> bool:

@@ -18,10 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from colorlab.checkpoints import load_model
 from colorlab.cli import user_errors_exit
-from colorlab.config import register_resolvers
+from colorlab.config import CONFIG_DIR, register_resolvers
 from colorlab.data.datamodule import ColorDataModule
 from colorlab.evaluation import DATASET_METRICS, METRIC_KEYS, ColourStats, baselines, evaluate, summarise
-from colorlab.train import CONFIG_DIR
 
 log = logging.getLogger(__name__)
 register_resolvers()

@@ -16,8 +16,8 @@ from torch import nn
 
 from colorlab.checkpoints import load_model
 from colorlab.cli import user_errors_exit
+from colorlab.config import CONFIG_DIR
 from colorlab.module import ColorizationModule, decoder_output
-from colorlab.train import CONFIG_DIR
 
 log = logging.getLogger(__name__)
 SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}

@@ -24,12 +24,11 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from colorlab.atomic import remove_stale_parts
 from colorlab.cli import user_errors_exit
-from colorlab.config import register_resolvers
+from colorlab.config import CONFIG_DIR, register_resolvers
 
 log = logging.getLogger(__name__)
 # The frozen encoder is in eval mode on purpose; Lightning warns about any such module at fit start.
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode", category=UserWarning)
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 register_resolvers()
 
@@ -55,7 +54,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     try:
         datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data)
         datamodule.prepare_data()  # data first: a wrong data.root fails before the model is built
-        colour_stats = datamodule.colour_stats(cfg.colour_stats_images)
+        with torch.random.fork_rng():  # reading photos draws loader seeds: keep the seeded stream as it was
+            colour_stats = datamodule.colour_stats(cfg.colour_stats_images)
         model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
         model.config = OmegaConf.to_container(cfg, resolve=True)
         check_image_size(cfg.data.get("image_size"), model.encoder.stride)

@@ -20,11 +20,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from colorlab.compare import Run, plot_curves, plot_grid
-from colorlab.config import register_resolvers
+from colorlab.config import CONFIG_DIR, register_resolvers
 from colorlab.data.embedded import SAMPLE_DIR
 from colorlab.evaluate import run_evaluation
 from colorlab.pretrained import PRETRAINED_DIR
-from colorlab.train import CONFIG_DIR
 
 COLUMNS = [
     ("auc", "AuC (%)"),

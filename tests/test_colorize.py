@@ -146,7 +146,7 @@ def test_output_onto_the_input_is_refused(cli_sweep, inputs):
             [f"ckpt={cli_sweep / '0_baseline'}", f"input={inputs / 'tiny.png'}", f"output={inputs}", "overwrite=true"]
         )
     )
-    assert "overwrite the input" in tally.failed[0]
+    assert "would overwrite an input" in tally.failed[0]
 
 
 def test_command_line_exit_status(cli_sweep, inputs, tmp_path):

@@ -6,8 +6,9 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from colorlab.config import CONFIG_DIR
 from colorlab.data import download as dl
-from colorlab.train import CONFIG_DIR, train
+from colorlab.train import train
 from tests.conftest import compose_config, tiny_overrides
 from tests.test_download import cat_zip
 

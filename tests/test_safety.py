@@ -18,7 +18,7 @@ from PIL import Image
 from colorlab.callbacks import BestCheckpoint
 from colorlab.checkpoints import CheckpointError, find_checkpoint, load_model
 from colorlab.colorize import PlanError, run_colorize
-from colorlab.train import CONFIG_DIR
+from colorlab.config import CONFIG_DIR
 from colorlab.trust import ALLOWED_TARGETS, UntrustedConfigError, check_config
 from tests.conftest import compose_app, smooth_image
 
@@ -118,6 +118,16 @@ def test_a_hostile_checkpoint_runs_nothing_in_colorize_evaluate_or_export(cli_sw
     done = cli("colorlab.export", f"ckpt={evil}", f"output={tmp_path / 'x.onnx'}")
     assert_one_error_line(done, "refused")
     assert victim.read_text() == "precious" and not (tmp_path / "out").exists() and not (ROOT / "pwned").exists()
+
+
+def test_a_hostile_section_that_is_never_built_is_dropped_not_run(cli_sweep, tmp_path, caplog):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    node = {"evil": {"_target_": "colorlab.data.download.shutil.copyfile", "src": "/dev/null", "dst": str(victim)}}
+    path = evil_checkpoint(cli_sweep, tmp_path, "callbacks", node)
+    model, config, _ = load_model(path)  # trainer/callbacks/logger are never built from a checkpoint
+    assert "callbacks" not in config and "ignoring its callbacks config" in caplog.text
+    assert victim.read_text() == "precious"
 
 
 def test_a_photo_given_as_a_checkpoint_is_called_not_a_checkpoint(photo_dir):

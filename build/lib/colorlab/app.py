@@ -1,0 +1,124 @@
+"""A web page to colorize photos: `python -m colorlab.app ckpt=<run, .ckpt or pretrained:cats> [port=7860]`.
+
+Drop or pick one or several photos, compare gray and colour with a before/after slider, adjust the
+saturation (and, for a rebalanced model, the annealed-mean temperature), and download every result
+at its photo's original resolution. Gradio (`pip install 'colorlab[app]'`) serves it; requests are
+queued one at a time, and a photo that cannot be used gets a message in the page, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig
+from PIL import Image
+
+from colorlab.checkpoints import load_model
+from colorlab.cli import user_errors_exit
+from colorlab.config import CONFIG_DIR, register_resolvers
+from colorlab.inference import colorize_image, open_image
+
+log = logging.getLogger(__name__)
+register_resolvers()
+
+PREVIEW_SIDE = 1024  # the slider shows a downscaled pair; downloads keep the original size
+
+
+def colorize_files(
+    paths: list[str], model: torch.nn.Module, out_dir: Path, saturation: float, max_pixels: int
+) -> tuple[list[tuple[Image.Image, Image.Image]], list[Path], list[str]]:
+    """(gray/colour preview pairs, result files at original size, one message per photo that failed)."""
+    previews, results, problems = [], [], []
+    for index, path in enumerate(paths or []):
+        name = Path(path).name
+        try:
+            image = open_image(path, max_pixels)
+            colour = colorize_image(image, model, saturation=saturation)
+        except (OSError, ValueError, SyntaxError) as err:  # what Pillow and our checks raise for bad files
+            problems.append(f"{name}: {err}")
+            continue
+        target = out_dir / f"{index:03d}_{Path(name).stem}_colour.png"
+        colour.save(target)  # lossless, original resolution
+        results.append(target)
+        gray = colour.convert("L").convert(colour.mode)
+        previews.append((preview(gray), preview(colour)))
+    return previews, results, problems
+
+
+def preview(image: Image.Image) -> Image.Image:
+    small = image.copy()
+    small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    return small
+
+
+def build_app(model: torch.nn.Module, name: str, max_pixels: int):
+    """The Gradio page for `model` (imported here: gradio is an optional extra)."""
+    import gradio as gr
+
+    head = getattr(model, "head", None)
+    trained_temperature = getattr(head, "temperature", None)
+    out_root = Path(tempfile.mkdtemp(prefix="colorlab-app-"))
+
+    def run(files, saturation, temperature):
+        paths = [f if isinstance(f, str) else f.name for f in files or []]
+        if not paths:
+            return None, None, "Pick or drop one or more photos first."
+        if trained_temperature is not None:
+            head.temperature = float(temperature)
+        out_dir = Path(tempfile.mkdtemp(dir=out_root))
+        previews, results, problems = colorize_files(paths, model, out_dir, float(saturation), max_pixels)
+        lines = [f"Colorized {len(results)} of {len(paths)} photos."]
+        lines += [f"- could not colorize {problem}" for problem in problems]
+        return (previews[0] if previews else None), ([str(p) for p in results] or None), "\n".join(lines)
+
+    with gr.Blocks(title="colorlab") as page:
+        gr.Markdown(f"# colorlab\nColorize photos with **{name}**. Results download at the original resolution.")
+        with gr.Row():
+            with gr.Column():
+                files = gr.File(label="Photos", file_count="multiple", file_types=["image"], elem_id="photos")
+                saturation = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Saturation", elem_id="saturation")
+                temperature = gr.Slider(
+                    0.05,
+                    1.0,
+                    value=trained_temperature or 0.38,
+                    step=0.01,
+                    label="Temperature (lower: more vivid, mode-like colours)",
+                    visible=trained_temperature is not None,
+                    elem_id="temperature",
+                )
+                button = gr.Button("Colorize", variant="primary", elem_id="colorize")
+                status = gr.Markdown(elem_id="status")
+            with gr.Column():
+                slider = gr.ImageSlider(label="gray | colour (first photo)", type="pil", elem_id="slider")
+                results = gr.File(label="Results (original resolution)", file_count="multiple", elem_id="results")
+        button.click(run, [files, saturation, temperature], [slider, results, status], concurrency_limit=1)
+    page.queue(default_concurrency_limit=1)
+    return page
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="app")
+@user_errors_exit
+def main(cfg: DictConfig) -> None:
+    try:
+        import gradio  # noqa: F401
+    except ImportError as err:
+        raise ValueError("the web page needs Gradio: pip install 'colorlab[app]'") from err
+    model, _, ckpt = load_model(cfg.ckpt, cfg.device)
+    name = str(cfg.ckpt) if str(cfg.ckpt).startswith("pretrained:") else ckpt.name
+    page = build_app(model, name, cfg.max_pixels)
+    log.info("serving %s on http://%s:%d", ckpt, cfg.host, cfg.port)
+    page.launch(
+        server_name=cfg.host,
+        server_port=cfg.port,
+        max_file_size=cfg.max_upload_mb * 1024 * 1024,
+        share=False,
+        show_error=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

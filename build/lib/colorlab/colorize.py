@@ -1,0 +1,267 @@
+"""Colorize your photos: `python -m colorlab.colorize ckpt=<run or .ckpt> input=<files|folders|globs> output=<dir>`.
+
+Every photo is colorized at its original resolution. A file that cannot be read gets one line with
+the reason and the rest go on; the command ends with `N colorized, M skipped, K failed` and exits
+non-zero when anything failed. Inputs are never modified.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig, ListConfig
+from PIL import Image
+from tqdm import tqdm
+
+from colorlab.atomic import atomic_write, remove_stale_parts
+from colorlab.checkpoints import load_model
+from colorlab.cli import user_errors_exit
+from colorlab.config import CONFIG_DIR
+from colorlab.data.files import IMAGE_EXTENSIONS
+from colorlab.inference import assemble, open_image, predict_ab, recombine, split_alpha
+from colorlab.video import VIDEO_EXTENSIONS, VideoError, colorize_video
+
+log = logging.getLogger(__name__)
+
+FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif", "tiff": ".tif", "bmp": ".bmp"}
+NO_ALPHA = {".jpg", ".jpeg", ".bmp"}
+
+
+@dataclass
+class Job:
+    source: Path
+    target: Path
+
+
+@dataclass
+class Tally:
+    colorized: int = 0
+    skipped: int = 0
+    found: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return f"{self.colorized} colorized, {self.skipped} skipped, {len(self.failed)} failed"
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+class PlanError(ValueError):
+    """The inputs and output cannot be colorized as asked (before any work); the message says why."""
+
+
+def plan(inputs: list[str], output: Path, recursive: bool, fmt: str) -> tuple[list[Job], list[str]]:
+    """(jobs, problems): each input photo with its output path; folders keep their layout under `output`.
+
+    An output folder inside an input folder is left out of that folder's scan (re-runs never colorize
+    their own outputs); an output folder equal to an input folder is refused, as are two inputs that
+    would get the same output file.
+    """
+    jobs, problems, out_dir = [], [], output.resolve()
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            folder = path.resolve()
+            if folder == out_dir:
+                raise PlanError(
+                    f"output={output} is the input folder {item}: the colour versions would replace the photos; "
+                    "choose another output folder"
+                )
+            inside = folder in out_dir.parents  # the output folder lies inside this input folder
+            pattern = "**/*" if recursive else "*"
+            found = sorted(
+                p
+                for p in path.glob(pattern)
+                if p.is_file()
+                and p.suffix.lower() in (*IMAGE_EXTENSIONS, *VIDEO_EXTENSIONS)
+                and not (inside and out_dir in p.resolve().parents)
+                and not p.name.startswith(".")
+            )
+            jobs += [Job(p, output / p.relative_to(path)) for p in found]
+        elif path.is_file():
+            jobs.append(Job(path, output / path.name))
+        elif matches := sorted(glob.glob(str(path), recursive=True)):
+            jobs += [Job(Path(m), output / Path(m).name) for m in matches if Path(m).is_file()]
+        else:
+            problems.append(f"{item}: no such file, folder or matching glob")
+    for job in jobs:
+        if fmt != "same" and not is_video(job.source):  # a video keeps its container
+            job.target = job.target.with_suffix(FORMATS[fmt])
+    refuse_collisions(jobs)
+    return jobs, problems
+
+
+def refuse_collisions(jobs: list[Job]) -> None:
+    """Two inputs that would write the same output file (a/x.jpg and b/x.jpg; q.jpg and q.png with
+    format=png): refused before any work, with the list, instead of one silently replacing the other."""
+    by_target: dict[Path, list[Path]] = {}
+    for job in jobs:
+        by_target.setdefault(job.target.resolve(), []).append(job.source)
+    clashes = {target: sources for target, sources in by_target.items() if len(sources) > 1}
+    if clashes:
+        listed = "; ".join(f"{target} <- {', '.join(map(str, sources))}" for target, sources in clashes.items())
+        raise PlanError(
+            f"{len(clashes)} output file(s) would be written by more than one input: {listed}. "
+            "Colorize them into separate output folders, or give the folders (their layout is kept)"
+        )
+
+
+def overwrites_an_input(target: Path, sources: set[Path]) -> bool:
+    """True when writing `target` would replace any input photo (same path, or the same file by a link)."""
+    resolved = target.resolve()
+    if resolved in sources:
+        return True
+    if not target.exists():
+        return False
+    stat = target.stat()
+    return any((s.st_dev, s.st_ino) == (stat.st_dev, stat.st_ino) for s in map(_stat, sources) if s is not None)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:
+        return None
+
+
+def write(image: Image.Image, target: Path, quality: int) -> None:
+    """Save atomically (a temporary file, then rename): an interrupted run leaves no half-written photo."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.suffix.lower() in NO_ALPHA and image.mode == "RGBA":
+        image = image.convert("RGB")  # JPEG/BMP cannot store alpha
+    options = {"quality": quality} if target.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
+    fmt = Image.registered_extensions()[target.suffix.lower()]
+    atomic_write(target, lambda tmp: image.save(tmp, format=fmt, **options))
+
+
+def run_colorize(cfg: DictConfig) -> Tally:
+    if cfg.format not in ("same", *FORMATS):
+        raise ValueError(f"format={cfg.format}: choose same, {', '.join(FORMATS)}")
+    if cfg.saturation < 0:
+        raise ValueError(f"saturation={cfg.saturation}: must be >= 0")
+    model, config, ckpt = load_model(cfg.ckpt, cfg.device, cfg.temperature)
+    device = model.device
+    size = cfg.size or config["data"]["image_size"]
+    inputs = list(cfg.input) if isinstance(cfg.input, ListConfig | list) else [str(cfg.input)]
+    jobs, problems = plan(inputs, Path(cfg.output), cfg.recursive, cfg.format)
+    tally = Tally(failed=problems, found=len(jobs))
+    for problem in problems:
+        print(f"failed: {problem}", file=sys.stderr)
+    if not jobs:
+        print(f"warning: no images found in input={inputs}", file=sys.stderr)
+    removed = remove_stale_parts({job.target.parent for job in jobs})
+    if removed:
+        log.info("removed %d temporary files left by an interrupted colorize", removed)
+    sources = {job.source.resolve() for job in jobs}
+    log.info("colorizing %d photos with %s (network size %d, %s)", len(jobs), ckpt, size, device)
+    show = sys.stderr.isatty() if cfg.progress == "auto" else bool(cfg.progress)
+    stride = model.encoder.stride
+    videos = [job for job in jobs if is_video(job.source)]
+    photos = [job for job in jobs if not is_video(job.source)]
+    for job in videos:
+        _record(tally, job, _colorize_one_video(job, model, size, stride, cfg, sources, show))
+    with tqdm(total=len(photos), unit="photo", disable=not show) as bar:
+        for start in range(0, len(photos), cfg.batch_size):
+            chunk = photos[start : start + cfg.batch_size]
+            for job, reason in _colorize_batch(chunk, model, size, stride, cfg, sources):
+                _record(tally, job, reason)
+                bar.update()
+    print(tally.line())
+    return tally
+
+
+def _record(tally: Tally, job: Job, reason: str | None) -> None:
+    if reason is None:
+        tally.colorized += 1
+    elif reason.startswith("skipped"):
+        tally.skipped += 1
+        log.info("%s: %s", job.source, reason)
+    else:
+        tally.failed.append(f"{job.source}: {reason}")
+        print(f"failed: {job.source}: {reason}", file=sys.stderr)
+
+
+def _blocked(job: Job, cfg: DictConfig, sources: set[Path]) -> str | None:
+    """Why `job` must not be written (an input would be replaced, or the output exists), else None."""
+    if overwrites_an_input(job.target, sources):  # whatever `overwrite` says
+        return f"output {job.target} would overwrite an input; choose another output folder or format"
+    if job.target.exists() and not cfg.overwrite:
+        return "skipped: output exists (overwrite=true to redo)"
+    return None
+
+
+def _colorize_one_video(
+    job: Job, model: torch.nn.Module, size: int, stride: int, cfg: DictConfig, sources: set[Path], show: bool
+) -> str | None:
+    """Colorize one video (None when done, else why not), with a progress bar over its frames."""
+    blocked = _blocked(job, cfg, sources)
+    if blocked:
+        return blocked
+    if importlib.util.find_spec("av") is None:
+        return "videos need PyAV: pip install 'colorlab[video]'"
+    with tqdm(unit="frame", desc=job.source.name, disable=not show) as bar:
+        try:
+            report = colorize_video(
+                job.source, job.target, model, size, stride, cfg.saturation, cfg.temporal, cfg.batch_size, bar.update
+            )
+        except (VideoError, OSError) as err:
+            return str(err)
+    log.info(
+        "%s: %d frames, flicker %.2f ab units over static pixels, %d scene cuts",
+        job.target, report.frames, report.flicker, report.scene_cuts,
+    )  # fmt: skip
+    return None
+
+
+def _colorize_batch(
+    jobs: list[Job], model: torch.nn.Module, size: int, stride: int, cfg: DictConfig, sources: set[Path]
+) -> list[tuple[Job, str | None]]:
+    """[(job, None when done, else why not: 'skipped: ...' or the failure)] for up to batch_size photos."""
+    outcomes: dict[int, str | None] = {}
+    loaded: list[tuple[int, np.ndarray, np.ndarray | None]] = []
+    for i, job in enumerate(jobs):
+        blocked = _blocked(job, cfg, sources)
+        if blocked:
+            outcomes[i] = blocked
+        else:
+            try:
+                loaded.append((i, *split_alpha(open_image(job.source, cfg.max_pixels))))
+            except (OSError, ValueError, SyntaxError) as err:  # what PIL raises for unreadable files
+                outcomes[i] = str(err) or type(err).__name__
+    predictions = predict_ab(model, [rgb for _, rgb, _ in loaded], size, stride) if loaded else []
+    for (i, rgb, alpha), ab in zip(loaded, predictions, strict=True):
+        try:
+            colour = recombine(rgb, ab, cfg.saturation)
+            write(assemble(rgb, colour, alpha, cfg.side_by_side), jobs[i].target, cfg.quality)
+            outcomes[i] = None
+        except (OSError, ValueError) as err:
+            outcomes[i] = f"cannot write {jobs[i].target}: {err}"
+    return [(job, outcomes[i]) for i, job in enumerate(jobs)]
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="colorize")
+@user_errors_exit
+def _main(cfg: DictConfig) -> None:
+    tally = run_colorize(cfg)
+    if tally.failed or not tally.found:
+        sys.exit(1)
+
+
+def main() -> None:
+    """Console script `colorlab-colorize` (same arguments)."""
+    _main()
+
+
+if __name__ == "__main__":
+    main()

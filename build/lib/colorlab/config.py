@@ -1,0 +1,25 @@
+"""Where the configs live, and the OmegaConf resolvers they use (registered before any is composed)."""
+
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from colorlab.data.embedded import sample_dir
+
+# Inside the package, so an installed wheel has them; the repository's top-level conf/ links here.
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
+
+
+def sync_batchnorm(accelerator: str) -> bool:
+    """SyncBatchNorm for GPU runs; torch's DDP refuses it for CPU modules, so CPU runs keep BatchNorm."""
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
+def register_resolvers() -> None:
+    """`${colorlab.sample_dir:}` -> the embedded sample folder inside the installed package;
+    `${colorlab.sync_batchnorm:<accelerator>}` -> whether DDP can synchronise batch norm."""
+    if not OmegaConf.has_resolver("colorlab.sample_dir"):
+        OmegaConf.register_new_resolver("colorlab.sample_dir", sample_dir)
+    if not OmegaConf.has_resolver("colorlab.sync_batchnorm"):
+        OmegaConf.register_new_resolver("colorlab.sync_batchnorm", sync_batchnorm)

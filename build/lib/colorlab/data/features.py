@@ -1,0 +1,252 @@
+"""A disk cache of the frozen encoder's output, so decoders train without re-running the encoder.
+
+The encoder is frozen, so its output for a given view of a photo never changes: a sweep of decoders
+(and every epoch of each) can share one encoder pass. Each photo gets one entry holding its
+deterministic views, the centre crop and (unless `mirror=False`) its mirror: encoder features (fp16)
+and the centre crop's ab/128 target (fp16; the mirror's is its flip).
+
+Entries live in `<cache_dir>/features/<namespace>/<content hash>.bin`: a header (format magic, the
+entry's key, a checksum of the payload) and the raw fp16 arrays, so that a training step reads an
+entry with one file read and no unpickling. The namespace is a hash of the
+cache format version, the encoder's class and every one of its weights, the image size, the
+precision the features were computed in and the number of views; the entry name is a hash of the file's bytes. So a new
+encoder, new weights or a new size uses a new namespace, and an edited photo a new entry: exactly the
+affected entries are recomputed. An entry whose size, format, key or checksum is wrong (truncated,
+corrupt, from another version) is recomputed with a warning, never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from colorlab.color import rgb_to_lab
+from colorlab.data.images import ImageFiles
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 2
+MAGIC = b"CLFEAT" + CACHE_VERSION.to_bytes(2, "big")
+KEY_BYTES, SUM_BYTES = 64, 16
+HEADER = len(MAGIC) + KEY_BYTES + SUM_BYTES
+
+
+class FeatureBatch(NamedTuple):
+    """A batch (or item) from the cache: encoder features (B,C,h,w) and the target ab/128 (B,2,H,W)."""
+
+    features: torch.Tensor
+    ab: torch.Tensor
+
+
+def file_digest(path: Path) -> str:
+    """Hash of the file's bytes: the entry name, so an edited photo never reuses a stale entry."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def encoder_fingerprint(encoder: nn.Module) -> str:
+    """Hash of the encoder's class and all its parameters and buffers (weights=null, a .pth, ...)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{type(encoder).__module__}.{type(encoder).__qualname__}".encode())
+    for name, tensor in sorted(encoder.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str((tuple(tensor.shape), tensor.dtype)).encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class CacheReport:
+    """What building did: entries reused and computed, and the seconds spent (for logs and benchmarks)."""
+
+    reused: int = 0
+    computed: int = 0
+    rebuilt: int = 0  # entries that were present but unreadable or invalid
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class EntryLayout:
+    """The byte layout of one entry: header, then features (views,C,h,w) and ab (2,S,S), fp16."""
+
+    feature_shape: tuple[int, ...]
+    ab_shape: tuple[int, ...]
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        return math.prod(self.feature_shape), math.prod(self.ab_shape)
+
+    @property
+    def file_bytes(self) -> int:
+        return HEADER + 2 * sum(self.sizes)
+
+    def pack(self, key: str, features: torch.Tensor, ab: torch.Tensor) -> bytes:
+        payload = b"".join(t.to(torch.float16).contiguous().numpy().tobytes() for t in (features, ab))
+        checksum = hashlib.blake2b(payload, digest_size=SUM_BYTES).digest()
+        return MAGIC + key.encode().ljust(KEY_BYTES, b"\0") + checksum + payload
+
+    def read(self, path: Path) -> tuple[bytearray, str]:
+        """The raw entry and its key; raises ValueError naming what is wrong with its size or format."""
+        with open(path, "rb") as handle:
+            raw = bytearray(handle.read(self.file_bytes + 1))
+        if len(raw) != self.file_bytes:
+            raise ValueError(f"has {len(raw)} bytes, not {self.file_bytes}")
+        if raw[: len(MAGIC)] != MAGIC:
+            raise ValueError("is not a colorlab feature cache entry of this version")
+        return raw, raw[len(MAGIC) : len(MAGIC) + KEY_BYTES].rstrip(b"\0").decode(errors="replace")
+
+    def tensors(self, raw: bytearray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features (views,C,h,w), ab (2,S,S)), fp16 views of `raw` (no copy)."""
+        n_features, n_ab = self.sizes
+        features = torch.frombuffer(raw, dtype=torch.float16, offset=HEADER, count=n_features)
+        ab = torch.frombuffer(raw, dtype=torch.float16, offset=HEADER + 2 * n_features, count=n_ab)
+        return features.view(self.feature_shape), ab.view(self.ab_shape)
+
+    def problem(self, path: Path, key: str) -> str | None:
+        """Why `path` is not a valid entry for `key` (None when it is): size, format, key, checksum."""
+        try:
+            raw, found = self.read(path)
+        except (OSError, ValueError) as err:
+            return str(err)
+        if found != key:
+            return f"belongs to another namespace or file ({found})"
+        if hashlib.blake2b(raw[HEADER:], digest_size=SUM_BYTES).digest() != raw[HEADER - SUM_BYTES : HEADER]:
+            return "fails its checksum (corrupt)"
+        if not bool(torch.isfinite(self.tensors(raw)[0]).all()):
+            return "holds non-finite features"
+        return None
+
+
+class FeatureCache:
+    """The entries of one (encoder, weights, image size, precision, views) namespace under `root`.
+
+    `mirror=False` caches the centre crop alone: half the encoder work to build, no flip augmentation.
+    """
+
+    def __init__(
+        self, root: str | Path, encoder: nn.Module, image_size: int, precision: str = "32", mirror: bool = True
+    ) -> None:
+        self.encoder = encoder
+        self.image_size = image_size
+        self.precision = str(precision)
+        self.views = 2 if mirror else 1
+        tag = f"v{CACHE_VERSION}|{encoder_fingerprint(encoder)}|{image_size}|{self.precision}|{self.views}"
+        self.namespace = hashlib.sha1(tag.encode()).hexdigest()[:16]
+        name = f"{type(encoder).__name__}-{image_size}px-{self.views}view-{self.namespace}"
+        self.folder = Path(root).expanduser() / "features" / name
+        size = image_size // encoder.stride
+        self.layout = EntryLayout((self.views, encoder.out_channels, size, size), (2, image_size, image_size))
+
+    def entry_path(self, digest: str) -> Path:
+        return self.folder / f"{digest}.bin"
+
+    def _key(self, digest: str) -> str:
+        return f"{self.namespace}/{digest}"
+
+    def is_valid(self, path: Path, digest: str) -> bool:
+        """True when `path` holds this namespace's entry for `digest`; otherwise says why (a warning)."""
+        problem = self.layout.problem(path, self._key(digest))
+        if problem:
+            log.warning("feature cache entry %s %s: recomputing it", path, problem)
+        return problem is None
+
+    def build(
+        self,
+        files: Sequence[Path],
+        load_views: Callable[[list[Path]], ImageFiles],
+        device: torch.device | str = "cpu",
+        encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        batch_size: int = 32,
+        shard: tuple[int, int] = (0, 1),
+    ) -> tuple[list[Path], CacheReport]:
+        """Make sure every file has a valid entry; return the entry paths (in `files` order) and a report.
+
+        `load_views(files)` gives the deterministic centre crops as uint8 images; `encode` runs the
+        encoder on L/100 on `device` (default: the encoder as it is; pass one to add autocast or
+        channels-last; it must be the same encoder this cache was made for). With `shard=(rank,
+        world)`, this process computes only every world-th missing entry (the others come from the
+        other ranks; call `build` again after a barrier to collect them).
+        """
+        started = time.perf_counter()
+        report = CacheReport()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        digests = [file_digest(path) for path in files]
+        missing = []
+        for index, (path, digest) in enumerate(zip(files, digests, strict=True)):
+            entry = self.entry_path(digest)
+            if entry.is_file() and self.is_valid(entry, digest):
+                report.reused += 1
+                continue
+            report.rebuilt += entry.is_file()
+            if index % shard[1] == shard[0]:
+                missing.append((path, digest))
+        if missing:
+            log.info("feature cache %s: computing %d entries", self.folder, len(missing))
+            self._compute(missing, load_views, device, encode or self.encoder, batch_size)
+            report.computed = len(missing)
+        report.seconds = time.perf_counter() - started
+        return [self.entry_path(d) for d in digests], report
+
+    @torch.no_grad()
+    def _compute(self, missing, load_views, device, encode, batch_size: int) -> None:
+        paths = [path for path, _ in missing]
+        loader = DataLoader(load_views(paths), batch_size=batch_size, shuffle=False)
+        done = 0
+        for images in loader:
+            lightness, ab = rgb_to_lab(images.to(device))
+            inputs = [lightness, lightness.flip(-1)][: self.views]
+            encoded = encode(torch.cat(inputs)).float()  # one batched pass for all views
+            views = torch.stack(encoded.chunk(self.views), dim=1)  # (B,views,C,h,w)
+            for i in range(images.shape[0]):
+                digest = missing[done + i][1]
+                data = self.layout.pack(self._key(digest), views[i].cpu(), ab[i].cpu())
+                target = self.entry_path(digest)
+                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+                tmp.write_bytes(data)
+                tmp.replace(target)  # atomic: a crash or a parallel job never leaves half an entry
+            done += images.shape[0]
+
+
+class CachedViews(Dataset):
+    """Entries -> FeatureBatch items: the centre view, or (with `mirror`, when the entries hold the mirror
+    view) a random one of the two.
+
+    `images` keeps the underlying photos (uint8 centre crops) for callbacks that draw pictures.
+    """
+
+    def __init__(
+        self, entries: Sequence[Path], layout: EntryLayout, mirror: bool, images: ImageFiles | None = None
+    ) -> None:
+        self.entries = list(entries)
+        self.layout = layout
+        self.mirror = mirror
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> FeatureBatch:
+        try:
+            features, ab = self.layout.tensors(self.layout.read(self.entries[index])[0])
+        except (OSError, ValueError) as err:
+            raise RuntimeError(
+                f"feature cache entry {self.entries[index]} became unreadable during training ({err}); "
+                "rerun to rebuild it"
+            ) from err
+        views = self.layout.feature_shape[0]
+        view = int(torch.randint(views, ()).item()) if self.mirror and views > 1 else 0
+        return FeatureBatch(features[view], ab.flip(-1) if view else ab)

@@ -1,0 +1,76 @@
+"""Export a trained colorizer as one file: `python -m colorlab.export ckpt=<run or .ckpt> format=onnx|torchscript`.
+
+The file maps L/100 (B,1,S,S) in [0,1] to ab/128 (B,2,S,S) in [-1,1] (S = `size`, default 224);
+LAB conversion and resizing stay with the caller (see colorlab.inference for the recipe).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from colorlab.checkpoints import load_model
+from colorlab.cli import user_errors_exit
+from colorlab.config import CONFIG_DIR
+from colorlab.module import ColorizationModule, decoder_output
+
+log = logging.getLogger(__name__)
+SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
+
+
+class Colorizer(nn.Module):
+    """Encoder, decoder (with skips, for a U-Net) and the head's decoding, without Lightning: the
+    graph that gets exported."""
+
+    def __init__(self, model: ColorizationModule) -> None:
+        super().__init__()
+        self.encoder, self.decoder, self.head = model.encoder, model.decoder, model.head
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        output = decoder_output(self.encoder, self.decoder, lightness)
+        return self.head.decode(output, (lightness.shape[-2], lightness.shape[-1]))
+
+
+def export(ckpt: str | Path, fmt: str, output: Path | None = None, size: int = 224) -> Path:
+    if fmt not in SUFFIX:
+        raise ValueError(f"format={fmt}: choose onnx or torchscript")
+    model, _, path = load_model(ckpt)
+    net = Colorizer(model).eval()
+    stride = model.encoder.stride
+    if size % stride:
+        raise ValueError(f"size={size}: must be a multiple of the encoder's stride {stride}")
+    folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    output = Path(output) if output else folder / "export" / f"colorizer{SUFFIX[fmt]}"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.rand(2, 1, size, size)  # batch 2: a size-1 example would fix the batch dimension
+    with torch.no_grad():
+        if fmt == "torchscript":
+            torch.jit.trace(net, example).save(str(output))
+        else:
+            torch.onnx.export(
+                net,
+                (example,),
+                str(output),
+                input_names=["lightness"],
+                output_names=["ab"],
+                dynamic_shapes={"lightness": {0: torch.export.Dim("batch", min=1, max=1024)}},
+                dynamo=True,
+                external_data=False,
+            )
+    log.info("wrote %s (%s, input (B,1,%d,%d) L/100 -> ab/128)", output, fmt, size, size)
+    return output
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
+@user_errors_exit
+def main(cfg: DictConfig) -> None:
+    print(export(cfg.ckpt, cfg.format, cfg.output, cfg.size))
+
+
+if __name__ == "__main__":
+    main()

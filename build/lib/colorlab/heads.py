@@ -1,0 +1,111 @@
+"""What the decoder's output means: ab directly (regression, MSE) or colour-class logits (Zhang et al.).
+
+A head tells the module how to build the decoder's last layer, how to turn its output into ab, and
+which loss to train it with, so every decoder works with every head.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from colorlab import quantize
+
+log = logging.getLogger(__name__)
+
+
+class RegressionHead(nn.Module):
+    """The decoder predicts ab/128 in [-1,1] (tanh) at full resolution; loss: MSE (the paper's)."""
+
+    needs_prior = False
+
+    def decoder_args(self) -> dict:
+        return {"out_channels": 2, "final_activation": "tanh", "output_stride": 1, "out_kernel": 3}
+
+    def loss(self, output: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(output.float(), ab)
+
+    def decode(self, output: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return output.float()
+
+
+class ClassificationHead(nn.Module):
+    """Zhang et al. 2016: logits over the Q in-gamut ab bins from a 1x1 conv at 1/`output_stride` of the
+    input (4: a quarter, as Zhang et al.); soft-encoded targets (5 nearest bins, Gaussian sigma 5, read
+    from a table over the ab grid), cross-entropy weighted by the rebalancing weight of each pixel's
+    nearest bin; decoded by the annealed mean at `temperature` and upsampled to the input size.
+    """
+
+    needs_prior = True
+
+    def __init__(
+        self,
+        temperature: float = quantize.TEMPERATURE,
+        sigma: float = quantize.SIGMA,
+        mix: float = quantize.MIX,
+        output_stride: int = 4,
+        out_kernel: int = 1,
+    ) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"model.head.temperature={temperature}: must be > 0")
+        if output_stride not in (1, 2, 4):
+            raise ValueError(f"model.head.output_stride={output_stride}: choose 1, 2 or 4")
+        if out_kernel not in (1, 3):
+            raise ValueError(f"model.head.out_kernel={out_kernel}: choose 1 or 3")
+        self.temperature = temperature
+        self.output_stride, self.out_kernel = output_stride, out_kernel
+        self.sigma, self.mix = sigma, mix
+        centres = quantize.gamut_centres()
+        q = len(centres)
+        # Saved with the model: the bins, and the prior and weights estimated on the training split.
+        self.register_buffer("centres", centres)
+        self.register_buffer("prior", torch.full((q,), 1.0 / q, dtype=torch.float64))
+        self.register_buffer("weights", torch.ones(q))
+        self.register_buffer("prior_ready", torch.tensor(False))
+        self._table: tuple[torch.Tensor, torch.Tensor] | None = None  # soft-encoding lookup, built on first use
+
+    @property
+    def num_bins(self) -> int:
+        return len(self.centres)
+
+    def decoder_args(self) -> dict:
+        return {
+            "out_channels": self.num_bins,
+            "final_activation": None,
+            "output_stride": self.output_stride,
+            "out_kernel": self.out_kernel,
+        }
+
+    def soft_encode(self, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ab/128 (B,2,h,w) -> (indices, weights) (B,h,w,5): the soft targets, by table lookup."""
+        if self._table is None or self._table[0].device != ab.device:
+            self._table = tuple(t.to(ab.device) for t in quantize.soft_encode_table(self.centres, self.sigma))
+        return quantize.soft_encode_lookup(ab, self._table)
+
+    def set_prior(self, counts: torch.Tensor) -> None:
+        """Set the prior from pixel counts (or probabilities) on the full ab grid (training split);
+        derive the weights."""
+        prior = quantize.smoothed_prior(counts, self.sigma)
+        self.prior.copy_(prior)
+        self.weights.copy_(quantize.rebalancing_weights(prior, self.mix).float())
+        self.prior_ready.fill_(True)
+        log.info("colour prior set: %d bins, weights %.2f..%.2f", self.num_bins, self.weights.min(), self.weights.max())
+
+    def loss(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        if logits.shape[-2:] != ab.shape[-2:]:
+            ab = F.adaptive_avg_pool2d(ab, logits.shape[-2:])  # targets at the logits' resolution
+        index, target = self.soft_encode(ab)  # (B,h,w,5) each
+        z = logits.float().permute(0, 2, 3, 1)  # (B,h,w,Q): a view, no copy, for channels-last logits
+        # -sum_k t_k log softmax(z)_k = logsumexp(z) - sum_k t_k z_k  (the t_k sum to 1)
+        cross_entropy = torch.logsumexp(z, dim=-1) - (target * z.gather(-1, index)).sum(-1)  # (B,h,w)
+        return (self.weights[index[..., 0]] * cross_entropy).mean()  # weight of the nearest bin
+
+    def decode(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        ab = quantize.annealed_mean(logits, self.centres, self.temperature)
+        if ab.shape[-2:] != tuple(size):
+            ab = F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
+        return ab

@@ -1,0 +1,136 @@
+"""Colorizing one photo at its original resolution (richzhang/colorization's recipe).
+
+Predict ab at the network's size, upsample ab to the photo's size, and recombine it with the photo's
+own full-resolution L: the output keeps every pixel of detail and exactly the input's size.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+from colorlab.color import lab_to_rgb, lightness
+from colorlab.data.images import to_8bit
+
+STRIP_ROWS = 512  # full-resolution LAB work is done in strips of rows: bounded memory for huge photos
+DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb limit
+
+
+class ImageTooLargeError(ValueError):
+    """More pixels than the configured limit (a decompression bomb, or simply too big)."""
+
+
+def open_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open and decode a photo, upright (EXIF orientation applied), refusing more than `max_pixels`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            with Image.open(path) as img:
+                if max_pixels is not None and img.width * img.height > max_pixels:
+                    raise ImageTooLargeError(
+                        f"{img.width}x{img.height} = {img.width * img.height:,} pixels exceeds the limit of "
+                        f"{max_pixels:,} (max_pixels={max_pixels:,}); raise it if you trust this file"
+                    )
+                img.load()
+                return ImageOps.exif_transpose(img)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+            raise ImageTooLargeError(f"refused: {err} (the limit is max_pixels={max_pixels:,})") from err
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+
+
+def split_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Any PIL mode -> (H,W,3) uint8 RGB and the (H,W) uint8 alpha channel, if it has one."""
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    image = to_8bit(image)
+    alpha = None
+    if image.mode in ("RGBA", "LA", "PA"):
+        alpha = np.asarray(image.getchannel("A"))
+    return np.array(image.convert("RGB")), alpha  # a writable copy: torch.from_numpy needs one
+
+
+def network_size(height: int, width: int, size: int, stride: int = 32) -> tuple[int, int]:
+    """The network input for a photo: short side ~`size`, aspect kept, both sides multiples of `stride`,
+    the long side at most 2*`size` (a panorama is squeezed rather than made huge)."""
+    scale = size / min(height, width)
+    h = min(2 * size, max(stride, round(height * scale / stride) * stride))
+    w = min(2 * size, max(stride, round(width * scale / stride) * stride))
+    return h, w
+
+
+@torch.no_grad()
+def predict_ab(model: torch.nn.Module, photos: list[np.ndarray], size: int, stride: int = 32) -> list[torch.Tensor]:
+    """(H,W,3) uint8 photos -> predicted ab/128 at network size, (1,2,h,w) each; photos that share a
+    network size go through the model as one batch."""
+    device = next(model.parameters()).device
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, rgb in enumerate(photos):
+        groups.setdefault(network_size(rgb.shape[0], rgb.shape[1], size, stride), []).append(i)
+    result: list[torch.Tensor] = [torch.empty(0)] * len(photos)
+    for (h, w), members in groups.items():
+        small = [np.asarray(Image.fromarray(photos[i]).resize((w, h), Image.Resampling.BILINEAR)) for i in members]
+        batch = torch.from_numpy(np.stack(small)).permute(0, 3, 1, 2).to(device)  # uint8 resized first
+        ab = model(lightness(batch)).float()
+        for j, i in enumerate(members):
+            result[i] = ab[j : j + 1]
+    return result
+
+
+def recombine(rgb: np.ndarray, ab_small: torch.Tensor, saturation: float = 1.0) -> np.ndarray:
+    """Full-resolution L of `rgb` (H,W,3) + bilinearly upsampled predicted ab -> (H,W,3) uint8.
+
+    Works in strips of rows, so a 6000x4000 photo never needs full-size float images at once. Each
+    strip samples ab at exactly the coordinates `F.interpolate(bilinear, align_corners=False)` uses.
+    """
+    height, width = rgb.shape[:2]
+    out = np.empty_like(rgb)
+    ab_small = ab_small.float().cpu() * saturation
+    xs = (torch.arange(width, dtype=torch.float32) + 0.5) * 2 / width - 1
+    for top in range(0, height, STRIP_ROWS):
+        bottom = min(height, top + STRIP_ROWS)
+        ys = (torch.arange(top, bottom, dtype=torch.float32) + 0.5) * 2 / height - 1
+        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).unsqueeze(0)  # (1,rows,W,2) as (x,y)
+        ab = F.grid_sample(ab_small, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        strip = torch.from_numpy(rgb[top:bottom]).permute(2, 0, 1).unsqueeze(0)
+        colour = lab_to_rgb(lightness(strip), ab.clamp(-1.0, 1.0))
+        out[top:bottom] = (colour[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    return out
+
+
+def colorize_image(
+    image: Image.Image,
+    model: torch.nn.Module,
+    size: int | None = None,
+    saturation: float = 1.0,
+    side_by_side: bool = False,
+) -> Image.Image:
+    """Colorize a PIL image of any mode at its own resolution; alpha is kept, colour inputs go gray first.
+
+    `size` is the network's input short side (default: the size the model was trained at).
+    """
+    if size is None:
+        size = int(getattr(model, "config", None) and model.config["data"]["image_size"] or 224)
+    stride = getattr(getattr(model, "encoder", None), "stride", 32)
+    rgb, alpha = split_alpha(image)
+    colour = recombine(rgb, predict_ab(model, [rgb], size, stride)[0], saturation)
+    return assemble(rgb, colour, alpha, side_by_side)
+
+
+def assemble(rgb: np.ndarray, colour: np.ndarray, alpha: np.ndarray | None, side_by_side: bool) -> Image.Image:
+    """The output image: colour (or gray | colour), with the input's alpha channel if it had one."""
+    if side_by_side:
+        gray = recombine(rgb, torch.zeros(1, 2, 1, 1))
+        colour = np.concatenate([gray, colour], axis=1)
+        if alpha is not None:
+            alpha = np.concatenate([alpha, alpha], axis=1)
+    result = Image.fromarray(colour, "RGB")
+    if alpha is not None:
+        result.putalpha(Image.fromarray(alpha, "L"))
+    return result

@@ -1,0 +1,112 @@
+"""The paper's decoder (Table 2): encoder features -> ab/128, one topology with its variants as arguments."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+NORMS = {None: None, "none": None, "batch": nn.BatchNorm2d}
+
+
+class Decoder(nn.Module):
+    """(B,C,H/s,W/s) features -> (B,out,H,W); with the defaults (B,512,7,7) -> (B,2,224,224) in [-1,1].
+
+    Table 2: Conv 512->256, Conv 256->128 at the encoder's resolution, then Up2+Conv to 64, 32, 16
+    and 2 (tanh), and a final Up2. Every conv is 3x3 'same' with ReLU. `norm="batch"` puts a
+    BatchNorm2d before each conv; `dropout=p` follows each hidden activation with Dropout(p).
+
+    `output_stride` is where the output layer sits: 1 (the paper: Up2+Conv at 1/2, then a final Up2),
+    2 (Up2+Conv at 1/2, no final Up2) or 4 (the output conv right after the last hidden block, at
+    1/4, as Zhang et al.'s class layer); `out_kernel` is its kernel (3, or 1 for a class layer).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 512,
+        stride: int = 32,
+        widths: Sequence[int] = (256, 128),
+        up_widths: Sequence[int] = (64, 32, 16),
+        out_channels: int = 2,
+        norm: str | None = None,
+        dropout: float = 0.0,
+        upsample: str = "nearest",
+        final_activation: str | None = "tanh",
+        output_stride: int = 1,
+        out_kernel: int = 3,
+    ) -> None:
+        super().__init__()
+        check_output(output_stride, out_kernel)
+        n_up = len(up_widths) + 2  # an Up2 before each up-width conv, before the output conv, and last
+        if 2**n_up != stride:
+            raise ValueError(
+                f"decoder upsamples by 2^{n_up}={2**n_up} but the encoder's stride is {stride}: "
+                "give up_widths with log2(stride) - 2 entries"
+            )
+        self.output_stride = output_stride
+        check_variant(norm, dropout, final_activation)
+        self.out_channels = out_channels
+
+        block = functools.partial(conv_block, norm=norm, dropout=dropout, upsample=upsample)
+        chans = [in_channels, *widths]
+        blocks = [block(a, b, up=False) for a, b in zip(chans[:-1], chans[1:], strict=True)]
+        ups = [chans[-1], *up_widths]
+        blocks += [block(a, b, up=True) for a, b in zip(ups[:-1], ups[1:], strict=True)]
+        out = block(ups[-1], out_channels, up=output_stride < 4, activation=final_activation, kernel=out_kernel)
+        blocks.append(out)
+        if output_stride == 1:  # the paper's final Up2; a classification head upsamples ab itself
+            blocks.append(nn.Sequential(nn.Upsample(scale_factor=2, mode=upsample)))
+        self.blocks = nn.Sequential(*blocks)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.blocks(features)
+
+
+def check_variant(norm: str | None, dropout: float, final_activation: str | None) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"decoder norm={norm!r}: choose one of {[k for k in NORMS if k]} or null")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"decoder dropout={dropout}: must be in [0, 1)")
+    if final_activation not in ("tanh", None):
+        raise ValueError(f"decoder final_activation={final_activation!r}: use 'tanh' or null")
+
+
+def check_output(output_stride: int, out_kernel: int) -> None:
+    if output_stride not in (1, 2, 4):
+        raise ValueError(f"decoder output_stride={output_stride}: choose 1, 2 or 4")
+    if out_kernel not in (1, 3):
+        raise ValueError(f"decoder out_kernel={out_kernel}: choose 1 or 3")
+
+
+def conv_block(
+    cin: int,
+    cout: int,
+    up: bool,
+    norm: str | None,
+    dropout: float,
+    upsample: str,
+    activation: str | None = "relu",
+    kernel: int = 3,
+) -> nn.Sequential:
+    """[Up2] [BatchNorm] Conv (3x3, or 1x1) then ReLU [+ Dropout] for hidden blocks, or tanh / nothing for
+    the output."""
+    layers: list[nn.Module] = []
+    if up:
+        layers.append(nn.Upsample(scale_factor=2, mode=upsample))
+    if NORMS[norm] is not None:
+        layers.append(NORMS[norm](cin))
+    layers.append(nn.Conv2d(cin, cout, kernel_size=kernel, padding=kernel // 2))
+    if activation == "relu":
+        layers.append(nn.ReLU(inplace=True))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+    elif activation == "tanh":
+        layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
+
+
+def count_parameters(module: nn.Module, trainable: bool | None = None) -> int:
+    """Number of parameters; only the (non-)trainable ones when `trainable` is given."""
+    return sum(p.numel() for p in module.parameters() if trainable is None or p.requires_grad == trainable)

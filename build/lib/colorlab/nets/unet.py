@@ -1,0 +1,77 @@
+"""A U-Net decoder: the paper's upsampling path plus skip connections from the encoder's blocks.
+
+With VGG-16 the skips are conv1_2 ... conv5_3 (strides 1 to 16), so fine structure reaches the
+output directly instead of through a 7x7 bottleneck.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from colorlab.nets.decoder import check_output, check_variant, conv_block
+
+
+class UNetDecoder(nn.Module):
+    """(B,C,H/32,W/32) features + {stride: skip map} -> (B,out,H,W) (tanh: ab/128 in [-1,1]).
+
+    At the encoder's resolution: Conv C->widths[0]. Then, per halving of the stride: Up2, concatenate
+    the encoder's skip at that stride (if it has one), Conv to the next width; a 3x3 output conv last.
+    """
+
+    uses_skips = True
+
+    def __init__(
+        self,
+        in_channels: int = 512,
+        stride: int = 32,
+        skip_channels: Mapping[int, int] | None = None,
+        widths: Sequence[int] = (256, 128, 64, 32, 16, 16),
+        out_channels: int = 2,
+        norm: str | None = None,
+        dropout: float = 0.0,
+        upsample: str = "nearest",
+        final_activation: str | None = "tanh",
+        output_stride: int = 1,
+        out_kernel: int = 3,
+    ) -> None:
+        super().__init__()
+        check_output(output_stride, out_kernel)
+        levels = stride.bit_length() - 1  # 5 halvings for stride 32
+        if 2**levels != stride or len(widths) != levels + 1:
+            raise ValueError(f"unet decoder: stride {stride} needs {levels + 1} widths, got {list(widths)}")
+        check_variant(norm, dropout, final_activation)
+        self.skip_channels = dict(skip_channels or {})
+        self.out_channels = out_channels
+        self.output_stride = output_stride
+        block = functools.partial(conv_block, norm=norm, dropout=dropout, upsample=upsample)
+        self.head = block(in_channels, widths[0], up=False)
+        self.strides = [stride >> (i + 1) for i in range(levels)]  # 16, 8, 4, 2, 1
+        self.strides = [s for s in self.strides if s >= output_stride]  # stop at the output's resolution
+        self.ups = nn.ModuleList(
+            block(widths[i] + self.skip_channels.get(s, 0), widths[i + 1], up=True) for i, s in enumerate(self.strides)
+        )
+        self.out = conv_block(
+            widths[len(self.strides)],
+            out_channels,
+            up=False,
+            norm=None,
+            dropout=0.0,
+            upsample=upsample,
+            activation=final_activation,
+            kernel=out_kernel,
+        )
+
+    def forward(self, features: torch.Tensor, skips: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
+        skips = skips or {}
+        x = self.head(features)
+        for stride, up in zip(self.strides, self.ups, strict=True):
+            upsample, rest = up[0], up[1:]
+            x = upsample(x)
+            if stride in self.skip_channels:
+                x = torch.cat([x, skips[stride].to(x.dtype)], dim=1)
+            x = rest(x)
+        return self.out(x)
