@@ -142,7 +142,8 @@ class BestCheckpoint(ModelCheckpoint):
             self._save_last_if_missing(trainer)
 
     def _save_last_if_missing(self, trainer: pl.Trainer) -> None:
-        if self.save_last and self._last_step_written != trainer.global_step and not trainer.sanity_checking:
+        skip = trainer.sanity_checking or bool(trainer.fast_dev_run) or trainer.state.fn != "fit"
+        if self.save_last and self._last_step_written != trainer.global_step and not skip:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

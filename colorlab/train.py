@@ -48,6 +48,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     remove_stale_parts([output_dir / "checkpoints"])
 
     log.info("output folder: %s", output_dir.resolve())
+    log.info("config:\n%s", OmegaConf.to_yaml(cfg, resolve=True))
     summary = RunSummary(output_dir / SUMMARY_FILE)  # "running" until it says otherwise
     started = time.perf_counter()
     trainer: pl.Trainer | None = None

@@ -24,23 +24,9 @@ SAMPLE = Path(__file__).resolve().parents[1] / "colorlab" / "data" / "sample"
 
 
 def tiny_overrides(tmp_path: Path) -> list[str]:
-    """Overrides that make any config run in seconds on a CPU, offline, writing only under tmp_path."""
-    return [
-        "model.encoder.weights=null",
-        "data.image_size=32",
-        "data.batch_size=4",
-        "data.num_workers=0",
-        f"paths.cache_dir={tmp_path / 'cache'}",
-        f"paths.log_dir={tmp_path / 'outputs'}",
-        "trainer.max_epochs=1",
-        "trainer.limit_train_batches=2",
-        "trainer.limit_val_batches=1",
-        "trainer.limit_test_batches=1",
-        "trainer.num_sanity_val_steps=0",
-        "trainer.enable_progress_bar=false",
-        "trainer.log_every_n_steps=1",
-        "trainer.accelerator=cpu",
-    ]
+    """Overrides that make any config run in seconds on a CPU, offline, writing only under tmp_path:
+    `debug=tiny` (conf/debug/tiny.yaml) and paths inside tmp_path."""
+    return ["debug=tiny", f"paths.cache_dir={tmp_path / 'cache'}", f"paths.log_dir={tmp_path / 'outputs'}"]
 
 
 def compose_config(overrides: list[str], output_dir: Path, keep_hydra: bool = False) -> DictConfig:

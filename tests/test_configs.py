@@ -37,7 +37,14 @@ TESTED = {
     ("trainer", "ddp"),  # tests/test_scale.py
     ("hydra/launcher", "slurm"),  # tests/test_scale.py
     ("logger", "default"),
+    ("logger", "csv"),
+    ("logger", "tensorboard"),
     ("callbacks", "default"),
+    ("callbacks", "early_stopping"),
+    ("paths", "default"),
+    ("debug", "tiny"),  # every test that trains (tests/conftest.py)
+    ("debug", "fdr"),
+    ("debug", "overfit"),
     ("hydra", "default"),
     ("experiment", "demo"),
     ("experiment", "cats_full"),
@@ -57,6 +64,33 @@ def test_model_variants_compose_and_train_a_step(model, photo_dir, tmp_path):
     assert cfg.model.variant == model
     metrics = train(cfg)
     assert metrics["train/loss"] > 0 and 0 <= metrics["val/acc"] <= 1
+
+
+@pytest.mark.parametrize(
+    "choices",
+    [
+        ["debug=fdr"],
+        ["debug=overfit", "trainer.max_epochs=2", "trainer.check_val_every_n_epoch=1"],
+        ["logger=csv", "callbacks=early_stopping"],
+        ["logger=tensorboard"],
+    ],
+)
+def test_debug_logger_and_callback_choices_run(choices, photo_dir, tmp_path):
+    tiny = tiny_overrides(tmp_path)
+    if any(choice.startswith("debug=") for choice in choices):  # one debug choice at a time: tiny by hand
+        tiny = [o for o in tiny if o != "debug=tiny"]
+        tiny += ["model.encoder.weights=null", "data.image_size=32", "data.batch_size=4", "trainer.accelerator=cpu"]
+    cfg = compose_config(["data=folder", f"data.root={photo_dir}", *tiny, *choices], tmp_path / "run")
+    metrics = train(cfg)
+    assert metrics["train/loss"] > 0
+    written = {p.name for p in (tmp_path / "run").iterdir()}
+    if "logger=csv" in choices:
+        assert "csv" in written and "tensorboard" not in written and "early_stopping" in cfg.callbacks
+    if "logger=tensorboard" in choices:
+        assert "tensorboard" in written and "csv" not in written
+    if "debug=fdr" in choices:
+        summary = (tmp_path / "run" / "summary.json").read_text()
+        assert cfg.trainer.fast_dev_run and '"global_step": 1' in summary  # one batch, then done
 
 
 @pytest.mark.parametrize("experiment", ["cats_full", "cats_rebalanced"])
