@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from colorlab.checkpoints import load_model
 from colorlab.cli import user_errors_exit
 from colorlab.config import CONFIG_DIR, register_resolvers
-from colorlab.data.datamodule import ColorDataModule
+from colorlab.data.source import DataSource
 from colorlab.evaluation import DATASET_METRICS, METRIC_KEYS, ColourStats, baselines, evaluate, summarise
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     model, run_cfg, ckpt = load_model(cfg.run, cfg.device, cfg.temperature)
     device = model.device
     data_cfg = cfg.data if cfg.get("data") is not None else OmegaConf.create(run_cfg["data"])
-    datamodule: ColorDataModule = hydra.utils.instantiate(data_cfg, batch_size=cfg.batch_size)
+    datamodule: DataSource = hydra.utils.instantiate(data_cfg, batch_size=cfg.batch_size)
     datamodule.prepare_data()
     datamodule.setup()
 
@@ -52,12 +52,12 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     predictors = {variant: model, **{f"{name} baseline": chosen[name] for name in cfg.baselines}}
     precision = str(run_cfg.get("trainer", {}).get("precision", "32"))
     autocast = torch.bfloat16 if precision.startswith("bf16") else None
-    files = datamodule.splits[cfg.split]
-    log.info(
-        "evaluating %s (%s) and %d baselines on %d %s images", variant, ckpt, len(cfg.baselines), len(files), cfg.split
-    )
+    log.info("evaluating %s (%s) and %d baselines on the %s split of %s", variant, ckpt, len(cfg.baselines),
+             cfg.split, datamodule.describe())  # fmt: skip
     loader = datamodule.eval_dataloader(cfg.split, protocol=cfg.protocol)
     records = evaluate(predictors, loader, stats, device, autocast)
+    images = len(records[variant])
+    files = datamodule.eval_names(cfg.split) or [f"{cfg.split}-{i:06d}" for i in range(images)]
 
     out = Path(cfg.out) if cfg.out else _run_folder(ckpt) / "eval" / cfg.split
     out.mkdir(parents=True, exist_ok=True)
@@ -65,9 +65,9 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         "checkpoint": str(ckpt),
         "split": cfg.split,
         "protocol": cfg.protocol,
-        "image_size": datamodule.hparams.image_size,
-        "data_root": str(datamodule.root),
-        "images": len(files),
+        "image_size": datamodule.image_size(),
+        "data_root": datamodule.describe(),
+        "images": images,
         "variant": variant,
         "bootstrap": cfg.bootstrap,
         "colour_stats": stats_source,
@@ -95,7 +95,7 @@ def _run_folder(ckpt: Path) -> Path:
     return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
 
 
-def _write_csv(path: Path, files: list[Path], records: dict[str, list[dict[str, float]]]) -> None:
+def _write_csv(path: Path, files: list[str], records: dict[str, list[dict[str, float]]]) -> None:
     keys = list(METRIC_KEYS)
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)

@@ -1,12 +1,13 @@
 """What the decoder's output means: ab directly (regression, MSE) or colour-class logits (Zhang et al.).
 
 A head tells the module how to build the decoder's last layer, how to turn its output into ab, and
-which loss to train it with, so every decoder works with every head.
+which loss to train it with, so every decoder works with every head (the `Head` protocol).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +16,28 @@ from torch import nn
 from colorlab import quantize
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Head(Protocol):
+    """The head contract. An `nn.Module` (its buffers are saved with the model) with:
+
+    needs_prior: whether `set_prior` must be called (with the training data's ab prior) before fitting.
+    decoder_args(): the decoder's output layer: {out_channels, final_activation, output_stride, out_kernel}.
+    loss(output, ab): the training loss of the decoder's output against ab/128 (B,2,H,W).
+    decode(output, size): the decoder's output -> ab/128 (B,2,*size).
+    set_prior(prior): (NUM_BINS,) probabilities or counts on the ab grid; a no-op when not needed.
+    """
+
+    needs_prior: bool
+
+    def decoder_args(self) -> dict: ...
+
+    def loss(self, output: torch.Tensor, ab: torch.Tensor) -> torch.Tensor: ...
+
+    def decode(self, output: torch.Tensor, size: tuple[int, int]) -> torch.Tensor: ...
+
+    def set_prior(self, prior: torch.Tensor) -> None: ...
 
 
 class RegressionHead(nn.Module):
@@ -30,6 +53,9 @@ class RegressionHead(nn.Module):
 
     def decode(self, output: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return output.float()
+
+    def set_prior(self, prior: torch.Tensor) -> None:
+        """MSE regression uses no colour prior."""
 
 
 class ClassificationHead(nn.Module):

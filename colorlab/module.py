@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -20,9 +19,9 @@ from torchmetrics import MeanMetric, MinMetric
 from colorlab import ab_bins
 from colorlab.ab_bins import ColourStats
 from colorlab.data.features import FeatureBatch
-from colorlab.heads import RegressionHead
+from colorlab.heads import Head, RegressionHead
 from colorlab.metrics import ab_accuracy
-from colorlab.nets import FrozenEncoder, count_parameters
+from colorlab.nets import DecoderBase, FrozenEncoder, count_parameters
 
 log = logging.getLogger(__name__)
 
@@ -30,23 +29,22 @@ Batch = tuple[torch.Tensor, torch.Tensor]  # (L/100 (B,1,H,W), ab/128 (B,2,H,W))
 HP_METRICS = ("hp/val_loss", "hp/val_loss_best", "hp/val_acc")
 
 
-def decoder_output(encoder: FrozenEncoder, decoder: nn.Module, lightness: torch.Tensor) -> torch.Tensor:
+def decoder_output(encoder: FrozenEncoder, decoder: DecoderBase, lightness: torch.Tensor) -> torch.Tensor:
     """Frozen encoder (no gradients), then the decoder; a U-Net decoder also gets the encoder's skips."""
-    uses_skips = getattr(decoder, "uses_skips", False)
     with torch.no_grad():
-        if uses_skips:
+        if decoder.uses_skips:
             features, skips = encoder.forward_with_skips(lightness)
         else:
             features = encoder(lightness)  # (B,C,H/32,W/32)
-    return decoder(features, skips) if uses_skips else decoder(features)
+    return decoder(features, skips) if decoder.uses_skips else decoder(features)
 
 
 class ColorizationModule(pl.LightningModule):
     """L/100 (B,1,H,W) -> ab/128 (B,2,H,W) in [-1,1].
 
-    `decoder` is a factory (a Hydra partial) called with the encoder's `in_channels` and `stride` (and
-    skip channels, for a U-Net) and the `head`'s output layer, so any encoder fits any decoder and
-    any head. `optimizer` and `scheduler` are partials too.
+    `decoder` is a factory (a Hydra partial) of a `DecoderBase`, called with the encoder's
+    `in_channels`, `stride` and `skip_channels` and the `head`'s output layer (`Head.decoder_args`),
+    so any encoder fits any decoder and any head. `optimizer` and `scheduler` are partials too.
     """
 
     def __init__(
@@ -55,7 +53,7 @@ class ColorizationModule(pl.LightningModule):
         decoder: Callable[..., nn.Module],
         optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
-        head: nn.Module | None = None,
+        head: Head | None = None,
         variant: str = "custom",
         acc_threshold: float = 10.0,
         channels_last: bool = False,
@@ -63,10 +61,17 @@ class ColorizationModule(pl.LightningModule):
         super().__init__()
         self.encoder = encoder
         self.head = head if head is not None else RegressionHead()
-        args = {"in_channels": encoder.out_channels, "stride": encoder.stride, **self.head.decoder_args()}
-        if "skip_channels" in inspect.signature(decoder).parameters:  # a U-Net takes the encoder's skips
-            args["skip_channels"] = encoder.skip_channels
-        self.decoder = decoder(**args)
+        if not isinstance(self.head, Head):
+            raise TypeError(f"model.head builds a {type(self.head).__name__}, which lacks the Head protocol's methods")
+        # The decoder contract (colorlab.nets.base): the encoder's shape, then the head's output layer.
+        self.decoder = decoder(
+            in_channels=encoder.out_channels,
+            stride=encoder.stride,
+            skip_channels=encoder.skip_channels,
+            **self.head.decoder_args(),
+        )
+        if not isinstance(self.decoder, DecoderBase):
+            raise TypeError(f"model.decoder builds a {type(self.decoder).__name__}: decoders subclass DecoderBase")
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.acc_threshold = acc_threshold

@@ -15,7 +15,7 @@ from typing import Any
 
 # Every `_target_` in conf/, plus two optimisers users select on the command line and what earlier
 # versions wrote (tests/test_safety.py checks both directions).
-ALLOWED_TARGETS = frozenset(
+ALLOWED_TARGETS: set[str] = set(
     {
         "colorlab.module.ColorizationModule",
         "colorlab.nets.Decoder",
@@ -46,6 +46,14 @@ ALLOWED_TARGETS = frozenset(
         "torch.optim.lr_scheduler.CosineAnnealingLR",
     }
 )
+
+
+def allow(*targets: str) -> None:
+    """Let checkpoints build these exact classes too (an extension's own decoder, head, encoder...).
+    Called by trusted code, never from a checkpoint."""
+    ALLOWED_TARGETS.update(targets)
+
+
 # Hydra's other reserved keys: harmless flags, but only with plain values.
 RESERVED_FLAGS = frozenset({"_partial_", "_recursive_", "_convert_"})
 

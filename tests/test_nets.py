@@ -150,7 +150,7 @@ def test_no_network_and_no_cache_fails_with_what_to_put_where(tmp_path, monkeypa
 
     monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", offline)
     expected = tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth"
-    with pytest.raises(RuntimeError) as err:
+    with pytest.raises(OSError) as err:  # WeightsUnavailableError: a user error (exit 2)
         VGG16Encoder(weights="IMAGENET1K_V1")
     message = str(err.value)
     assert str(expected) in message and "null" in message and ".pth" in message

@@ -49,7 +49,7 @@ def evil_checkpoint(cli_sweep: Path, tmp_path: Path, section: str, node: dict, n
     config = checkpoint["colorlab_config"]
     if section == "optimizer.lr":
         config["model"]["optimizer"]["lr"] = node
-    else:
+    elif node is not None:
         config[section] = node
     path = tmp_path / name
     torch.save(checkpoint, path)
@@ -128,6 +128,21 @@ def test_a_hostile_section_that_is_never_built_is_dropped_not_run(cli_sweep, tmp
     model, config, _ = load_model(path)  # trainer/callbacks/logger are never built from a checkpoint
     assert "callbacks" not in config and "ignoring its callbacks config" in caplog.text
     assert victim.read_text() == "precious"
+
+
+def test_an_extensions_own_class_loads_once_trusted_code_allows_it(cli_sweep, tmp_path, monkeypatch):
+    from colorlab import trust
+
+    path = evil_checkpoint(cli_sweep, tmp_path, "model", None, name="l1.ckpt")
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["colorlab_config"]["model"]["head"] = {"_target_": "tests.helpers.extensions.L1Head"}
+    torch.save(checkpoint, path)
+    with pytest.raises(CheckpointError, match="tests.helpers.extensions.L1Head"):
+        load_model(path)
+    monkeypatch.setattr(trust, "ALLOWED_TARGETS", set(trust.ALLOWED_TARGETS))  # undone after the test
+    trust.allow("tests.helpers.extensions.L1Head")
+    model, _, _ = load_model(path)
+    assert type(model.head).__name__ == "L1Head"
 
 
 def test_a_photo_given_as_a_checkpoint_is_called_not_a_checkpoint(photo_dir):

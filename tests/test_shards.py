@@ -76,6 +76,21 @@ def test_training_from_shards(shards, tmp_path):
     assert train(cfg)["val/loss"] > 0
 
 
+def test_a_run_trained_from_shards_evaluates_and_compares(shards, tmp_path):
+    from colorlab.compare import compare
+    from colorlab.evaluate import run_evaluation
+    from tests.conftest import compose_evaluate
+
+    overrides = ["data=shards", f"data.urls={shards}", *tiny_overrides(tmp_path), "data.crop_scale=null"]
+    train(compose_config(overrides, tmp_path / "sweep" / "0_baseline"))
+    result = run_evaluation(compose_evaluate([f"run={tmp_path / 'sweep' / '0_baseline'}", "bootstrap=0"]))
+    assert result["images"] == read_index(str(shards))["splits"]["test"]["count"] > 0
+    assert result["data_root"] == str(shards)
+    out = compare([tmp_path / "sweep" / "0_baseline"], tmp_path / "report", "test", bootstrap=0, images=2)
+    report = (out / "report.md").read_text()
+    assert "evaluation failed" not in report and "0_baseline" in report
+
+
 def test_shards_stream_through_a_pipe_command(shards, tmp_path):
     overrides = [
         "data=shards", f"data.urls=pipe:cat {shards}", f"data.index={shards / 'index.json'}",

@@ -21,12 +21,13 @@ from colorlab.data.features import CachedViews, FeatureBatch, FeatureCache
 from colorlab.data.files import find_images, fixed_subset, split_files
 from colorlab.data.images import ImageFiles
 from colorlab.data.scan import scan_chroma
+from colorlab.data.source import DataSource
 from colorlab.data.transforms import EVAL_PROTOCOLS, eval_transform, train_transform
 
 log = logging.getLogger(__name__)
 
 
-class ColorDataModule(pl.LightningDataModule):
+class ColorDataModule(DataSource):
     """Photos under `root` (recursively), split 80/10/10 by a hash of each relative path.
 
     Train: random resized crop + horizontal flip (`crop_scale=null`: centre crop + flip); val/test:
@@ -138,7 +139,7 @@ class ColorDataModule(pl.LightningDataModule):
     ) -> None:
         """Encode every train and val photo once with `module.encode` (each rank a share, then `barrier`);
         train/val loaders then serve cached features."""
-        if getattr(module.decoder, "uses_skips", False):
+        if module.decoder.uses_skips:
             raise ValueError(
                 "data.cache_features=true stores the encoder's final features only, but this model's decoder "
                 "(a U-Net) also needs the encoder's skip features: turn the cache off for U-Net models"
@@ -236,6 +237,13 @@ class ColorDataModule(pl.LightningDataModule):
         """Any split in file order, deterministic: resize the short side + centre crop (`centre_crop`, the
         default) or resize to a square (`resize`, DDColor's protocol); for evaluation and priors."""
         return self._loader(split, training=False, max_images=max_images, protocol=protocol)
+
+    def eval_names(self, split: str) -> list[str]:
+        self._find_splits()
+        return [str(path) for path in self.splits[split]]
+
+    def describe(self) -> str:
+        return str(self.root)
 
     def colour_stats(self, max_images: int | None = 2000) -> ab_bins.ColourStats:
         """The training split's colour statistics (ab prior and mean) over a fixed subset of it.

@@ -6,19 +6,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
 from colorlab import ab_bins
 from colorlab.color import rgb_to_lab
 from colorlab.data.shards import ShardStream, read_index, shard_urls
+from colorlab.data.source import DataSource
 from colorlab.data.transforms import eval_transform, train_transform
 
 log = logging.getLogger(__name__)
 
 
-class ShardDataModule(pl.LightningDataModule):
+class ShardDataModule(DataSource):
     """The splits written by `python -m colorlab.data.shards`; batches as ColorDataModule's.
 
     Shard `i` of a split is read from `<urls>/<name>`: a folder, an http(s) URL, or a `pipe:` command
@@ -98,6 +98,9 @@ class ShardDataModule(pl.LightningDataModule):
         if protocol != "centre_crop":
             raise ValueError(f"protocol={protocol}: data=shards evaluates centre crops only")
         return self._loader(split, training=False)
+
+    def describe(self) -> str:
+        return str(self.hparams.urls)
 
     def colour_stats(self, max_images: int | None = 2000) -> ab_bins.ColourStats:
         """The colour statistics (ab prior and mean) of the first `max_images` training samples."""

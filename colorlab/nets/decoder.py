@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
+from colorlab.nets.base import DecoderBase
+
 NORMS = {None: None, "none": None, "batch": nn.BatchNorm2d}
 
 
-class Decoder(nn.Module):
+class Decoder(DecoderBase):
     """(B,C,H/s,W/s) features -> (B,out,H,W); with the defaults (B,512,7,7) -> (B,2,224,224) in [-1,1].
 
     Table 2: Conv 512->256, Conv 256->128 at the encoder's resolution, then Up2+Conv to 64, 32, 16
@@ -27,27 +29,25 @@ class Decoder(nn.Module):
         self,
         in_channels: int = 512,
         stride: int = 32,
-        widths: Sequence[int] = (256, 128),
-        up_widths: Sequence[int] = (64, 32, 16),
+        skip_channels: Mapping[int, int] | None = None,  # the contract's; this decoder takes no skips
         out_channels: int = 2,
-        norm: str | None = None,
-        dropout: float = 0.0,
-        upsample: str = "nearest",
         final_activation: str | None = "tanh",
         output_stride: int = 1,
         out_kernel: int = 3,
+        widths: Sequence[int] = (256, 128),
+        up_widths: Sequence[int] = (64, 32, 16),
+        norm: str | None = None,
+        dropout: float = 0.0,
+        upsample: str = "nearest",
     ) -> None:
-        super().__init__()
-        check_output(output_stride, out_kernel)
+        super().__init__(in_channels, stride, skip_channels, out_channels, final_activation, output_stride, out_kernel)
         n_up = len(up_widths) + 2  # an Up2 before each up-width conv, before the output conv, and last
         if 2**n_up != stride:
             raise ValueError(
                 f"decoder upsamples by 2^{n_up}={2**n_up} but the encoder's stride is {stride}: "
                 "give up_widths with log2(stride) - 2 entries"
             )
-        self.output_stride = output_stride
-        check_variant(norm, dropout, final_activation)
-        self.out_channels = out_channels
+        check_variant(norm, dropout)
 
         block = functools.partial(conv_block, norm=norm, dropout=dropout, upsample=upsample)
         chans = [in_channels, *widths]
@@ -60,24 +60,15 @@ class Decoder(nn.Module):
             blocks.append(nn.Sequential(nn.Upsample(scale_factor=2, mode=upsample)))
         self.blocks = nn.Sequential(*blocks)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, skips: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
         return self.blocks(features)
 
 
-def check_variant(norm: str | None, dropout: float, final_activation: str | None) -> None:
+def check_variant(norm: str | None, dropout: float) -> None:
     if norm not in NORMS:
         raise ValueError(f"decoder norm={norm!r}: choose one of {[k for k in NORMS if k]} or null")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"decoder dropout={dropout}: must be in [0, 1)")
-    if final_activation not in ("tanh", None):
-        raise ValueError(f"decoder final_activation={final_activation!r}: use 'tanh' or null")
-
-
-def check_output(output_stride: int, out_kernel: int) -> None:
-    if output_stride not in (1, 2, 4):
-        raise ValueError(f"decoder output_stride={output_stride}: choose 1, 2 or 4")
-    if out_kernel not in (1, 3):
-        raise ValueError(f"decoder out_kernel={out_kernel}: choose 1 or 3")
 
 
 def conv_block(

@@ -21,7 +21,12 @@ TF_MEAN, TF_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # [0,1] -> [-1,1], as the TF
 
 
 class EfficientNetLite0Encoder(FrozenEncoder):
-    """L/100 (B,1,H,W) -> (B,1280,H/32,W/32): timm EfficientNet-Lite0 up to its 1x1 head conv."""
+    """L/100 (B,1,H,W) -> (B,1280,H/32,W/32): timm EfficientNet-Lite0's features up to its 1x1 head conv.
+
+    The ImageNet classifier (1.28 M parameters) stays in the module, frozen and unused by `forward`:
+    `classify` uses it to prove the weights are really loaded (tests/test_pretrained.py). It is part
+    of checkpoints and of the feature cache's key, never of the decoder's input.
+    """
 
     out_channels = 1280
     stride = 32

@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from colorlab.nets.decoder import check_output, check_variant, conv_block
+from colorlab.nets.base import DecoderBase
+from colorlab.nets.decoder import check_variant, conv_block
 
 
-class UNetDecoder(nn.Module):
+class UNetDecoder(DecoderBase):
     """(B,C,H/32,W/32) features + {stride: skip map} -> (B,out,H,W) (tanh: ab/128 in [-1,1]).
 
     At the encoder's resolution: Conv C->widths[0]. Then, per halving of the stride: Up2, concatenate
@@ -29,24 +30,20 @@ class UNetDecoder(nn.Module):
         in_channels: int = 512,
         stride: int = 32,
         skip_channels: Mapping[int, int] | None = None,
-        widths: Sequence[int] = (256, 128, 64, 32, 16, 16),
         out_channels: int = 2,
-        norm: str | None = None,
-        dropout: float = 0.0,
-        upsample: str = "nearest",
         final_activation: str | None = "tanh",
         output_stride: int = 1,
         out_kernel: int = 3,
+        widths: Sequence[int] = (256, 128, 64, 32, 16, 16),
+        norm: str | None = None,
+        dropout: float = 0.0,
+        upsample: str = "nearest",
     ) -> None:
-        super().__init__()
-        check_output(output_stride, out_kernel)
+        super().__init__(in_channels, stride, skip_channels, out_channels, final_activation, output_stride, out_kernel)
         levels = stride.bit_length() - 1  # 5 halvings for stride 32
         if 2**levels != stride or len(widths) != levels + 1:
             raise ValueError(f"unet decoder: stride {stride} needs {levels + 1} widths, got {list(widths)}")
-        check_variant(norm, dropout, final_activation)
-        self.skip_channels = dict(skip_channels or {})
-        self.out_channels = out_channels
-        self.output_stride = output_stride
+        check_variant(norm, dropout)
         block = functools.partial(conv_block, norm=norm, dropout=dropout, upsample=upsample)
         self.head = block(in_channels, widths[0], up=False)
         self.strides = [stride >> (i + 1) for i in range(levels)]  # 16, 8, 4, 2, 1
