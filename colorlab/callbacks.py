@@ -3,6 +3,7 @@ training throughput, the best checkpoint across resumes, and atomic checkpoint w
 
 from __future__ import annotations
 
+import functools
 import itertools
 import shutil
 import time
@@ -104,6 +105,28 @@ class TrainThroughput(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.seconds > 0:
             pl_module.log("train/images_per_s", self.images / self.seconds)
+
+
+class BuildFeatureCache(pl.Callback):
+    """Builds a datamodule's feature cache when fitting starts, with the module being fitted and the
+    trainer's device, precision and ranks (after DDP has started every rank). `colorlab.train` adds it
+    for `data.cache_features=true`, handing it the datamodule: neither object reaches into the other."""
+
+    def __init__(self, datamodule: Any) -> None:
+        self.datamodule = datamodule
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit" or self.datamodule.cached:
+            return
+        self.datamodule.build_feature_cache(
+            pl_module,
+            device=trainer.strategy.root_device,
+            precision=str(trainer.precision),
+            autocast=trainer.precision_plugin.forward_context,
+            rank=trainer.global_rank,
+            world=trainer.world_size,
+            barrier=functools.partial(trainer.strategy.barrier, "feature_cache"),
+        )
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

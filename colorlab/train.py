@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
 from colorlab.atomic import remove_stale_parts
+from colorlab.callbacks import BuildFeatureCache
 from colorlab.cli import user_errors_exit
 from colorlab.config import CONFIG_DIR, register_resolvers
 
@@ -63,6 +64,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         model.set_colour_stats(colour_stats)
         summary.info = dict(model.hparams)
         callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+        if cfg.data.get("cache_features"):  # wiring: the datamodule encodes with the module being fitted
+            callbacks.append(BuildFeatureCache(datamodule))
         loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
         refuse_ddp_in_local_sweep(trainer)

@@ -37,7 +37,8 @@ class ColorDataModule(DataSource):
     `on_after_batch_transfer` turns them into (L/100, ab/128) on the device. `subset=N` uses a fixed,
     hash-chosen N of the files (for quick experiments and benchmarks).
 
-    `cache_features=true`: at fit time the frozen encoder's output for the centre crop and its mirror
+    `cache_features=true`: at fit time (`build_feature_cache`, called by the `BuildFeatureCache`
+    callback that `colorlab.train` adds) the frozen encoder's output for the centre crop and its mirror
     of every train and val photo is computed once into `cache_dir` (see `colorlab.data.features`) and
     train/val loaders yield `FeatureBatch`es from it; test and evaluation still read the photos.
     `cache_mirror=false` caches the centre crop alone (half the build; training without the flip).
@@ -89,8 +90,6 @@ class ColorDataModule(DataSource):
 
     def setup(self, stage: str | None = None) -> None:
         self._find_splits()
-        if self.hparams.cache_features and stage == "fit" and not self.cached:
-            self._build_feature_cache()
 
     def _find_splits(self) -> None:
         if self.splits:
@@ -113,19 +112,6 @@ class ColorDataModule(DataSource):
             self.dropped_unreadable,
         )
         self.splits = splits
-
-    def _build_feature_cache(self) -> None:
-        """At fit time: the trainer's module, device, precision and ranks."""
-        trainer = self.trainer
-        self.build_feature_cache(
-            trainer.lightning_module,
-            device=trainer.strategy.root_device,
-            precision=str(trainer.precision),
-            autocast=trainer.precision_plugin.forward_context,
-            rank=trainer.global_rank,
-            world=trainer.world_size,
-            barrier=functools.partial(trainer.strategy.barrier, "feature_cache"),
-        )
 
     def build_feature_cache(
         self,
