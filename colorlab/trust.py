@@ -33,6 +33,8 @@ ALLOWED_TARGETS: set[str] = set(
         "colorlab.callbacks.TrainThroughput",
         "colorlab.callbacks.ValidationImages",
         "colorlab.cli.CheckOutputFolder",
+        "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",  # conf/hparams_search (never stored)
+        "optuna.samplers.TPESampler",
         "colorlab.loggers.CSVLogger",
         "pytorch_lightning.Trainer",
         "pytorch_lightning.callbacks.EarlyStopping",

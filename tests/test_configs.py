@@ -45,6 +45,7 @@ TESTED = {
     ("debug", "tiny"),  # every test that trains (tests/conftest.py)
     ("debug", "fdr"),
     ("debug", "overfit"),
+    ("hparams_search", "decoder_optuna"),  # tests/test_scale.py
     ("hydra", "default"),
     ("experiment", "demo"),
     ("experiment", "cats_full"),

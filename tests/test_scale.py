@@ -122,6 +122,21 @@ def test_ddp_inside_a_local_sweep_is_refused_before_training(photo_dir, tmp_path
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "failed"
 
 
+def test_an_optuna_search_runs_trials_and_reports_the_best(photo_dir, tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="needs hydra-optuna-sweeper (.[search])")
+    command = [
+        sys.executable, "-m", "colorlab.train", "-m", "hparams_search=decoder_optuna", "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=2", "data=folder", f"data.root={photo_dir}", *tiny_overrides(tmp_path),
+        f"hydra.sweep.dir={tmp_path / 'search'}",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = (tmp_path / "search" / "optimization_results.yaml").read_text()
+    assert "best_params" in results and "model.optimizer.lr" in results and "best_value" in results
+    assert len([p for p in (tmp_path / "search").iterdir() if (p / "summary.json").is_file()]) == 2
+
+
 def test_the_slurm_launcher_config_composes_to_submitit(tmp_path):
     cfg = compose_config(["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], tmp_path, keep_hydra=True)
     launcher = cfg.hydra.launcher
