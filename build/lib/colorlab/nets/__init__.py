@@ -1,8 +1,0 @@
-"""Networks: frozen encoders and the decoders that colour their features."""
-
-from colorlab.nets.decoder import Decoder, count_parameters
-from colorlab.nets.efficientnet import EfficientNetLite0Encoder
-from colorlab.nets.encoder import FrozenEncoder, VGG16Encoder
-from colorlab.nets.unet import UNetDecoder
-
-__all__ = ["Decoder", "EfficientNetLite0Encoder", "FrozenEncoder", "UNetDecoder", "VGG16Encoder", "count_parameters"]
