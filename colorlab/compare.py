@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         out = compare(args.runs, args.out, args.split, args.bootstrap, args.images, args.grid_root)
     except (FileNotFoundError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     print(f"report: {out / 'report.md'}  (and report.html, curves.png, grid.png)")
     return 0
 

@@ -133,5 +133,5 @@ def test_compare_reports_every_variant_the_baselines_and_broken_runs(cli_sweep, 
 
 
 def test_compare_names_a_folder_that_is_not_a_run(tmp_path, capsys):
-    assert main([str(tmp_path)]) == 1
+    assert main([str(tmp_path)]) == 2
     assert "neither a run folder nor a sweep" in capsys.readouterr().err

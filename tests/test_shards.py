@@ -117,5 +117,5 @@ def test_the_cli_writes_shards_and_says_how_to_train(photo_dir, tmp_path, capsys
     with caplog.at_level(logging.INFO):
         assert main([str(photo_dir), str(tmp_path / "out"), "--per-shard", "5"]) == 0
     assert f"data=shards data.urls={tmp_path / 'out'}" in capsys.readouterr().out
-    assert main([str(tmp_path / "missing"), str(tmp_path / "out2")]) == 1
+    assert main([str(tmp_path / "missing"), str(tmp_path / "out2")]) == 2
     assert "missing: no such folder" in capsys.readouterr().err

@@ -138,10 +138,12 @@ def download(
             have = part.stat().st_size if part.exists() else 0
             log.warning("download of %s broke off at %d bytes (%s); attempt %d/%d", url, have, err, attempt, retries)
             if attempt == retries:
-                raise DownloadError(
-                    f"could not download {url} after {retries} attempts ({err}); the partial file "
-                    f"{part} is kept and the next run resumes it"
-                ) from err
+                kept = (
+                    f"the partial file {part} ({have:,} bytes) is kept and the next run resumes it"
+                    if have
+                    else "nothing was downloaded"
+                )
+                raise DownloadError(f"could not download {url} after {retries} attempts ({err}); {kept}") from err
     got = part.stat().st_size
     if size is not None and got != size:
         part.unlink()
@@ -235,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         root = ensure_dataset(args.name, args.root or default_root(args.name), args.keep_archives)
     except (DownloadError, UnsafeArchiveError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     print(f"{args.name} is ready in {root}")
     return 0
 

@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         index = write_shards(args.folder, args.out, args.per_shard, args.split)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     print(f"wrote {_counts(index)} to {args.out}; train with: data=shards data.urls={args.out.resolve()}")
     return 0
 
