@@ -16,10 +16,20 @@ def sync_batchnorm(accelerator: str) -> bool:
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
+def cpu_precision() -> str:
+    """The faster training precision on this CPU: bf16 autocast where the CPU has AVX-512 (oneDNN's
+    bf16 kernels; measured ~2.5x fp32 there), fp32 elsewhere (on AVX2 PyTorch runs bf16 convolutions
+    on a slow fallback: measured 13x slower than fp32 for a Lite0 training step)."""
+    return "bf16-mixed" if torch.backends.cpu.get_cpu_capability().startswith("AVX512") else "32-true"
+
+
 def register_resolvers() -> None:
     """`${colorlab.sample_dir:}` -> the embedded sample folder inside the installed package;
-    `${colorlab.sync_batchnorm:<accelerator>}` -> whether DDP can synchronise batch norm."""
+    `${colorlab.sync_batchnorm:<accelerator>}` -> whether DDP can synchronise batch norm;
+    `${colorlab.cpu_precision:}` -> bf16-mixed on AVX-512 CPUs, else 32-true."""
     if not OmegaConf.has_resolver("colorlab.sample_dir"):
         OmegaConf.register_new_resolver("colorlab.sample_dir", sample_dir)
+    if not OmegaConf.has_resolver("colorlab.cpu_precision"):
+        OmegaConf.register_new_resolver("colorlab.cpu_precision", cpu_precision)
     if not OmegaConf.has_resolver("colorlab.sync_batchnorm"):
         OmegaConf.register_new_resolver("colorlab.sync_batchnorm", sync_batchnorm)

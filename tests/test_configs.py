@@ -149,6 +149,15 @@ def test_cats_downloads_on_first_use(tmp_path, monkeypatch):
     assert sum(len(v) for v in datamodule.splits.values()) == 12
 
 
+@pytest.mark.parametrize("capability, precision", [("AVX512", "bf16-mixed"), ("AVX2", "32-true"), ("DEFAULT", "32-true")])
+def test_trainer_cpu_uses_bf16_only_where_the_cpu_makes_it_faster(capability, precision, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    cfg = compose_config(["trainer=cpu", *tiny_overrides(tmp_path)], tmp_path / "run")
+    assert cfg.trainer.precision == precision
+
+
 def test_hydra_folders_are_named_for_the_model(tmp_path):
     cfg = compose_config(["model=batchnorm", *tiny_overrides(tmp_path)], tmp_path / "run", keep_hydra=True)
     sweep = OmegaConf.to_container(cfg.hydra.sweep, resolve=False)
