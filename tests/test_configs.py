@@ -149,7 +149,9 @@ def test_cats_downloads_on_first_use(tmp_path, monkeypatch):
     assert sum(len(v) for v in datamodule.splits.values()) == 12
 
 
-@pytest.mark.parametrize("capability, precision", [("AVX512", "bf16-mixed"), ("AVX2", "32-true"), ("DEFAULT", "32-true")])
+@pytest.mark.parametrize(
+    "capability, precision", [("AVX512", "bf16-mixed"), ("AVX2", "32-true"), ("DEFAULT", "32-true")]
+)
 def test_trainer_cpu_uses_bf16_only_where_the_cpu_makes_it_faster(capability, precision, tmp_path, monkeypatch):
     import torch
 
