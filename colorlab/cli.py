@@ -1,7 +1,7 @@
 """One error style for every command: a user error is one `error:` line naming the key or path, exit 2.
 
-`HYDRA_FULL_ERROR=1` (or `COLORLAB_TRACEBACK=1` for the argparse commands) re-raises with the
-traceback instead. Errors from Hydra's `instantiate` are unwrapped to the constructor's own message.
+`HYDRA_FULL_ERROR=1` re-raises with the traceback instead. Errors from Hydra's `instantiate` are
+unwrapped to the constructor's own message.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def user_error(err: BaseException) -> BaseException | None:
 
 
 def verbose() -> bool:
-    return os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("COLORLAB_TRACEBACK") == "1"
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
 def report(err: BaseException) -> None:

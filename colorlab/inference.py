@@ -65,6 +65,14 @@ def network_size(height: int, width: int, size: int, stride: int = 32) -> tuple[
     return h, w
 
 
+def network_lightness(photos: list[np.ndarray], size: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """(H,W,3) uint8 photos of one shape -> L/100 (B,1,h,w) at the network size (h, w): resized as
+    uint8 (bilinear) before any float conversion."""
+    h, w = size
+    small = [np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.BILINEAR)) for rgb in photos]
+    return lightness(torch.from_numpy(np.stack(small)).permute(0, 3, 1, 2).to(device))
+
+
 @torch.no_grad()
 def predict_ab(model: torch.nn.Module, photos: list[np.ndarray], size: int, stride: int = 32) -> list[torch.Tensor]:
     """(H,W,3) uint8 photos -> predicted ab/128 at network size, (1,2,h,w) each; photos that share a
@@ -75,9 +83,7 @@ def predict_ab(model: torch.nn.Module, photos: list[np.ndarray], size: int, stri
         groups.setdefault(network_size(rgb.shape[0], rgb.shape[1], size, stride), []).append(i)
     result: list[torch.Tensor] = [torch.empty(0)] * len(photos)
     for (h, w), members in groups.items():
-        small = [np.asarray(Image.fromarray(photos[i]).resize((w, h), Image.Resampling.BILINEAR)) for i in members]
-        batch = torch.from_numpy(np.stack(small)).permute(0, 3, 1, 2).to(device)  # uint8 resized first
-        ab = model(lightness(batch)).float()
+        ab = model(network_lightness([photos[i] for i in members], (h, w), device)).float()
         for j, i in enumerate(members):
             result[i] = ab[j : j + 1]
     return result

@@ -15,39 +15,37 @@ from typing import Any
 
 # Every `_target_` in conf/, plus two optimisers users select on the command line and what earlier
 # versions wrote (tests/test_safety.py checks both directions).
-ALLOWED_TARGETS: set[str] = set(
-    {
-        "colorlab.module.ColorizationModule",
-        "colorlab.nets.Decoder",
-        "colorlab.nets.UNetDecoder",
-        "colorlab.nets.VGG16Encoder",
-        "colorlab.nets.EfficientNetLite0Encoder",
-        "colorlab.heads.RegressionHead",
-        "colorlab.heads.ClassificationHead",
-        "colorlab.data.ColorDataModule",
-        "colorlab.data.shard_datamodule.ShardDataModule",
-        "colorlab.callbacks.AtomicCheckpointIO",
-        "colorlab.callbacks.BestCheckpoint",
-        "colorlab.callbacks.CheckpointOnException",
-        "colorlab.callbacks.FlushLogsOnCheckpoint",
-        "colorlab.callbacks.TrainThroughput",
-        "colorlab.callbacks.ValidationImages",
-        "colorlab.cli.CheckOutputFolder",
-        "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",  # conf/hparams_search (never stored)
-        "optuna.samplers.TPESampler",
-        "colorlab.loggers.CSVLogger",
-        "pytorch_lightning.Trainer",
-        "pytorch_lightning.callbacks.EarlyStopping",
-        "pytorch_lightning.callbacks.LearningRateMonitor",
-        "pytorch_lightning.callbacks.ModelCheckpoint",  # written by earlier versions (now BestCheckpoint)
-        "pytorch_lightning.loggers.TensorBoardLogger",
-        "torch.optim.Adam",
-        "torch.optim.AdamW",
-        "torch.optim.SGD",
-        "torch.optim.lr_scheduler.ReduceLROnPlateau",
-        "torch.optim.lr_scheduler.CosineAnnealingLR",
-    }
-)
+ALLOWED_TARGETS: set[str] = {
+    "colorlab.module.ColorizationModule",
+    "colorlab.nets.Decoder",
+    "colorlab.nets.UNetDecoder",
+    "colorlab.nets.VGG16Encoder",
+    "colorlab.nets.EfficientNetLite0Encoder",
+    "colorlab.heads.RegressionHead",
+    "colorlab.heads.ClassificationHead",
+    "colorlab.data.ColorDataModule",
+    "colorlab.data.shard_datamodule.ShardDataModule",
+    "colorlab.callbacks.AtomicCheckpointIO",
+    "colorlab.callbacks.BestCheckpoint",
+    "colorlab.callbacks.CheckpointOnException",
+    "colorlab.callbacks.FlushLogsOnCheckpoint",
+    "colorlab.callbacks.TrainThroughput",
+    "colorlab.callbacks.ValidationImages",
+    "colorlab.cli.CheckOutputFolder",
+    "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",  # conf/hparams_search (never stored)
+    "optuna.samplers.TPESampler",
+    "colorlab.loggers.CSVLogger",
+    "pytorch_lightning.Trainer",
+    "pytorch_lightning.callbacks.EarlyStopping",
+    "pytorch_lightning.callbacks.LearningRateMonitor",
+    "pytorch_lightning.callbacks.ModelCheckpoint",  # written by earlier versions (now BestCheckpoint)
+    "pytorch_lightning.loggers.TensorBoardLogger",
+    "torch.optim.Adam",
+    "torch.optim.AdamW",
+    "torch.optim.SGD",
+    "torch.optim.lr_scheduler.ReduceLROnPlateau",
+    "torch.optim.lr_scheduler.CosineAnnealingLR",
+}
 
 
 def allow(*targets: str) -> None:

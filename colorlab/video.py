@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from colorlab.atomic import atomic_write
-from colorlab.color import AB_SCALE, lightness, rgb_to_lab
-from colorlab.inference import network_size, recombine
+from colorlab.color import AB_SCALE, rgb_to_lab
+from colorlab.inference import network_lightness, network_size, recombine
 
 log = logging.getLogger(__name__)
 
@@ -204,11 +203,8 @@ def _colour(model, rgbs: list[np.ndarray], size: int, stride: int, stabilise: Te
     if not rgbs:
         return []
     height, width = rgbs[0].shape[:2]
-    h, w = network_size(height, width, size, stride)
     device = next(model.parameters()).device
-    batch = torch.from_numpy(np.stack(rgbs)).permute(0, 3, 1, 2).to(device)
-    small = F.interpolate(batch.float(), size=(h, w), mode="bilinear", antialias=True, align_corners=False)
-    light = lightness(small.round().clamp(0, 255).to(torch.uint8))
+    light = network_lightness(rgbs, network_size(height, width, size, stride), device)  # as photos are
     ab = model(light).float()
     return [recombine(rgb, stabilise(light[i : i + 1].cpu(), ab[i : i + 1].cpu()), saturation)
             for i, rgb in enumerate(rgbs)]  # fmt: skip

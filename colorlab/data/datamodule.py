@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -15,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from colorlab import ab_bins
+from colorlab.atomic import atomic_write
 from colorlab.color import rgb_to_lab
 from colorlab.data.download import ensure_dataset
 from colorlab.data.features import CachedViews, FeatureBatch, FeatureCache
@@ -258,9 +258,7 @@ class ColorDataModule(DataSource):
         stats = ab_bins.ColourStats.estimate(self._loader("train", training=False, max_images=max_images))
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-            torch.save({"prior": stats.prior, "mean_ab": stats.mean_ab}, tmp)
-            tmp.replace(cache)
+            atomic_write(cache, lambda tmp: torch.save({"prior": stats.prior, "mean_ab": stats.mean_ab}, tmp))
         return stats
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int) -> tuple[torch.Tensor, ...]:

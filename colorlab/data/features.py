@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from colorlab.atomic import atomic_write
 from colorlab.color import rgb_to_lab
 from colorlab.data.images import ImageFiles
 
@@ -214,10 +214,8 @@ class FeatureCache:
             for i in range(images.shape[0]):
                 digest = missing[done + i][1]
                 data = self.layout.pack(self._key(digest), views[i].cpu(), ab[i].cpu())
-                target = self.entry_path(digest)
-                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-                tmp.write_bytes(data)
-                tmp.replace(target)  # atomic: a crash or a parallel job never leaves half an entry
+                # atomic: a crash or a parallel job never leaves half an entry
+                atomic_write(self.entry_path(digest), lambda tmp, data=data: tmp.write_bytes(data))
             done += images.shape[0]
 
 

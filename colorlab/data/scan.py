@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torchvision.transforms.v2 import functional as TF
 
+from colorlab.atomic import atomic_write
 from colorlab.color import chroma, rgb_to_lab
 from colorlab.data.images import UnreadableImageError, read_rgb
 
@@ -93,8 +93,7 @@ def _save_cache(cache_file: Path, entries: dict[str, list]) -> None:
     """Write atomically, so an interrupted run never leaves a half-written cache."""
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": CACHE_VERSION, "files": entries}))
-        tmp.replace(cache_file)
+        text = json.dumps({"version": CACHE_VERSION, "files": entries})
+        atomic_write(cache_file, lambda tmp: tmp.write_text(text))
     except OSError as err:
         log.warning("could not write scan cache %s (%s); the next run scans again", cache_file, err)
