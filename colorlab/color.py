@@ -10,6 +10,7 @@ import functools
 
 import kornia.color
 import torch
+import torch.nn.functional as F
 
 L_SCALE = 100.0  # L in [0, 100] -> [0, 1]
 AB_SCALE = 128.0  # ab in about [-128, 127] -> [-1, 1]
@@ -49,6 +50,33 @@ def lab_to_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     """L/100 (B,1,H,W) and ab/128 (B,2,H,W) -> (B,3,H,W) sRGB float in [0,1] (out-of-gamut clipped)."""
     lab = torch.cat([lightness.float() * L_SCALE, ab.float() * AB_SCALE], dim=1)
     return kornia.color.lab_to_rgb(lab, clip=True)
+
+
+def lab_to_srgb8(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """L/100 (B,1,H,W) and ab/128 (B,2,H,W) -> (B,3,H,W) uint8 sRGB: `lab_to_rgb` * 255, rounded, at about
+    half its cost on full-size photos (what colorize, the web page and evaluate write or score).
+
+    kornia's formulas and constants (D65 white, its XYZ->RGB matrix, its sRGB curve), with the matrix
+    as a 1x1 convolution, the out-of-gamut clip before the gamma and fewer temporaries. Equal to
+    kornia's result but for about 3 pixels in a million, one level apart (float rounding).
+    """
+    white, matrix = _xyz_constants(lightness.device)
+    fy = lightness.float() * (L_SCALE / 116.0) + 16.0 / 116.0
+    fx = fy + ab[:, :1].float() * (AB_SCALE / 500.0)
+    fz = (fy - ab[:, 1:].float() * (AB_SCALE / 200.0)).clamp_(min=0.0)  # Z < 0 is out of gamut, as kornia
+    fxyz = torch.cat([fx, fy, fz], 1)
+    xyz = torch.where(fxyz > 0.2068966, fxyz * fxyz * fxyz, (fxyz - 4.0 / 29.0) / 7.787) * white
+    linear = F.conv2d(xyz, matrix).clamp_(0.0, 1.0)  # (B,3,H,W) linear RGB, clipped to the gamut
+    encoded = torch.where(linear > 0.0031308, linear.clamp(min=0.0031308).pow(1 / 2.4) * 1.055 - 0.055, linear * 12.92)
+    return encoded.mul_(255.0).round_().to(torch.uint8)
+
+
+@functools.cache
+def _xyz_constants(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """kornia's D65 white (1,3,1,1) and its XYZ->linear-RGB matrix as a (3,3,1,1) convolution."""
+    white = torch.tensor([0.95047, 1.0, 1.08883]).view(1, 3, 1, 1)
+    matrix = kornia.color.xyz_to_rgb(torch.eye(3).view(3, 3, 1, 1))[..., 0, 0].t().reshape(3, 3, 1, 1)
+    return white.to(device), matrix.contiguous().to(device)
 
 
 def gray_rgb(lightness: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,11 +173,12 @@ def run_colorize(cfg: DictConfig) -> Tally:
     for job in videos:
         _record(tally, job, _colorize_one_video(job, model, size, stride, cfg, sources, show))
     with tqdm(total=len(photos), unit="photo", disable=not show) as bar:
-        for start in range(0, len(photos), cfg.batch_size):
-            chunk = photos[start : start + cfg.batch_size]
-            for job, reason in _colorize_batch(chunk, model, size, stride, cfg, sources):
-                _record(tally, job, reason)
-                bar.update()
+
+        def done(job: Job, reason: str | None) -> None:
+            _record(tally, job, reason)
+            bar.update()
+
+        colorize_photos(photos, model, size, stride, cfg, sources, done)
     print(tally.line())
     return tally
 
@@ -224,30 +226,95 @@ def _colorize_one_video(
     return None
 
 
-def _colorize_batch(
-    jobs: list[Job], model: torch.nn.Module, size: int, stride: int, cfg: DictConfig, sources: set[Path]
-) -> list[tuple[Job, str | None]]:
-    """[(job, None when done, else why not: 'skipped: ...' or the failure)] for up to batch_size photos."""
-    outcomes: dict[int, str | None] = {}
-    loaded: list[tuple[int, np.ndarray, np.ndarray | None]] = []
+READ_AHEAD_PIXELS = 40_000_000  # a batch holding more decoded pixels than this is read and written alone
+
+
+@dataclass
+class Loaded:
+    """One batch after decoding: the photos that can be colorized, and the outcome of those that cannot."""
+
+    jobs: list[Job]
+    photos: dict[int, tuple[np.ndarray, np.ndarray | None]]  # job index -> (RGB uint8, alpha or None)
+    outcomes: dict[int, str | None]  # job index -> why it is not colorized
+
+    @property
+    def pixels(self) -> int:
+        return sum(rgb.shape[0] * rgb.shape[1] for rgb, _ in self.photos.values())
+
+
+def colorize_photos(
+    photos: list[Job], model: torch.nn.Module, size: int, stride: int, cfg: DictConfig, sources: set[Path], done
+) -> None:
+    """Colorize `photos` in batches, calling `done(job, None or why not)` for each, in order.
+
+    While the network runs on one batch, one thread decodes the next batch and another encodes and
+    writes the previous one (JPEG/PNG coding in Pillow runs outside the GIL). A batch of more than
+    READ_AHEAD_PIXELS decoded pixels (24-megapixel photos) is read, colorized and written alone, so
+    huge photos hold no more memory than one batch, as when everything ran in turn.
+    """
+    batches = [photos[i : i + cfg.batch_size] for i in range(0, len(photos), cfg.batch_size)]
+    if not batches:
+        return
+    with ThreadPoolExecutor(1, "colorize-read") as reader, ThreadPoolExecutor(1, "colorize-write") as writer:
+        reading = reader.submit(_load_batch, batches[0], cfg, sources)
+        writing = None
+        for k in range(len(batches)):
+            loaded = reading.result()
+            alone = loaded.pixels > READ_AHEAD_PIXELS
+            following = batches[k + 1] if k + 1 < len(batches) else None
+            if following and not alone:
+                reading = reader.submit(_load_batch, following, cfg, sources)
+            colours = _colour_batch(loaded, model, size, stride, cfg.saturation)
+            if writing is not None:
+                _report(writing.result(), done)
+            writing = writer.submit(_write_batch, loaded, colours, cfg)
+            if alone:
+                _report(writing.result(), done)
+                writing = None
+                if following:
+                    reading = reader.submit(_load_batch, following, cfg, sources)
+        if writing is not None:
+            _report(writing.result(), done)
+
+
+def _report(loaded: Loaded, done) -> None:
+    for i, job in enumerate(loaded.jobs):
+        done(job, loaded.outcomes[i])
+
+
+def _load_batch(jobs: list[Job], cfg: DictConfig, sources: set[Path]) -> Loaded:
+    """Decode the photos that may be written; the others get their reason ('skipped: ...' or the failure)."""
+    loaded = Loaded(jobs, {}, {})
     for i, job in enumerate(jobs):
         blocked = _blocked(job, cfg, sources)
         if blocked:
-            outcomes[i] = blocked
-        else:
-            try:
-                loaded.append((i, *split_alpha(open_image(job.source, cfg.max_pixels))))
-            except (OSError, ValueError, SyntaxError) as err:  # what PIL raises for unreadable files
-                outcomes[i] = str(err) or type(err).__name__
-    predictions = predict_ab(model, [rgb for _, rgb, _ in loaded], size, stride) if loaded else []
-    for (i, rgb, alpha), ab in zip(loaded, predictions, strict=True):
+            loaded.outcomes[i] = blocked
+            continue
         try:
-            colour = recombine(rgb, ab, cfg.saturation)
-            write(assemble(rgb, colour, alpha, cfg.side_by_side), jobs[i].target, cfg.quality)
-            outcomes[i] = None
+            loaded.photos[i] = split_alpha(open_image(job.source, cfg.max_pixels))
+        except (OSError, ValueError, SyntaxError) as err:  # what PIL raises for unreadable files
+            loaded.outcomes[i] = str(err) or type(err).__name__
+    return loaded
+
+
+def _colour_batch(loaded: Loaded, model: torch.nn.Module, size: int, stride: int, saturation: float) -> dict:
+    """The network and the full-resolution recombination: job index -> colour (H,W,3) uint8."""
+    order = list(loaded.photos)
+    predictions = predict_ab(model, [loaded.photos[i][0] for i in order], size, stride) if order else []
+    return {i: recombine(loaded.photos[i][0], ab, saturation) for i, ab in zip(order, predictions, strict=True)}
+
+
+def _write_batch(loaded: Loaded, colours: dict, cfg: DictConfig) -> Loaded:
+    for i, colour in colours.items():
+        rgb, alpha = loaded.photos[i]
+        target = loaded.jobs[i].target
+        try:
+            write(assemble(rgb, colour, alpha, cfg.side_by_side), target, cfg.quality)
+            loaded.outcomes[i] = None
         except (OSError, ValueError) as err:
-            outcomes[i] = f"cannot write {jobs[i].target}: {err}"
-    return [(job, outcomes[i]) for i, job in enumerate(jobs)]
+            loaded.outcomes[i] = f"cannot write {target}: {err}"
+    loaded.photos.clear()  # the decoded photos are no longer needed
+    return loaded
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="colorize")

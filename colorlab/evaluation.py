@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from colorlab import ab_bins, metrics
 from colorlab.ab_bins import ColourStats
-from colorlab.color import AB_SCALE, lab_to_rgb, rgb_to_lab
+from colorlab.color import AB_SCALE, lab_to_srgb8, rgb_to_lab
 
 ACC_THRESHOLDS = (2, 5, 10, 20)
 # Per-image metrics, in the order of the CSV and the printed table (reports choose their own columns).
@@ -52,27 +53,43 @@ def baselines(stats: ColourStats, seed: int = 0) -> dict[str, Predictor]:
     return {"gray": gray, "mean": mean, "random": random}
 
 
+class Truth(NamedTuple):
+    """What every predictor is scored against in one batch, computed once for all of them."""
+
+    rgb: torch.Tensor  # (B,3,H,W) uint8
+    lightness: torch.Tensor  # L/100 (B,1,H,W)
+    ab: torch.Tensor  # ab/128 (B,2,H,W)
+    pixel_weights: torch.Tensor  # (B,H,W): rebalancing weight of each pixel's true colour
+    cf: torch.Tensor  # (B,) colourfulness of the truth, signed and absolute conventions
+    cf_abs: torch.Tensor
+    window: torch.Tensor  # the truth's local moments for SSIM
+
+    @classmethod
+    @torch.no_grad()
+    def of(cls, rgb: torch.Tensor, bin_weights: torch.Tensor) -> Truth:
+        lightness, ab = rgb_to_lab(rgb)
+        weights = bin_weights.to(rgb.device)[ab_bins.bin_index(ab)]
+        cf, cf_abs = metrics.colourfulness(rgb), metrics.colourfulness(rgb, absolute=True)
+        return cls(rgb, lightness, ab, weights, cf, cf_abs, metrics.local_moments(rgb))
+
+
 @torch.no_grad()
-def score_batch(rgb: torch.Tensor, pred_ab: torch.Tensor, bin_weights: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-image metrics of one batch: uint8 RGB truth (B,3,H,W) and predicted ab/128 (B,2,H,W)."""
-    lightness, true_ab = rgb_to_lab(rgb)
-    pred_ab = pred_ab.float()
-    pred_rgb = (lab_to_rgb(lightness, pred_ab) * 255).round().to(torch.uint8)
-    pixel_weights = bin_weights.to(rgb.device)[ab_bins.bin_index(true_ab)]
-    error_acc = {f"acc@{t}": metrics.ab_accuracy(pred_ab, true_ab, t) for t in ACC_THRESHOLDS}
-    cf, cf_true = metrics.colourfulness(pred_rgb), metrics.colourfulness(rgb)
-    cf_abs, cf_abs_true = metrics.colourfulness(pred_rgb, absolute=True), metrics.colourfulness(rgb, absolute=True)
+def score_batch(truth: Truth, pred_ab: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-image metrics (B,) each of predicted ab/128 (B,2,H,W) against one batch's truth."""
+    pred_rgb = lab_to_srgb8(truth.lightness, pred_ab)
+    error = metrics.ab_error(pred_ab, truth.ab)  # (B,H,W), shared by the AuCs and accuracies
+    cf, cf_abs = metrics.colourfulness(pred_rgb), metrics.colourfulness(pred_rgb, absolute=True)
     return {
-        "psnr": metrics.psnr(pred_rgb, rgb),
-        "ssim": metrics.ssim(pred_rgb, rgb),
-        "auc": metrics.auc(pred_ab, true_ab),
-        "auc_rebalanced": metrics.auc(pred_ab, true_ab, pixel_weights),
-        **error_acc,
+        "psnr": metrics.psnr(pred_rgb, truth.rgb),
+        "ssim": metrics.ssim(pred_rgb, truth.rgb, truth.window),
+        "auc": metrics.auc_of_error(error),
+        "auc_rebalanced": metrics.auc_of_error(error, truth.pixel_weights),
+        **{f"acc@{t}": metrics.accuracy_of_error(error, t) for t in ACC_THRESHOLDS},
         "cf": cf,
-        "cf_true": cf_true,
-        "dcf": cf - cf_true,
+        "cf_true": truth.cf,
+        "dcf": cf - truth.cf,
         "cf_abs": cf_abs,
-        "cf_abs_true": cf_abs_true,
+        "cf_abs_true": truth.cf_abs,
     }
 
 
@@ -87,13 +104,13 @@ def evaluate(
     weights = ab_bins.inverse_prior_weights(stats.prior).float()
     records: dict[str, list[dict[str, float]]] = {name: [] for name in predictors}
     for rgb in batches:
-        rgb = rgb.to(device)
-        lightness, _ = rgb_to_lab(rgb)
+        truth = Truth.of(rgb.to(device), weights)
         for name, predict in predictors.items():
             with torch.autocast(torch.device(device).type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                pred = predict(lightness)
-            scores = score_batch(rgb, pred.float(), weights)
-            records[name] += [{key: float(value[i]) for key, value in scores.items()} for i in range(rgb.shape[0])]
+                pred = predict(truth.lightness)
+            scores = score_batch(truth, pred.float())
+            table = torch.stack([scores[key].double() for key in METRIC_KEYS], 1).cpu().tolist()  # one transfer
+            records[name] += [dict(zip(METRIC_KEYS, row, strict=True)) for row in table]
     return records
 
 

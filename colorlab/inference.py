@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from colorlab.color import lab_to_rgb, lightness
+from colorlab.color import lab_to_srgb8, lightness
 from colorlab.data.images import to_8bit
 
 STRIP_ROWS = 512  # full-resolution LAB work is done in strips of rows: bounded memory for huge photos
@@ -105,8 +105,7 @@ def recombine(rgb: np.ndarray, ab_small: torch.Tensor, saturation: float = 1.0) 
         grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).unsqueeze(0)  # (1,rows,W,2) as (x,y)
         ab = F.grid_sample(ab_small, grid, mode="bilinear", padding_mode="border", align_corners=False)
         strip = torch.from_numpy(rgb[top:bottom]).permute(2, 0, 1).unsqueeze(0)
-        colour = lab_to_rgb(lightness(strip), ab.clamp(-1.0, 1.0))
-        out[top:bottom] = (colour[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+        out[top:bottom] = lab_to_srgb8(lightness(strip), ab.clamp(-1.0, 1.0))[0].permute(1, 2, 0).numpy()
     return out
 
 

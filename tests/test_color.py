@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 from skimage.color import rgb2lab
 
-from colorlab.color import AB_SCALE, L_SCALE, chroma, gray_rgb, lab_to_rgb, rgb_to_lab
+from colorlab.color import AB_SCALE, L_SCALE, chroma, gray_rgb, lab_to_rgb, lab_to_srgb8, lightness, rgb_to_lab
 from tests.conftest import SAMPLE
 
 
@@ -55,3 +55,22 @@ def test_lightness_alone_equals_the_l_of_rgb_to_lab():
     every_level = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).expand(1, 3, 16, 16)
     for x in (rgb, every_level, rgb[:, [2, 0, 1]]):
         assert torch.allclose(lightness(x), rgb_to_lab(x)[0], atol=1e-5)
+
+
+def test_fast_8bit_conversion_matches_kornia_rounded():
+    """lab_to_srgb8 is kornia's lab_to_rgb * 255 rounded, to one level on a rare pixel, over the whole ab
+    range (out of gamut too) and on real photos' own ab (where it must give back the photo)."""
+    torch.manual_seed(0)
+    lightness_ = torch.rand(2, 1, 64, 80)
+    ab = torch.rand(2, 2, 64, 80) * 2.2 - 1.1  # beyond the gamut on purpose: clipped like kornia
+    expected = (lab_to_rgb(lightness_, ab) * 255).round().to(torch.uint8)
+    got = lab_to_srgb8(lightness_, ab)
+    assert got.dtype == torch.uint8 and got.shape == expected.shape
+    difference = (got.int() - expected.int()).abs()
+    assert difference.max() <= 1 and (difference > 0).float().mean() < 1e-4
+    rgb = torch.from_numpy(real_photos()).permute(0, 3, 1, 2)
+    back = lab_to_srgb8(*rgb_to_lab(rgb))
+    assert (back.int() - rgb.int()).abs().max() <= 1
+    ramp, zero = torch.linspace(0, 1, 10001).view(1, 1, 1, -1), torch.zeros(1, 2, 1, 10001)
+    gray = lab_to_srgb8(ramp, zero)  # the gray ramp, level for level as kornia
+    assert torch.equal(gray, (lab_to_rgb(ramp, zero) * 255).round().to(torch.uint8))

@@ -224,6 +224,24 @@ def test_batching_does_not_change_the_result(cli_sweep, inputs, tmp_path):
     assert all(np.array_equal(outs[1][k], outs[8][k]) for k in outs[1])
 
 
+def test_big_batches_are_read_and_written_alone_with_the_same_result(cli_sweep, inputs, tmp_path, monkeypatch):
+    """Past READ_AHEAD_PIXELS a batch is decoded, colorized and written before the next is read: the
+    outputs and the summary do not change, broken files in the middle included."""
+    import colorlab.colorize
+
+    results = {}
+    for limit in (colorlab.colorize.READ_AHEAD_PIXELS, 0):
+        monkeypatch.setattr(colorlab.colorize, "READ_AHEAD_PIXELS", limit)
+        out = tmp_path / f"limit{limit}"
+        tally = run_colorize(
+            compose_colorize([f"ckpt={cli_sweep / '1_batchnorm'}", f"input={inputs}", f"output={out}", "batch_size=3"])
+        )
+        results[limit] = (tally.line(), {p.relative_to(out): np.asarray(Image.open(p)) for p in out.rglob("*.*")})
+    (line_a, outs_a), (line_b, outs_b) = results.values()
+    assert line_a == line_b == "9 colorized, 0 skipped, 3 failed"
+    assert outs_a.keys() == outs_b.keys() and all(np.array_equal(outs_a[k], outs_b[k]) for k in outs_a)
+
+
 @pytest.mark.parametrize("model_name", ["rebalanced", "unet"])
 def test_rebalanced_and_unet_models_export_and_colorize(model_name, photo_dir, tmp_path):
     import onnxruntime
