@@ -1,9 +1,11 @@
 """Photos per second of `colorlab.colorize` on a folder of 500x375 JPEGs, vs the bare model forward.
+Target (issue 15): the pipeline at >= 0.9 of the bare forward, for Lite0 and VGG-16.
 
-    python benchmarks/colorize_throughput.py [--photos 48] [--encoder efficientnet_lite0|vgg16]
+    python benchmarks/colorize_throughput.py [--photos 48] [--encoder efficientnet_lite0|vgg16] [--rounds 5]
 
-Both are measured in this one run on the same photos: the ratio is the share of time the model
-itself takes; the rest is decode, LAB, resizing, upsampling, recombination and JPEG encoding.
+Both are measured in this one run on the same photos, interleaved round by round (benchmarks/harness.py):
+the ratio is the share of time the model itself takes; the rest is decode, LAB, resizing, upsampling,
+recombination and JPEG encoding (overlapped with the network by colorize's read and write threads).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from harness import interleave, ratio, report  # benchmarks/harness.py
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -51,6 +54,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=48)
     parser.add_argument("--encoder", default="efficientnet_lite0", choices=["efficientnet_lite0", "vgg16"])
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     torch.set_flush_denormal(True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,12 +76,9 @@ def main() -> None:
             device="cpu",
             batch_size=args.batch_size,
             progress=False,
+            overwrite=True,
         )
         run_colorize(cfg)  # warm-up (and the outputs exist now)
-        cfg.overwrite = True
-        start = time.perf_counter()
-        run_colorize(cfg)
-        pipeline = args.photos / (time.perf_counter() - start)
 
         from colorlab.checkpoints import load_model
 
@@ -86,19 +87,27 @@ def main() -> None:
         arrays = [np.asarray(Image.open(p).resize((w, h))) for p in sorted(photos.glob("*.jpg"))]
         rgb = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
         lightness, _ = rgb_to_lab(rgb)
-        with torch.no_grad():
-            model(lightness[: args.batch_size])
+
+        def pipeline() -> float:
+            start = time.perf_counter()
+            run_colorize(cfg)
+            return args.photos / (time.perf_counter() - start)
+
+        @torch.no_grad()
+        def bare() -> float:
             start = time.perf_counter()
             for i in range(0, args.photos, args.batch_size):
                 model(lightness[i : i + args.batch_size])
-            bare = args.photos / (time.perf_counter() - start)
-    print(
+            return args.photos / (time.perf_counter() - start)
+
+        bare()  # warm-up
+        values = interleave({"colorize pipeline": pipeline, "bare model forward": bare}, args.rounds)
+    settings = (
         f"encoder {args.encoder}, {args.photos} photos 500x375 -> network {h}x{w}, batch {args.batch_size}, "
         f"{torch.get_num_threads()} threads"
     )
-    print(f"colorize pipeline: {pipeline:.2f} photos/s")
-    print(f"bare model forward: {bare:.2f} photos/s")
-    print(f"ratio pipeline/bare: {pipeline / bare:.2f} (1.0 = no overhead)")
+    target = ratio(values, "colorize pipeline", "bare model forward", "colorize / bare forward", target=0.9)
+    report(f"colorize_throughput ({args.encoder})", settings, "photos/s", values, [target])
 
 
 if __name__ == "__main__":

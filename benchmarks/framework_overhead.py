@@ -5,9 +5,9 @@
 The model, trainer, loggers and callbacks come from conf/ exactly as `python -m colorlab.train
 trainer=cpu model.channels_last=true` builds them (TensorBoard + CSV logging, checkpoints, throughput
 and LR callbacks); validation is off so that only training steps are timed. The bare loop runs the
-same module's step under the same bf16 autocast with the same Adam. Batches are made once, in memory,
-and both see them in the same order; the first steps are warm-up. Each is run twice, alternating, and
-the faster run counts. Prints images/s and fit / bare.
+same module's step in the same precision (trainer=cpu's choice for this CPU) with the same Adam.
+Batches are made once, in memory, and both see them in the same order; the first steps are warm-up.
+The two alternate for `--rounds` rounds (benchmarks/harness.py); prints images/s and fit / bare.
 """
 
 from __future__ import annotations
@@ -19,13 +19,15 @@ import time
 import hydra
 import pytorch_lightning as pl
 import torch
+from harness import interleave, ratio, report  # benchmarks/harness.py
 from hydra import compose, initialize_config_dir
 from steps import train_step  # benchmarks/steps.py
 from torch.utils.data import DataLoader
 
-from colorlab.config import CONFIG_DIR
+from colorlab.config import CONFIG_DIR, register_resolvers
 
 WARMUP = 4
+register_resolvers()  # trainer=cpu picks its precision through ${colorlab.cpu_precision:}
 
 
 class StepClock(pl.Callback):
@@ -65,7 +67,7 @@ def fit(cfg, batches) -> float:
 
 def bare(cfg, batches) -> float:
     torch.manual_seed(0)
-    step = train_step(hydra.utils.instantiate(cfg.model), bf16=True)
+    step = train_step(hydra.utils.instantiate(cfg.model), bf16=str(cfg.trainer.precision).startswith("bf16"))
     ends = []
     for batch in batches:
         step(batch)
@@ -79,6 +81,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=24)
     parser.add_argument("--encoder", default="vgg16", choices=["vgg16", "efficientnet_lite0"])
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     torch.manual_seed(0)
     batches = [
@@ -87,15 +90,20 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as out:
         cfg = config(args, out)
-        results = {"fit": [], "bare": []}
-        for _ in range(2):
-            results["bare"].append(bare(cfg, batches))
-            results["fit"].append(fit(cfg, batches))
-    best = {name: max(values) for name, values in results.items()}
-    print(f"{args.encoder}, {args.batch} x {args.size}px, bf16 + channels-last, {args.steps - WARMUP} timed steps")
-    for name, values in results.items():
-        print(f"{name:5s} {best[name]:7.1f} images/s (runs: {', '.join(f'{v:.1f}' for v in values)})")
-    print(f"Trainer.fit / bare loop = {best['fit'] / best['bare']:.3f}")
+        values = interleave(
+            {"bare loop": lambda: bare(cfg, batches), "Trainer.fit": lambda: fit(cfg, batches)}, args.rounds
+        )
+    settings = (
+        f"{args.encoder}, {args.batch} x {args.size}px, precision {cfg.trainer.precision} + channels-last, "
+        f"{args.steps - WARMUP} timed steps, {torch.get_num_threads()} threads"
+    )
+    report(
+        "framework_overhead",
+        settings,
+        "images/s",
+        values,
+        [ratio(values, "Trainer.fit", "bare loop", "fit / bare loop")],
+    )
 
 
 if __name__ == "__main__":

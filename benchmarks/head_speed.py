@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from harness import interleave, ratio, report  # benchmarks/harness.py
 from steps import train_step  # benchmarks/steps.py
 
 from colorlab import quantize
@@ -41,21 +42,18 @@ def real_batch(root: Path, size: int, batch: int, encoder: EfficientNetLite0Enco
     return FeatureBatch(features.contiguous(memory_format=torch.channels_last), ab)
 
 
-def rate(module: ColorizationModule, batch: FeatureBatch, steps: int, bf16: bool) -> float:
-    step = train_step(module, bf16=bf16)
-    step(batch)  # warm-up
+def rate(step, batch: FeatureBatch, steps: int) -> float:
     start = time.perf_counter()
     for _ in range(steps):
         step(batch)
     return steps * batch.features.shape[0] / (time.perf_counter() - start)
 
 
-def seconds(fn, repeats: int = 3) -> float:
-    fn()
+def calls_per_second(fn, repeats: int = 3) -> float:
     start = time.perf_counter()
     for _ in range(repeats):
         fn()
-    return (time.perf_counter() - start) / repeats
+    return repeats / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -66,6 +64,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (default: fp32)")
     parser.add_argument("--up-widths", default="64,32,16", help="the decoder's up widths, for both heads")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     torch.manual_seed(0)
     encoder = EfficientNetLite0Encoder("imagenet")
@@ -78,24 +77,39 @@ def main() -> None:
         "rebalanced, 1x1 class conv at 1/4": ClassificationHead(output_stride=4, out_kernel=1),
         "rebalanced, 3x3 class conv at 1/2": ClassificationHead(output_stride=2, out_kernel=3),
     }
-    rates = {}
+    runs = {}
     for name, head in heads.items():
         if isinstance(head, ClassificationHead):
             head.set_prior(torch.ones(529))
         module = ColorizationModule(encoder, decoder, adam, head=head, channels_last=True)
-        rates[name] = rate(module, batch, args.steps, args.bf16)
-        print(f"{name}: {rates[name]:.1f} images/s")
-    base = rates["regression (MSE, full resolution)"]
-    for name, value in rates.items():
-        print(f"ratio {name} / regression: {value / base:.3f}")
+        step = train_step(module, bf16=args.bf16)
+        step(batch)  # warm-up
+        runs[name] = functools.partial(rate, step, batch, args.steps)
+    values = interleave(runs, args.rounds)
+    base = "regression (MSE, full resolution)"
+    ratios = [ratio(values, name, base, f"{name} / regression") for name in heads if name != base]
+    ratios[0].target = 1 / 3
+    settings = (
+        f"cached Lite0 features of {args.batch} CAT photos at {args.size} px, decoder up widths {args.up_widths}, "
+        f"{'bf16' if args.bf16 else 'fp32'} + channels-last, Adam, {args.steps} steps per round"
+    )
+    report("head_speed", settings, "images/s", values, ratios)
 
     head = ClassificationHead()
     ab = torch.nn.functional.adaptive_avg_pool2d(batch.ab, args.size // 4)
-    search = seconds(lambda: quantize.soft_encode(ab, head.centres))
-    lookup = seconds(lambda: head.soft_encode(ab))
+    head.soft_encode(ab)  # builds the table
+    values = interleave(
+        {
+            "soft-encode by lookup table": functools.partial(calls_per_second, lambda: head.soft_encode(ab)),
+            "soft-encode by distance search": functools.partial(
+                calls_per_second, lambda: quantize.soft_encode(ab, head.centres)
+            ),
+        },
+        args.rounds,
+    )
     pixels = f"{args.batch} x {args.size // 4}^2 px"
-    print(f"soft-encoding {pixels}: search {search * 1e3:.1f} ms, lookup {lookup * 1e3:.1f} ms")
-    print(f"ratio search / lookup: {search / lookup:.1f}")
+    lookup = ratio(values, "soft-encode by lookup table", "soft-encode by distance search", "lookup / search")
+    report("soft_encoding", pixels, "batches/s", values, [lookup])
 
 
 if __name__ == "__main__":

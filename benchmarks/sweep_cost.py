@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import Ratio, report  # benchmarks/harness.py
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -92,6 +94,14 @@ def main() -> None:
             ideal_views = n * (encoder_pass + decoder_epoch) / (2 * encoder_pass + n * decoder_epoch)
             line += f"; two-view ideal N(E+D)/(2E+ND) = {ideal_views:.2f}x -> {achieved / ideal_views:.2f} of it"
         print(line)
+    # Minutes-long sweeps are run once each, not interleaved: the report records them for run_all.
+    values = {"uncached sweep": [3600 / uncached], **{f"cached ({k}) sweep": [3600 / v[0]] for k, v in cached.items()}}
+    ratios = [
+        Ratio(f"cached ({k}) / uncached", f"cached ({k}) sweep", "uncached sweep", [uncached / v[0]])
+        for k, v in cached.items()
+    ]
+    settings = f"{runs} decoders x {args.epochs} epochs, {args.subset} photos at {args.size}px, trainer={args.trainer}"
+    report("sweep_cost", settings, "sweeps/hour", values, ratios)
     if args.keep:
         print(f"runs kept in {workdir}")
     else:

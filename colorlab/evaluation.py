@@ -12,6 +12,7 @@ import torch
 from colorlab import ab_bins, metrics
 from colorlab.ab_bins import ColourStats
 from colorlab.color import AB_SCALE, lab_to_srgb8, rgb_to_lab
+from colorlab.threads import read_ahead
 
 ACC_THRESHOLDS = (2, 5, 10, 20)
 # Per-image metrics, in the order of the CSV and the printed table (reports choose their own columns).
@@ -103,7 +104,7 @@ def evaluate(
     """Run each predictor over the same uint8 RGB batches; {name: one dict of metrics per image}."""
     weights = ab_bins.inverse_prior_weights(stats.prior).float()
     records: dict[str, list[dict[str, float]]] = {name: [] for name in predictors}
-    for rgb in batches:
+    for rgb in read_ahead(batches):  # the next batch is decoded while this one is scored
         truth = Truth.of(rgb.to(device), weights)
         for name, predict in predictors.items():
             with torch.autocast(torch.device(device).type, dtype=autocast_dtype, enabled=autocast_dtype is not None):

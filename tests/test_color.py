@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 from skimage.color import rgb2lab
 
-from colorlab.color import AB_SCALE, L_SCALE, chroma, gray_rgb, lab_to_rgb, lab_to_srgb8, lightness, rgb_to_lab
+from colorlab.color import AB_SCALE, L_SCALE, chroma, gray_rgb, lab_to_rgb, lab_to_srgb8, rgb_to_lab
 from tests.conftest import SAMPLE
 
 

@@ -22,6 +22,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -33,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 from colorlab.atomic import atomic_write
 from colorlab.color import rgb_to_lab
 from colorlab.data.images import ImageFiles
+from colorlab.threads import read_ahead
 
 log = logging.getLogger(__name__)
 
@@ -203,20 +205,29 @@ class FeatureCache:
 
     @torch.no_grad()
     def _compute(self, missing, load_views, device, encode, batch_size: int) -> None:
+        """Encode the missing entries: the next batch is decoded and the previous one written by
+        background threads while the encoder runs."""
         paths = [path for path, _ in missing]
         loader = DataLoader(load_views(paths), batch_size=batch_size, shuffle=False)
-        done = 0
-        for images in loader:
-            lightness, ab = rgb_to_lab(images.to(device))
-            inputs = [lightness, lightness.flip(-1)][: self.views]
-            encoded = encode(torch.cat(inputs)).float()  # one batched pass for all views
-            views = torch.stack(encoded.chunk(self.views), dim=1)  # (B,views,C,h,w)
-            for i in range(images.shape[0]):
-                digest = missing[done + i][1]
-                data = self.layout.pack(self._key(digest), views[i].cpu(), ab[i].cpu())
-                # atomic: a crash or a parallel job never leaves half an entry
-                atomic_write(self.entry_path(digest), lambda tmp, data=data: tmp.write_bytes(data))
-            done += images.shape[0]
+        done, writing = 0, None
+        with ThreadPoolExecutor(1, "feature-cache-write") as writer:
+            for images in read_ahead(loader):
+                lightness, ab = rgb_to_lab(images.to(device))
+                inputs = [lightness, lightness.flip(-1)][: self.views]
+                encoded = encode(torch.cat(inputs)).float()  # one batched pass for all views
+                views = torch.stack(encoded.chunk(self.views), dim=1).cpu()  # (B,views,C,h,w)
+                if writing is not None:
+                    writing.result()  # one batch in writing at a time; its errors surface here
+                writing = writer.submit(self._write, [d for _, d in missing[done : done + len(views)]], views, ab.cpu())
+                done += len(views)
+            if writing is not None:
+                writing.result()
+
+    def _write(self, digests: list[str], views: torch.Tensor, ab: torch.Tensor) -> None:
+        for digest, entry_views, entry_ab in zip(digests, views, ab, strict=True):
+            data = self.layout.pack(self._key(digest), entry_views, entry_ab)
+            # atomic: a crash or a parallel job never leaves half an entry
+            atomic_write(self.entry_path(digest), lambda tmp, data=data: tmp.write_bytes(data))
 
 
 class CachedViews(Dataset):

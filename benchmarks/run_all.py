@@ -1,0 +1,129 @@
+"""Run every benchmark and write the table the README shows: one command, one source for the figures.
+
+    python benchmarks/run_all.py [--quick] [--only colorize evaluate ...] [--no-readme]
+
+Each benchmark runs in its own process (so none inherits another's threads, caches or memory) with
+BENCHMARK_JSON pointing at a file its `harness.report` appends to. The collected records are written
+to `benchmarks/results.json` (every round of every measurement) and `benchmarks/results.md` (one row
+per ratio: median, range over the interleaved rounds, target, and a busy flag), and the table replaces
+the block between the BEGIN/END markers in README.md. `--quick` runs smaller settings (about a third
+of the time); the table says which settings each row used. Run it on an idle machine; rows flagged
+busy say when it was not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BEGIN, END = "<!-- benchmarks:begin (python benchmarks/run_all.py) -->", "<!-- benchmarks:end -->"
+
+# name: (script, arguments, quick arguments)
+BENCHMARKS = {
+    "colorize-lite0": (
+        "colorize_throughput.py",
+        ["--encoder", "efficientnet_lite0"],
+        ["--photos", "24", "--rounds", "3"],
+    ),
+    "colorize-vgg16": ("colorize_throughput.py", ["--encoder", "vgg16"], ["--photos", "16", "--rounds", "3"]),
+    "evaluate": ("evaluate_throughput.py", [], ["--rounds", "3"]),
+    "cache-build": ("cache_build.py", [], ["--photos", "128", "--rounds", "3"]),
+    "framework-overhead": ("framework_overhead.py", [], ["--steps", "12", "--rounds", "3"]),
+    "head-speed": ("head_speed.py", [], ["--steps", "5", "--rounds", "3"]),
+    "data-throughput": ("data_throughput.py", [], ["--batches", "8", "--rounds", "3"]),
+    "train-throughput": ("train_throughput.py", [], ["--steps", "2", "--rounds", "3"]),
+    "memory": ("memory.py", [], ["--sizes", "500", "5000"]),
+    "sweep-cost": ("sweep_cost.py", [], ["--subset", "500", "--epochs", "3"]),
+}
+
+
+def run(name: str, quick: bool, records_file: Path) -> tuple[int, float]:
+    script, full, small = BENCHMARKS[name]
+    command = [sys.executable, str(HERE / script), *(small if quick else full)]
+    print(f"== {name}: {' '.join(command[1:])}", flush=True)
+    started = time.perf_counter()
+    env = {**os.environ, "BENCHMARK_JSON": str(records_file), "PYTHONPATH": str(ROOT)}
+    code = subprocess.run(command, cwd=HERE, env=env).returncode
+    return code, time.perf_counter() - started
+
+
+def markdown(records: list[dict], header: str) -> str:
+    lines = [
+        header,
+        "",
+        "| benchmark | ratio | median | range over rounds | target | settings |",
+        "|---|---|---|---|---|---|",
+    ]
+    for record in records:
+        for r in record["ratios"]:
+            target = "" if r["target"] is None else f"≥ {r['target']:.3g}: {'met' if r['met'] else '**not met**'}"
+            busy = " (busy)" if r["busy"] else ""
+            rounds = len(r["per_round"])
+            lines.append(
+                f"| {record['benchmark']} | {r['name']} | **{r['median']:.3g}**{busy} | "
+                f"{r['low']:.3g}–{r['high']:.3g} ({rounds}) | {target} | {record['settings']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(table: str) -> bool:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        print(f"README.md has no {BEGIN} ... {END} block; table not inserted", file=sys.stderr)
+        return False
+    before, rest = text.split(BEGIN, 1)
+    _, after = rest.split(END, 1)
+    readme.write_text(f"{before}{BEGIN}\n{table}{END}{after}")
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller settings (about a third of the time)")
+    parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run these benchmarks only")
+    parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README's table")
+    args = parser.parse_args()
+    names = args.only or list(BENCHMARKS)
+    failed = []
+    with tempfile.TemporaryDirectory() as tmp:
+        records_file = Path(tmp) / "records.jsonl"
+        records_file.touch()
+        seconds = {}
+        for name in names:
+            code, seconds[name] = run(name, args.quick, records_file)
+            if code != 0:
+                failed.append(name)
+        records = [json.loads(line) for line in records_file.read_text().splitlines() if line.strip()]
+    import torch
+
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs "
+        f"({torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}"
+    )
+    stamp = time.strftime("%Y-%m-%d")
+    header = (
+        f"Measured {stamp} on {machine} by `python benchmarks/run_all.py{' --quick' if args.quick else ''}`"
+        f"{'' if not args.only else ' --only ' + ' '.join(args.only)} ({sum(seconds.values()) / 60:.0f} min)."
+    )
+    (HERE / "results.json").write_text(json.dumps({"machine": machine, "date": stamp, "records": records}, indent=2))
+    table = markdown(records, header)
+    (HERE / "results.md").write_text(table)
+    print(table)
+    if not args.no_readme and update_readme(table):
+        print("README.md: benchmark table updated")
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The benchmark harness: interleaving, median ratios, the busy flag, and run_all's table in the README."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import harness  # noqa: E402
+import run_all  # noqa: E402
+
+
+def test_interleave_alternates_the_measurements_round_by_round():
+    calls = []
+    values = harness.interleave({"a": lambda: calls.append("a") or 2.0, "b": lambda: calls.append("b") or 1.0}, 3)
+    assert calls == ["a", "b"] * 3 and values == {"a": [2.0] * 3, "b": [1.0] * 3}
+
+
+def test_the_ratio_is_the_median_of_per_round_ratios_and_a_wide_spread_is_flagged():
+    # the machine got 3x slower in round 2 for both: per-round ratios stay 0.5
+    steady = harness.ratio({"fit": [5.0, 1.6, 5.2], "bare": [10.0, 3.2, 10.4]}, "fit", "bare", target=0.4)
+    assert steady.median == pytest.approx(0.5) and not steady.busy and steady.met
+    noisy = harness.ratio({"fit": [5.0, 1.0, 5.0], "bare": [10.0, 10.0, 5.0]}, "fit", "bare", target=0.9)
+    assert noisy.median == pytest.approx(0.5) and noisy.busy and noisy.met is False
+
+
+def test_report_writes_the_record_for_run_all(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "records.jsonl"
+    monkeypatch.setenv("BENCHMARK_JSON", str(out))
+    values = {"pipeline": [9.0, 9.5], "bare": [10.0, 10.0]}
+    harness.report("demo", "2 photos", "photos/s", values, [harness.ratio(values, "pipeline", "bare", target=0.9)])
+    record = json.loads(out.read_text())
+    assert record["ratios"][0]["median"] == pytest.approx(0.925) and record["ratios"][0]["met"] is True
+    assert "target >= 0.9: met" in capsys.readouterr().out
+    table = run_all.markdown([record], "Measured on a test.")
+    assert "| demo | pipeline / bare | **0.925** | 0.9–0.95 (2) | ≥ 0.9: met | 2 photos |" in table
+
+
+def test_run_all_replaces_only_the_marked_block_of_the_readme(tmp_path, monkeypatch):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{run_all.BEGIN}\nold table\n{run_all.END}\nrest\n")
+    monkeypatch.setattr(run_all, "ROOT", tmp_path)
+    assert run_all.update_readme("| new |\n")
+    assert readme.read_text() == f"intro\n{run_all.BEGIN}\n| new |\n{run_all.END}\nrest\n"
+    readme.write_text("no markers\n")
+    assert not run_all.update_readme("| new |\n") and readme.read_text() == "no markers\n"
