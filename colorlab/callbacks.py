@@ -15,15 +15,18 @@ import torch
 import torchvision
 from lightning_fabric.plugins import TorchCheckpointIO
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 from torch.utils.data import Dataset, IterableDataset
 
 from colorlab.atomic import atomic_write
 from colorlab.color import gray_rgb, lab_to_rgb, rgb_to_lab
 
+IMAGE_LOGGERS = (TensorBoardLogger, MLFlowLogger, WandbLogger)
+
 
 class ValidationImages(pl.Callback):
-    """Logs rows of gray input | prediction | ground truth for the same `num_images` val photos."""
+    """Logs rows of gray input | prediction | ground truth for the same `num_images` val photos, to
+    every logger that stores images: TensorBoard, MLflow (a PNG artifact per epoch), W&B."""
 
     def __init__(self, num_images: int = 8, tag: str = "val/samples") -> None:
         self.num_images = num_images
@@ -31,14 +34,23 @@ class ValidationImages(pl.Callback):
         self.images: torch.Tensor | None = None  # (N,3,H,W) uint8, the first N val photos
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+        loggers = [lg for lg in trainer.loggers if isinstance(lg, IMAGE_LOGGERS)]
         if trainer.sanity_checking or not loggers or self.num_images <= 0:
             return
         if self.images is None:
             self.images = first_images(trainer.val_dataloaders.dataset, self.num_images)
         grid = self.render(pl_module, self.images.to(pl_module.device))
+        step = trainer.global_step
         for logger in loggers:
-            logger.experiment.add_image(self.tag, grid, global_step=trainer.global_step)
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image(self.tag, grid, global_step=step)
+                continue
+            picture = (grid.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()  # (H,W,3)
+            if isinstance(logger, MLFlowLogger):
+                name = f"{self.tag.replace('/', '_')}/step_{step:07d}.png"
+                logger.experiment.log_image(logger.run_id, picture, artifact_file=name)
+            else:  # WandbLogger
+                logger.log_image(key=self.tag, images=[picture], step=step)
 
     @staticmethod
     @torch.no_grad()

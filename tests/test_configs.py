@@ -39,6 +39,8 @@ TESTED = {
     ("logger", "default"),
     ("logger", "csv"),
     ("logger", "tensorboard"),
+    ("logger", "mlflow"),
+    ("logger", "wandb"),
     ("callbacks", "default"),
     ("callbacks", "early_stopping"),
     ("paths", "default"),
@@ -74,6 +76,7 @@ def test_model_variants_compose_and_train_a_step(model, photo_dir, tmp_path):
         ["debug=overfit", "trainer.max_epochs=2", "trainer.check_val_every_n_epoch=1"],
         ["logger=csv", "callbacks=early_stopping"],
         ["logger=tensorboard"],
+        ["logger=[csv,mlflow,wandb]"],
     ],
 )
 def test_debug_logger_and_callback_choices_run(choices, photo_dir, tmp_path):
@@ -89,6 +92,15 @@ def test_debug_logger_and_callback_choices_run(choices, photo_dir, tmp_path):
         assert "csv" in written and "tensorboard" not in written and "early_stopping" in cfg.callbacks
     if "logger=tensorboard" in choices:
         assert "tensorboard" in written and "csv" not in written
+    if "logger=[csv,mlflow,wandb]" in choices:  # several at once, all offline, each with the run's metrics
+        assert {"csv", "mlflow.db", "mlartifacts", "wandb"} <= written and "tensorboard" not in written
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(f"sqlite:///{tmp_path / 'run' / 'mlflow.db'}")
+        (run,) = client.search_runs([client.get_experiment_by_name("colorlab").experiment_id])
+        assert {"train/loss", "val/loss", "val/acc"} <= set(run.data.metrics) and run.data.params["variant"]
+        assert list((tmp_path / "run" / "mlartifacts").rglob("val_samples/step_*.png"))  # the image grid
+        assert list((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))
     if "debug=fdr" in choices:
         summary = (tmp_path / "run" / "summary.json").read_text()
         assert cfg.trainer.fast_dev_run and '"global_step": 1' in summary  # one batch, then done
