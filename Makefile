@@ -22,7 +22,7 @@ install: $(STAMP) ## create .venv and install colorlab with its test tools (offl
 
 demo: $(STAMP) ## train + compare the three decoders on the embedded sample (CPU, offline, ~7 min)
 	$(PY) -m colorlab.train -m experiment=demo model=baseline,batchnorm,dropout hydra.sweep.dir=outputs/multirun/demo-$(NOW)
-	$(PY) -m colorlab.compare outputs/multirun/demo-$(NOW)
+	$(PY) -m colorlab.compare runs=outputs/multirun/demo-$(NOW)
 	@echo "report: outputs/multirun/demo-$(NOW)/report/report.html"
 	@echo "logs:   $(VENV)/bin/tensorboard --logdir outputs/multirun/demo-$(NOW)"
 

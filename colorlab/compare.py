@@ -1,4 +1,4 @@
-"""Compare runs side by side: `python -m colorlab.compare outputs/multirun/<stamp> [run dirs ...]`.
+"""Compare runs side by side: `python -m colorlab.compare runs=[outputs/multirun/<stamp>, <run dir>, ...]`.
 
 Writes `report.md`, a self-contained `report.html`, `curves.png` (loss and accuracy per epoch) and
 `grid.png` (gray input | each variant | ground truth) to `<sweep>/report/` (or `--out`). Runs without
@@ -8,13 +8,11 @@ interrupted runs are listed with their status, never dropped.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import csv
 import json
 import logging
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,9 +24,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from colorlab.checkpoints import CheckpointError, find_checkpoint, load_model  # noqa: E402
+from colorlab.cli import user_errors_exit  # noqa: E402
 from colorlab.color import gray_rgb, lab_to_rgb, rgb_to_lab  # noqa: E402
 from colorlab.config import CONFIG_DIR, register_resolvers  # noqa: E402
 from colorlab.evaluate import run_evaluation  # noqa: E402
@@ -323,24 +322,30 @@ def compare(
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m colorlab.compare", description=__doc__.split("\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="sweep folders and/or run folders")
-    parser.add_argument("--out", type=Path, help="report folder (default: <sweep>/report)")
-    parser.add_argument("--split", default="test", choices=["train", "val", "test"])
-    parser.add_argument("--bootstrap", type=int, default=1000, help="resamples for 95%% intervals")
-    parser.add_argument("--images", type=int, default=6, help="photos in grid.png")
-    parser.add_argument("--grid-root", type=Path, help="take grid.png's photos from this folder's split instead")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        out = compare(args.runs, args.out, args.split, args.bootstrap, args.images, args.grid_root)
-    except (FileNotFoundError, CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+def run_compare(cfg: DictConfig) -> Path:
+    """Check the settings and write the report; returns its folder."""
+    if cfg.split not in ("train", "val", "test"):
+        raise ValueError(f"split={cfg.split}: choose train, val or test")
+    runs = [cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs)
+    if not runs:
+        raise ValueError("runs=[]: give at least one sweep or run folder")
+    out = compare(
+        [Path(r).expanduser() for r in runs],
+        Path(cfg.out).expanduser() if cfg.out else None,
+        cfg.split,
+        int(cfg.bootstrap),
+        int(cfg.images),
+        Path(cfg.grid_root).expanduser() if cfg.grid_root else None,
+    )
     print(f"report: {out / 'report.md'}  (and report.html, curves.png, grid.png)")
-    return 0
+    return out
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="compare")
+@user_errors_exit
+def main(cfg: DictConfig) -> None:
+    run_compare(cfg)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -5,8 +5,6 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from colorlab.data.embedded import sample_dir
-
 # Inside the package, so an installed wheel has them; the repository's top-level conf/ links here.
 CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
 
@@ -28,6 +26,8 @@ def register_resolvers() -> None:
     `${colorlab.sync_batchnorm:<accelerator>}` -> whether DDP can synchronise batch norm;
     `${colorlab.cpu_precision:}` -> bf16-mixed on AVX-512 CPUs, else 32-true."""
     if not OmegaConf.has_resolver("colorlab.sample_dir"):
+        from colorlab.data.embedded import sample_dir  # here: colorlab.data's commands import this module
+
         OmegaConf.register_new_resolver("colorlab.sample_dir", sample_dir)
     if not OmegaConf.has_resolver("colorlab.cpu_precision"):
         OmegaConf.register_new_resolver("colorlab.cpu_precision", cpu_precision)

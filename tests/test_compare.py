@@ -3,6 +3,8 @@
 import json
 import math
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,9 +12,9 @@ import torch
 from PIL import Image
 
 from colorlab.color import rgb_to_lab
-from colorlab.compare import compare, main
+from colorlab.compare import compare, run_compare
 from colorlab.evaluate import run_evaluation
-from tests.conftest import compose_evaluate
+from tests.conftest import compose_app, compose_evaluate
 
 
 def test_evaluate_writes_metrics_with_intervals_and_a_per_image_csv(cli_sweep, photo_dir, tmp_path):
@@ -99,7 +101,7 @@ def test_compare_reports_every_variant_the_baselines_and_broken_runs(cli_sweep, 
     (running / ".hydra").mkdir(parents=True)
     (running / "summary.json").write_text(json.dumps({"status": "running"}))
 
-    assert main([str(sweep), "--bootstrap", "20", "--images", "3"]) == 0
+    run_compare(compose_app("compare", [f"runs={sweep}", "bootstrap=20", "images=3"]))
     report = sweep / "report"
     table = [line for line in (report / "report.md").read_text().splitlines() if line.startswith("| ")]
     names = [line.split("|")[1].strip() for line in table[1:]]
@@ -132,6 +134,9 @@ def test_compare_reports_every_variant_the_baselines_and_broken_runs(cli_sweep, 
     assert Image.open(report / "grid.png").size[0] == round(2.2 * 100 * 5)  # photos from photo_dir
 
 
-def test_compare_names_a_folder_that_is_not_a_run(tmp_path, capsys):
-    assert main([str(tmp_path)]) == 2
-    assert "neither a run folder nor a sweep" in capsys.readouterr().err
+def test_compare_names_a_folder_that_is_not_a_run(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "colorlab.compare", f"runs=[{tmp_path}]"], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and done.stderr.count("error:") == 1
+    assert "neither a run folder nor a sweep" in done.stderr and "Traceback" not in done.stderr

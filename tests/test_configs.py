@@ -20,6 +20,9 @@ TESTED = {
     ("", "colorize"),  # tests/test_colorize.py
     ("", "export"),  # tests/test_colorize.py
     ("", "app"),  # tests/test_app.py
+    ("", "compare"),  # tests/test_compare.py
+    ("", "shards"),  # tests/test_shards.py
+    ("", "download"),  # tests/test_download.py
     ("data", "folder"),
     ("data", "sample"),
     ("data", "cats"),

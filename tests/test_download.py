@@ -7,7 +7,6 @@ import http.server
 import io
 import threading
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from PIL import Image
 
 from colorlab.data import download as dl
 from colorlab.data.files import find_images
+from tests.conftest import compose_app
 
 
 def cat_zip(folder: str, n: int, extra: dict[str, bytes] | None = None) -> bytes:
@@ -184,7 +184,7 @@ def test_a_corrupt_zip_is_deleted_with_a_clear_error(tmp_path):
 
 
 def test_command_line(server, tmp_path, capsys):
-    assert dl.main(["cats", "--root", str(tmp_path / "cli")]) == 0
+    dl.run_download(compose_app("download", ["name=cats", f"root={tmp_path / 'cli'}"]))
     assert "ready" in capsys.readouterr().out
     assert len(find_images(tmp_path / "cli")) == 11
 
@@ -198,4 +198,5 @@ def test_real_registry_points_at_archive_org():
     cats = dl.DATASETS["cats"]
     assert [a.filename for a in cats.archives] == ["CAT_DATASET_01.zip", "CAT_DATASET_02.zip"]
     assert cats.checksums_url.endswith("CAT_DATASET_files.xml")
-    assert Path(dl.default_root("cats")).name == "cats"
+    with pytest.raises(ValueError, match="name=dogs: choose one of cats"):
+        dl.run_download(compose_app("download", ["name=dogs"]))

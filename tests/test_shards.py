@@ -3,15 +3,17 @@
 import hashlib
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 from torch.utils.data import DataLoader
 
 from colorlab.data.files import find_images, split_files
-from colorlab.data.shards import ShardStream, main, read_index, shard_urls, write_shards
+from colorlab.data.shards import ShardStream, read_index, run_shards, shard_urls, write_shards
 from colorlab.data.transforms import eval_transform
 from colorlab.train import train
-from tests.conftest import compose_config, tiny_overrides
+from tests.conftest import compose_app, compose_config, tiny_overrides
 
 
 @pytest.fixture
@@ -115,7 +117,8 @@ def test_bad_shards_and_missing_indexes_are_named(shards, tmp_path, capsys):
 
 def test_the_cli_writes_shards_and_says_how_to_train(photo_dir, tmp_path, capsys, caplog):
     with caplog.at_level(logging.INFO):
-        assert main([str(photo_dir), str(tmp_path / "out"), "--per-shard", "5"]) == 0
+        run_shards(compose_app("shards", [f"folder={photo_dir}", f"out={tmp_path / 'out'}", "per_shard=5"]))
     assert f"data=shards data.urls={tmp_path / 'out'}" in capsys.readouterr().out
-    assert main([str(tmp_path / "missing"), str(tmp_path / "out2")]) == 2
-    assert "missing: no such folder" in capsys.readouterr().err
+    command = [sys.executable, "-m", "colorlab.data.shards", f"folder={tmp_path / 'missing'}", f"out={tmp_path / 'o2'}"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.count("error:") == 1 and "missing: no such folder" in done.stderr

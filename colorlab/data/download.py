@@ -1,6 +1,6 @@
 """Dataset downloader: resumable HTTP downloads, size and checksum checks, and safe zip extraction.
 
-    python -m colorlab.data.download cats [--root data/cats]
+    python -m colorlab.data.download name=cats [root=data/cats]
 
 The CAT dataset (Zhang, Sun and Tang, ECCV 2008; ~10,000 cat photos in CAT_00..CAT_06) lives on
 archive.org as two zips. archive.org publishes each file's size and MD5 in `<item>_files.xml`;
@@ -9,14 +9,11 @@ the downloader reads them there and checks every archive before extracting it.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import http.client
 import logging
-import os
 import shutil
 import stat
-import sys
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -24,7 +21,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import hydra
+from omegaconf import DictConfig
 from tqdm import tqdm
+
+from colorlab.cli import user_errors_exit
+from colorlab.config import CONFIG_DIR
 
 log = logging.getLogger(__name__)
 
@@ -222,25 +224,21 @@ def safe_extract(archive: Path, target: Path) -> None:
         raise DownloadError(f"{archive} is not a valid zip ({err}); deleted it, run again") from err
 
 
-def default_root(name: str) -> Path:
-    return Path(os.environ.get("COLORLAB_DATA", "data")) / name
+def run_download(cfg: DictConfig) -> Path:
+    """Make sure dataset `cfg.name` is in place; returns its folder."""
+    if cfg.name not in DATASETS:
+        raise ValueError(f"name={cfg.name}: choose one of {', '.join(sorted(DATASETS))}")
+    root = Path(cfg.root).expanduser() if cfg.root else Path(cfg.paths.data_dir) / cfg.name
+    root = ensure_dataset(cfg.name, root, bool(cfg.keep_archives))
+    print(f"{cfg.name} is ready in {root}")
+    return root
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m colorlab.data.download", description=__doc__.split("\n")[0])
-    parser.add_argument("name", choices=sorted(DATASETS))
-    parser.add_argument("--root", type=Path, help="target folder (default: $COLORLAB_DATA/<name> or data/<name>)")
-    parser.add_argument("--keep-archives", action="store_true", help="keep the zips after extraction")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        root = ensure_dataset(args.name, args.root or default_root(args.name), args.keep_archives)
-    except (DownloadError, UnsafeArchiveError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"{args.name} is ready in {root}")
-    return 0
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="download")
+@user_errors_exit
+def main(cfg: DictConfig) -> None:
+    run_download(cfg)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,6 +1,6 @@
 """WebDataset tar shards: write a photo folder as shards, and stream them back without duplicates.
 
-    python -m colorlab.data.shards <folder> <out> [--per-shard 1000]
+    python -m colorlab.data.shards folder=<photos> out=<shards> [per_shard=1000]
 
 writes `<out>/{train,val,test}-000000.tar, ...` (the same hash split as `data=folder`, so a photo
 lands in the same split either way) and `<out>/index.json` (shards and counts per split). Each sample
@@ -15,21 +15,23 @@ URL WebDataset opens (http(s), `pipe:` commands: `pipe:curl -s https://host/shar
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import logging
 import random
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import fsspec
+import hydra
 import torch
 import webdataset as wds
+from omegaconf import DictConfig
 from torch.utils.data import IterableDataset, get_worker_info
 from torchvision.transforms.v2 import functional as TF
 
+from colorlab.cli import user_errors_exit
+from colorlab.config import CONFIG_DIR
 from colorlab.data.files import SPLITS, find_images, split_files
 from colorlab.data.images import UnreadableImageError, read_rgb
 from colorlab.data.scan import scan_chroma
@@ -51,7 +53,7 @@ def write_shards(
     """Write `root`'s photos as shards under `out`; return (and save) the index."""
     root, out = Path(root).expanduser(), Path(out).expanduser()
     if per_shard < 1:
-        raise ValueError(f"--per-shard={per_shard}: must be positive")
+        raise ValueError(f"per_shard={per_shard}: must be positive")
     files = find_images(root)
     chroma = scan_chroma(root, files, cache_dir)  # also finds the unreadable files
     out.mkdir(parents=True, exist_ok=True)
@@ -102,7 +104,7 @@ def read_index(urls: str, index: str | None = None) -> dict:
     except (OSError, ValueError, ImportError) as err:
         raise FileNotFoundError(
             f"{setting}: cannot read {location} ({err}); write shards with "
-            "`python -m colorlab.data.shards <folder> <out>` and point data.urls at <out>"
+            "`python -m colorlab.data.shards folder=<photos> out=<out>` and point data.urls at <out>"
         ) from err
     if found.get("version") != INDEX_VERSION or set(found.get("splits", {})) != set(SPLITS):
         raise ValueError(f"{setting}: {location} is not a colorlab shard index (version {INDEX_VERSION})")
@@ -179,22 +181,22 @@ def _name_shard(err: Exception) -> bool:
     raise OSError(f"cannot read shard: {err}") from err
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m colorlab.data.shards", description=__doc__.split("\n")[0])
-    parser.add_argument("folder", type=Path, help="a folder of photos (searched recursively)")
-    parser.add_argument("out", type=Path, help="where the shards and index.json go")
-    parser.add_argument("--per-shard", type=int, default=1000, help="samples per shard (default 1000)")
-    parser.add_argument("--split", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        index = write_shards(args.folder, args.out, args.per_shard, args.split)
-    except (OSError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {_counts(index)} to {args.out}; train with: data=shards data.urls={args.out.resolve()}")
-    return 0
+def run_shards(cfg: DictConfig) -> dict:
+    """Write the shards `cfg` asks for; returns the index."""
+    split = tuple(float(share) for share in cfg.split)
+    if len(split) != 3:
+        raise ValueError(f"split={list(cfg.split)}: give three shares, train, val and test")
+    out = Path(cfg.out).expanduser()
+    index = write_shards(Path(cfg.folder).expanduser(), out, int(cfg.per_shard), split)
+    print(f"wrote {_counts(index)} to {out}; train with: data=shards data.urls={out.resolve()}")
+    return index
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="shards")
+@user_errors_exit
+def main(cfg: DictConfig) -> None:
+    run_shards(cfg)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
