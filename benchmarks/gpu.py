@@ -94,7 +94,7 @@ def training_rates(device: torch.device, size: int, batch: int, steps: int, roun
 
 
 def photos(folder: Path, count: int, size: tuple[int, int]) -> list[Path]:
-    """Synthetic smooth colour photos as JPEGs (no dataset needed)."""
+    """Synthetic smooth color photos as JPEGs (no dataset needed)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     paths = []

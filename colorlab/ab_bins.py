@@ -1,4 +1,4 @@
-"""The quantised ab plane (grid step 10, as Zhang et al. 2016) and colour priors over it."""
+"""The quantised ab plane (grid step 10, as Zhang et al. 2016) and color priors over it."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ def histogram(ab: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class ColourStats:
-    """A training set's colour statistics: the ab bin prior (rebalancing weights, the `random`
+class ColorStats:
+    """A training set's color statistics: the ab bin prior (rebalancing weights, the `random`
     baseline, the rebalanced head's prior) and the mean ab (the `mean` baseline). Stored with every
     trained model, so it is evaluated against its own training distribution, not the test data's."""
 
@@ -43,7 +43,7 @@ class ColourStats:
     mean_ab: torch.Tensor  # (2,) ab/128
 
     @classmethod
-    def estimate(cls, batches: Iterable[torch.Tensor], max_images: int | None = None) -> ColourStats:
+    def estimate(cls, batches: Iterable[torch.Tensor], max_images: int | None = None) -> ColorStats:
         """From uint8 RGB batches (B,3,H,W) of a training split (deterministic crops), the first
         `max_images` images at most."""
         counts = torch.zeros(NUM_BINS, dtype=torch.float64)
@@ -58,7 +58,7 @@ class ColourStats:
             if max_images is not None and seen >= max_images:
                 break
         if pixels == 0:
-            raise ValueError("no training images to estimate the colour statistics from")
+            raise ValueError("no training images to estimate the color statistics from")
         return cls(prior=counts / counts.sum(), mean_ab=(ab_sum / pixels).float())
 
 

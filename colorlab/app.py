@@ -1,6 +1,6 @@
 """A web page to colorize photos: `python -m colorlab.app ckpt=<run, .ckpt or pretrained:cats> [port=7860]`.
 
-Drop or pick one or several photos, compare gray and colour with a before/after slider, adjust the
+Drop or pick one or several photos, compare gray and color with a before/after slider, adjust the
 saturation (and, for a rebalanced model, the annealed-mean temperature), and download every result
 at its photo's original resolution. Gradio (`pip install 'colorlab[app]'`) serves it; requests are
 queued one at a time, and a photo that cannot be used gets a message in the page, never a crash.
@@ -31,21 +31,21 @@ PREVIEW_SIDE = 1024  # the slider shows a downscaled pair; downloads keep the or
 def colorize_files(
     paths: list[str], model: torch.nn.Module, out_dir: Path, saturation: float, max_pixels: int
 ) -> tuple[list[tuple[Image.Image, Image.Image]], list[Path], list[str]]:
-    """(gray/colour preview pairs, result files at original size, one message per photo that failed)."""
+    """(gray/color preview pairs, result files at original size, one message per photo that failed)."""
     previews, results, problems = [], [], []
     for index, path in enumerate(paths or []):
         name = Path(path).name
         try:
             image = open_image(path, max_pixels)
-            colour = colorize_image(image, model, saturation=saturation)
+            color = colorize_image(image, model, saturation=saturation)
         except (OSError, ValueError, SyntaxError) as err:  # what Pillow and our checks raise for bad files
             problems.append(f"{name}: {err}")
             continue
-        target = out_dir / f"{index:03d}_{Path(name).stem}_colour.png"
-        colour.save(target)  # lossless, original resolution
+        target = out_dir / f"{index:03d}_{Path(name).stem}_color.png"
+        color.save(target)  # lossless, original resolution
         results.append(target)
-        gray = colour.convert("L").convert(colour.mode)
-        previews.append((preview(gray), preview(colour)))
+        gray = color.convert("L").convert(color.mode)
+        previews.append((preview(gray), preview(color)))
     return previews, results, problems
 
 
@@ -86,14 +86,14 @@ def build_app(model: torch.nn.Module, name: str, max_pixels: int):
                     1.0,
                     value=trained_temperature or 0.38,
                     step=0.01,
-                    label="Temperature (lower: more vivid, mode-like colours)",
+                    label="Temperature (lower: more vivid, mode-like colors)",
                     visible=trained_temperature is not None,
                     elem_id="temperature",
                 )
                 button = gr.Button("Colorize", variant="primary", elem_id="colorize")
                 status = gr.Markdown(elem_id="status")
             with gr.Column():
-                slider = gr.ImageSlider(label="gray | colour (first photo)", type="pil", elem_id="slider")
+                slider = gr.ImageSlider(label="gray | color (first photo)", type="pil", elem_id="slider")
                 results = gr.File(label="Results (original resolution)", file_count="multiple", elem_id="results")
         button.click(run, [files, saturation, temperature], [slider, results, status], concurrency_limit=1)
     page.queue(default_concurrency_limit=1)

@@ -119,6 +119,17 @@ class TrainThroughput(pl.Callback):
             pl_module.log("train/images_per_s", self.images / self.seconds)
 
 
+class StoreRunConfig(pl.Callback):
+    """Writes the run's resolved config into every checkpoint (`colorlab_config`): `load_model`
+    rebuilds the model from it, through colorlab.trust's allow-list."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        checkpoint["colorlab_config"] = self.config
+
+
 class BuildFeatureCache(pl.Callback):
     """Builds a datamodule's feature cache when fitting starts, with the module being fitted and the
     trainer's device, precision and ranks (after DDP has started every rank). `colorlab.train` adds it

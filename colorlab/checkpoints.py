@@ -110,6 +110,8 @@ def load_model(
     if not isinstance(config.get("model"), dict):
         raise CheckpointError(f"{path}: its config has no model section")
     model_cfg = OmegaConf.create(config["model"])
+    if "image_size" not in model_cfg:  # written before the module took its training size as an argument
+        model_cfg.image_size = (config.get("data") or {}).get("image_size")
     packaged = bool(checkpoint.get(PACKAGED_ENCODER_KEY, False))
     if packaged:  # a shipped model: the encoder's weights come from an installed package, not the file
         encoder = model_cfg.get("encoder", {})
@@ -124,12 +126,11 @@ def load_model(
         raise CheckpointError(f"{path}: its weights do not fit the model its config describes ({err})") from err
     if packaged and (unexpected or any(not key.startswith("encoder.") for key in missing)):
         raise CheckpointError(f"{path}: its weights do not fit its model (missing {missing}, unexpected {unexpected})")
-    model.config = config
     if temperature is not None:
         if not hasattr(model.head, "temperature"):
             raise CheckpointError(
                 f"temperature={temperature}: {path} is a {type(model.head).__name__} model, "
-                "which has no colour classes to anneal"
+                "which has no color classes to anneal"
             )
         if temperature <= 0:
             raise ValueError(f"temperature={temperature}: must be > 0")

@@ -76,7 +76,7 @@ def plan(inputs: list[str], output: Path, recursive: bool, fmt: str) -> tuple[li
             folder = path.resolve()
             if folder == out_dir:
                 raise PlanError(
-                    f"output={output} is the input folder {item}: the colour versions would replace the photos; "
+                    f"output={output} is the input folder {item}: the color versions would replace the photos; "
                     "choose another output folder"
                 )
             inside = folder in out_dir.parents  # the output folder lies inside this input folder
@@ -264,10 +264,10 @@ def colorize_photos(
             following = batches[k + 1] if k + 1 < len(batches) else None
             if following and not alone:
                 reading = reader.submit(_load_batch, following, cfg, sources)
-            colours = _colour_batch(loaded, model, size, stride, cfg.saturation)
+            colors = _color_batch(loaded, model, size, stride, cfg.saturation)
             if writing is not None:
                 _report(writing.result(), done)
-            writing = writer.submit(_write_batch, loaded, colours, cfg)
+            writing = writer.submit(_write_batch, loaded, colors, cfg)
             if alone:
                 _report(writing.result(), done)
                 writing = None
@@ -297,19 +297,19 @@ def _load_batch(jobs: list[Job], cfg: DictConfig, sources: set[Path]) -> Loaded:
     return loaded
 
 
-def _colour_batch(loaded: Loaded, model: torch.nn.Module, size: int, stride: int, saturation: float) -> dict:
-    """The network and the full-resolution recombination: job index -> colour (H,W,3) uint8."""
+def _color_batch(loaded: Loaded, model: torch.nn.Module, size: int, stride: int, saturation: float) -> dict:
+    """The network and the full-resolution recombination: job index -> color (H,W,3) uint8."""
     order = list(loaded.photos)
     predictions = predict_ab(model, [loaded.photos[i][0] for i in order], size, stride) if order else []
     return {i: recombine(loaded.photos[i][0], ab, saturation) for i, ab in zip(order, predictions, strict=True)}
 
 
-def _write_batch(loaded: Loaded, colours: dict, cfg: DictConfig) -> Loaded:
-    for i, colour in colours.items():
+def _write_batch(loaded: Loaded, colors: dict, cfg: DictConfig) -> Loaded:
+    for i, color in colors.items():
         rgb, alpha = loaded.photos[i]
         target = loaded.jobs[i].target
         try:
-            write(assemble(rgb, colour, alpha, cfg.side_by_side), target, cfg.quality)
+            write(assemble(rgb, color, alpha, cfg.side_by_side), target, cfg.quality)
             loaded.outcomes[i] = None
         except (OSError, ValueError) as err:
             loaded.outcomes[i] = f"cannot write {target}: {err}"

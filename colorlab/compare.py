@@ -179,7 +179,7 @@ def read_curves(folder: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def plot_curves(runs: list[Run], path: Path) -> None:
-    """Loss and accuracy per epoch, train and validation, one colour per run, shared axes."""
+    """Loss and accuracy per epoch, train and validation, one color per run, shared axes."""
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
     panels = [
         ("train/loss_epoch", "train loss (the head's: MSE on ab/128, or rebalanced CE)"),
@@ -187,13 +187,13 @@ def plot_curves(runs: list[Run], path: Path) -> None:
         ("train/acc", "train acc (≤10 ab)"),
         ("val/acc", "validation acc (≤10 ab)"),
     ]
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, run in enumerate(runs):
         series = read_curves(run.folder)
         for ax, (key, title) in zip(axes.flat, panels, strict=True):
             if key in series:
                 epochs, values = zip(*series[key], strict=True)
-                ax.plot(epochs, values, marker="o", markersize=3, color=colours[i % len(colours)], label=run.name)
+                ax.plot(epochs, values, marker="o", markersize=3, color=colors[i % len(colors)], label=run.name)
             ax.set_title(title)
             ax.grid(alpha=0.3)
     for ax in axes[1]:
@@ -215,8 +215,9 @@ def plot_grid(
     finished = [r for r in runs if r.results is not None]
     if not finished:
         return
-    models = [load_model(r.folder)[0] for r in finished]
-    data_cfg = OmegaConf.create(models[0].config["data"])
+    loaded = [load_model(r.folder) for r in finished]
+    models = [model for model, _, _ in loaded]
+    data_cfg = OmegaConf.create(loaded[0][1]["data"])
     if root is not None:
         data_cfg.root, data_cfg.download = str(root), None
     datamodule = hydra.utils.instantiate(data_cfg, batch_size=images)

@@ -20,7 +20,7 @@ from colorlab.checkpoints import load_model
 from colorlab.cli import user_errors_exit
 from colorlab.config import CONFIG_DIR, register_resolvers
 from colorlab.data.source import DataSource
-from colorlab.evaluation import DATASET_METRICS, METRIC_KEYS, ColourStats, baselines, evaluate, summarise
+from colorlab.evaluation import DATASET_METRICS, METRIC_KEYS, ColorStats, baselines, evaluate, summarise
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -39,11 +39,11 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()
     datamodule.setup()
 
-    stats, stats_source = model.colour_stats, "the model's training data (stored in the checkpoint)"
+    stats, stats_source = model.color_stats, "the model's training data (stored in the checkpoint)"
     if stats is None:  # a model trained before colorlab stored them
-        stats = ColourStats.estimate(datamodule.eval_dataloader("train", max_images=cfg.prior_images))
+        stats = ColorStats.estimate(datamodule.eval_dataloader("train", max_images=cfg.prior_images))
         stats_source = f"the evaluated data's train split ({cfg.prior_images} photos at most)"
-        log.warning("%s holds no colour statistics: using %s", ckpt, stats_source)
+        log.warning("%s holds no color statistics: using %s", ckpt, stats_source)
     chosen = baselines(stats, cfg.seed)
     unknown = set(cfg.baselines) - set(chosen)
     if unknown:
@@ -70,7 +70,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         "images": images,
         "variant": variant,
         "bootstrap": cfg.bootstrap,
-        "colour_stats": stats_source,
+        "color_stats": stats_source,
         "skipped": skipped_metrics(),
         "results": {name: summarise(rows, cfg.bootstrap, cfg.seed) for name, rows in records.items()},
     }

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from colorlab import ab_bins, metrics
-from colorlab.ab_bins import ColourStats
+from colorlab.ab_bins import ColorStats
 from colorlab.color import AB_SCALE, lab_to_srgb8, rgb_to_lab
 from colorlab.threads import read_ahead
 
@@ -32,7 +32,7 @@ METRIC_KEYS = (
 Predictor = Callable[[torch.Tensor], torch.Tensor]  # L/100 (B,1,H,W) -> ab/128 (B,2,H,W)
 
 
-def baselines(stats: ColourStats, seed: int = 0) -> dict[str, Predictor]:
+def baselines(stats: ColorStats, seed: int = 0) -> dict[str, Predictor]:
     """gray (ab = 0), mean (the training mean ab everywhere), random (ab drawn from the training prior)."""
     generator = torch.Generator().manual_seed(seed)
     centres = ab_bins.bin_centres() / AB_SCALE  # (K,2) ab/128
@@ -60,8 +60,8 @@ class Truth(NamedTuple):
     rgb: torch.Tensor  # (B,3,H,W) uint8
     lightness: torch.Tensor  # L/100 (B,1,H,W)
     ab: torch.Tensor  # ab/128 (B,2,H,W)
-    pixel_weights: torch.Tensor  # (B,H,W): rebalancing weight of each pixel's true colour
-    cf: torch.Tensor  # (B,) colourfulness of the truth, signed and absolute conventions
+    pixel_weights: torch.Tensor  # (B,H,W): rebalancing weight of each pixel's true color
+    cf: torch.Tensor  # (B,) colorfulness of the truth, signed and absolute conventions
     cf_abs: torch.Tensor
     window: torch.Tensor  # the truth's local moments for SSIM
 
@@ -70,7 +70,7 @@ class Truth(NamedTuple):
     def of(cls, rgb: torch.Tensor, bin_weights: torch.Tensor) -> Truth:
         lightness, ab = rgb_to_lab(rgb)
         weights = bin_weights.to(rgb.device)[ab_bins.bin_index(ab)]
-        cf, cf_abs = metrics.colourfulness(rgb), metrics.colourfulness(rgb, absolute=True)
+        cf, cf_abs = metrics.colorfulness(rgb), metrics.colorfulness(rgb, absolute=True)
         return cls(rgb, lightness, ab, weights, cf, cf_abs, metrics.local_moments(rgb))
 
 
@@ -79,7 +79,7 @@ def score_batch(truth: Truth, pred_ab: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-image metrics (B,) each of predicted ab/128 (B,2,H,W) against one batch's truth."""
     pred_rgb = lab_to_srgb8(truth.lightness, pred_ab)
     error = metrics.ab_error(pred_ab, truth.ab)  # (B,H,W), shared by the AuCs and accuracies
-    cf, cf_abs = metrics.colourfulness(pred_rgb), metrics.colourfulness(pred_rgb, absolute=True)
+    cf, cf_abs = metrics.colorfulness(pred_rgb), metrics.colorfulness(pred_rgb, absolute=True)
     return {
         "psnr": metrics.psnr(pred_rgb, truth.rgb),
         "ssim": metrics.ssim(pred_rgb, truth.rgb, truth.window),
@@ -97,7 +97,7 @@ def score_batch(truth: Truth, pred_ab: torch.Tensor) -> dict[str, torch.Tensor]:
 def evaluate(
     predictors: dict[str, Predictor],
     batches: Iterable[torch.Tensor],
-    stats: ColourStats,
+    stats: ColorStats,
     device: torch.device | str = "cpu",
     autocast_dtype: torch.dtype | None = None,
 ) -> dict[str, list[dict[str, float]]]:
@@ -116,7 +116,7 @@ def evaluate(
 
 
 # Dataset-level metrics: a function of the whole set's per-image values, not a mean over images.
-# abs_dcf_of_means: |mean CF(pred) - mean CF(truth)| with the |R-G| colourfulness, as DDColor reports.
+# abs_dcf_of_means: |mean CF(pred) - mean CF(truth)| with the |R-G| colorfulness, as DDColor reports.
 DATASET_METRICS = {"abs_dcf_of_means": ("cf_abs", "cf_abs_true")}
 
 

@@ -1,4 +1,4 @@
-"""What the decoder's output means: ab directly (regression, MSE) or colour-class logits (Zhang et al.).
+"""What the decoder's output means: ab directly (regression, MSE) or color-class logits (Zhang et al.).
 
 A head tells the module how to build the decoder's last layer, how to turn its output into ab, and
 which loss to train it with, so every decoder works with every head (the `Head` protocol).
@@ -55,7 +55,7 @@ class RegressionHead(nn.Module):
         return output.float()
 
     def set_prior(self, prior: torch.Tensor) -> None:
-        """MSE regression uses no colour prior."""
+        """MSE regression uses no color prior."""
 
 
 class ClassificationHead(nn.Module):
@@ -119,7 +119,7 @@ class ClassificationHead(nn.Module):
         self.prior.copy_(prior)
         self.weights.copy_(quantize.rebalancing_weights(prior, self.mix).float())
         self.prior_ready.fill_(True)
-        log.info("colour prior set: %d bins, weights %.2f..%.2f", self.num_bins, self.weights.min(), self.weights.max())
+        log.info("color prior set: %d bins, weights %.2f..%.2f", self.num_bins, self.weights.min(), self.weights.max())
 
     def loss(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         if logits.shape[-2:] != ab.shape[-2:]:

@@ -116,26 +116,26 @@ def colorize_image(
     saturation: float = 1.0,
     side_by_side: bool = False,
 ) -> Image.Image:
-    """Colorize a PIL image of any mode at its own resolution; alpha is kept, colour inputs go gray first.
+    """Colorize a PIL image of any mode at its own resolution; alpha is kept, color inputs go gray first.
 
     `size` is the network's input short side (default: the size the model was trained at).
     """
     if size is None:
-        size = int(getattr(model, "config", None) and model.config["data"]["image_size"] or 224)
+        size = int(getattr(model, "image_size", None) or 224)
     stride = getattr(getattr(model, "encoder", None), "stride", 32)
     rgb, alpha = split_alpha(image)
-    colour = recombine(rgb, predict_ab(model, [rgb], size, stride)[0], saturation)
-    return assemble(rgb, colour, alpha, side_by_side)
+    color = recombine(rgb, predict_ab(model, [rgb], size, stride)[0], saturation)
+    return assemble(rgb, color, alpha, side_by_side)
 
 
-def assemble(rgb: np.ndarray, colour: np.ndarray, alpha: np.ndarray | None, side_by_side: bool) -> Image.Image:
-    """The output image: colour (or gray | colour), with the input's alpha channel if it had one."""
+def assemble(rgb: np.ndarray, color: np.ndarray, alpha: np.ndarray | None, side_by_side: bool) -> Image.Image:
+    """The output image: color (or gray | color), with the input's alpha channel if it had one."""
     if side_by_side:
         gray = recombine(rgb, torch.zeros(1, 2, 1, 1))
-        colour = np.concatenate([gray, colour], axis=1)
+        color = np.concatenate([gray, color], axis=1)
         if alpha is not None:
             alpha = np.concatenate([alpha, alpha], axis=1)
-    result = Image.fromarray(colour, "RGB")
+    result = Image.fromarray(color, "RGB")
     if alpha is not None:
         result.putalpha(Image.fromarray(alpha, "L"))
     return result

@@ -1,5 +1,5 @@
 """Colorization metrics, per image: ab errors (on the network's ab/128 scale, in ab units) and the
-image-space measures the field reports (PSNR, SSIM, colourfulness). Definitions are in the README."""
+image-space measures the field reports (PSNR, SSIM, colorfulness). Definitions are in the README."""
 
 from __future__ import annotations
 
@@ -107,8 +107,8 @@ def _gaussian_window(device: torch.device) -> torch.Tensor:
     return torch.outer(taps, taps).float().view(1, 1, SSIM_KERNEL, SSIM_KERNEL).to(device)
 
 
-def colourfulness(rgb: torch.Tensor, absolute: bool = False) -> torch.Tensor:
-    """Hasler & Suesstrunk (2003) colourfulness of uint8 RGB (B,3,H,W), per image, on the 0-255 scale.
+def colorfulness(rgb: torch.Tensor, absolute: bool = False) -> torch.Tensor:
+    """Hasler & Suesstrunk (2003) colorfulness of uint8 RGB (B,3,H,W), per image, on the 0-255 scale.
 
     rg = R - G, yb = (R + G)/2 - B;  CF = sqrt(std(rg)^2 + std(yb)^2) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2).
     `absolute=True`: rg = |R - G|, yb = |(R + G)/2 - B|, as DDColor's and its successors' evaluation

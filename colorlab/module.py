@@ -1,5 +1,5 @@
 """LightningModule: a frozen encoder, a trainable decoder and a head that gives the output its meaning
-(ab regression with MSE, or rebalanced colour classification); the optimiser sees the decoder only."""
+(ab regression with MSE, or rebalanced color classification); the optimiser sees the decoder only."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from torch import nn
 from torchmetrics import MeanMetric, MinMetric
 
 from colorlab import ab_bins
-from colorlab.ab_bins import ColourStats
+from colorlab.ab_bins import ColorStats
 from colorlab.data.features import FeatureBatch
 from colorlab.heads import Head, RegressionHead
 from colorlab.metrics import ab_accuracy
@@ -39,6 +39,21 @@ def decoder_output(encoder: FrozenEncoder, decoder: DecoderBase, lightness: torc
     return decoder(features, skips) if decoder.uses_skips else decoder(features)
 
 
+# Buffer names of checkpoints written before identifiers took one spelling (the first pretrained:cats).
+LEGACY_KEYS = {
+    "colour_prior": "color_prior",
+    "colour_mean_ab": "color_mean_ab",
+    "colour_stats_ready": "color_stats_ready",
+}
+
+
+def _rename_legacy_keys(state_dict: dict, prefix: str, *args: Any) -> None:
+    """A load_state_dict pre-hook: old checkpoints load under the current buffer names."""
+    for old, new in LEGACY_KEYS.items():
+        if prefix + old in state_dict:
+            state_dict[prefix + new] = state_dict.pop(prefix + old)
+
+
 class ColorizationModule(pl.LightningModule):
     """L/100 (B,1,H,W) -> ab/128 (B,2,H,W) in [-1,1].
 
@@ -57,6 +72,7 @@ class ColorizationModule(pl.LightningModule):
         variant: str = "custom",
         acc_threshold: float = 10.0,
         channels_last: bool = False,
+        image_size: int | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -76,16 +92,17 @@ class ColorizationModule(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.acc_threshold = acc_threshold
         self.channels_last = channels_last
+        self.image_size = image_size  # the training photos' size: the default network input when colorizing
         if channels_last:
             self.to(memory_format=torch.channels_last)
-        self.config: dict[str, Any] | None = None  # the run's resolved config, stored in checkpoints
         self.best_epoch = -1
         self._resumed_best: dict[str, float] | None = None  # val/loss_best from a checkpoint we resume
 
-        # The training data's colour statistics, saved with the weights (set_colour_stats).
-        self.register_buffer("colour_prior", torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64))
-        self.register_buffer("colour_mean_ab", torch.zeros(2))
-        self.register_buffer("colour_stats_ready", torch.tensor(False))
+        # The training data's color statistics, saved with the weights (set_color_stats).
+        self.register_buffer("color_prior", torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64))
+        self.register_buffer("color_mean_ab", torch.zeros(2))
+        self.register_buffer("color_stats_ready", torch.tensor(False))
+        self._register_load_state_dict_pre_hook(_rename_legacy_keys)
 
         self.train_acc, self.val_acc, self.test_acc = MeanMetric(), MeanMetric(), MeanMetric()
         self.val_loss, self.val_mse, self.val_loss_best = MeanMetric(), MeanMetric(), MinMetric()
@@ -122,7 +139,7 @@ class ColorizationModule(pl.LightningModule):
         return self.head.decode(self.raw_output(lightness), lightness.shape[-2:])  # (B,2,H,W)
 
     def raw_output(self, lightness: torch.Tensor) -> torch.Tensor:
-        """The decoder's output before the head decodes it (ab, or colour-class logits)."""
+        """The decoder's output before the head decodes it (ab, or color-class logits)."""
         stride = self.encoder.stride
         height, width = lightness.shape[-2:]
         if height % stride or width % stride:
@@ -182,27 +199,27 @@ class ColorizationModule(pl.LightningModule):
         self.log("test/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
         self.log("test/acc", self.test_acc, on_step=False, on_epoch=True)
 
-    def set_colour_stats(self, stats: ColourStats) -> None:
-        """Keep the training data's colour statistics with the model (evaluation's baselines and
-        rebalancing weights use them); a head that needs a colour prior takes it from them."""
-        self.colour_prior.copy_(stats.prior)
-        self.colour_mean_ab.copy_(stats.mean_ab)
-        self.colour_stats_ready.fill_(True)
+    def set_color_stats(self, stats: ColorStats) -> None:
+        """Keep the training data's color statistics with the model (evaluation's baselines and
+        rebalancing weights use them); a head that needs a color prior takes it from them."""
+        self.color_prior.copy_(stats.prior)
+        self.color_mean_ab.copy_(stats.mean_ab)
+        self.color_stats_ready.fill_(True)
         if self.head.needs_prior:
             self.head.set_prior(stats.prior)
 
     @property
-    def colour_stats(self) -> ColourStats | None:
-        """The training data's colour statistics, or None for a model trained without them."""
-        if not bool(self.colour_stats_ready):
+    def color_stats(self) -> ColorStats | None:
+        """The training data's color statistics, or None for a model trained without them."""
+        if not bool(self.color_stats_ready):
             return None
-        return ColourStats(prior=self.colour_prior.cpu(), mean_ab=self.colour_mean_ab.cpu())
+        return ColorStats(prior=self.color_prior.cpu(), mean_ab=self.color_mean_ab.cpu())
 
     def setup(self, stage: str) -> None:
         if self.head.needs_prior and not bool(self.head.prior_ready):
             raise RuntimeError(
-                f"{type(self.head).__name__} needs the training data's colour prior: call "
-                "set_colour_stats(datamodule.colour_stats()) before fitting (colorlab.train does)"
+                f"{type(self.head).__name__} needs the training data's color prior: call "
+                "set_color_stats(datamodule.color_stats()) before fitting (colorlab.train does)"
             )
 
     def on_fit_start(self) -> None:
@@ -239,8 +256,6 @@ class ColorizationModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if self.config is not None:
-            checkpoint["colorlab_config"] = self.config
         # torchmetrics states are not in the state dict: keep the best so far for a resumed run.
         best = float(self.val_loss_best.min_value)
         checkpoint["colorlab_best"] = {"val_loss_best": best, "best_epoch": float(self.best_epoch)}

@@ -1,7 +1,7 @@
-"""Zhang et al. 2016's colour classes: the in-gamut ab bins, soft-encoding, rebalancing and decoding.
+"""Zhang et al. 2016's color classes: the in-gamut ab bins, soft-encoding, rebalancing and decoding.
 
-The ab plane is cut into cells of 10x10 (ab_bins); a cell is kept when some colour inside it is an
-sRGB colour for some L in [0, 100] (LAB -> RGB within [0, 1]). Every sRGB pixel's nearest cell is
+The ab plane is cut into cells of 10x10 (ab_bins); a cell is kept when some color inside it is an
+sRGB color for some L in [0, 100] (LAB -> RGB within [0, 1]). Every sRGB pixel's nearest cell is
 then a kept one. This gives 262 bins (Zhang et al. report 313 from their own quantisation of
 ImageNet; the count and mask are tested).
 """
@@ -25,7 +25,7 @@ TEMPERATURE = 0.38
 
 @functools.cache
 def gamut_mask() -> torch.Tensor:
-    """(NUM_BINS,) bool: the grid cells that hold an sRGB colour for some L (sampled 5x5 x 101 L)."""
+    """(NUM_BINS,) bool: the grid cells that hold an sRGB color for some L (sampled 5x5 x 101 L)."""
     centres = ab_bins.bin_centres()  # (K,2)
     lightness = torch.linspace(0, 100, 101)
     offsets = torch.tensor([-5.0, -2.5, 0.0, 2.5, 5.0])

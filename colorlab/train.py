@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
 from colorlab.atomic import remove_stale_parts
-from colorlab.callbacks import BuildFeatureCache
+from colorlab.callbacks import BuildFeatureCache, StoreRunConfig
 from colorlab.cli import user_errors_exit
 from colorlab.config import CONFIG_DIR, register_resolvers
 
@@ -57,13 +57,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data)
         datamodule.prepare_data()  # data first: a wrong data.root fails before the model is built
         with torch.random.fork_rng():  # reading photos draws loader seeds: keep the seeded stream as it was
-            colour_stats = datamodule.colour_stats(cfg.colour_stats_images)
+            color_stats = datamodule.color_stats(cfg.color_stats_images)
         model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
-        model.config = OmegaConf.to_container(cfg, resolve=True)
         check_image_size(cfg.data.get("image_size"), model.encoder.stride)
-        model.set_colour_stats(colour_stats)
+        model.set_color_stats(color_stats)
         summary.info = dict(model.hparams)
         callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+        callbacks.append(StoreRunConfig(OmegaConf.to_container(cfg, resolve=True)))  # what load_model rebuilds
         if cfg.data.get("cache_features"):  # wiring: the datamodule encodes with the module being fitted
             callbacks.append(BuildFeatureCache(datamodule))
         loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
@@ -186,8 +186,8 @@ def check_settings(cfg: DictConfig) -> None:
     min_epochs = trainer.get("min_epochs") or 0
     if max_epochs is not None and max_epochs > 0 and min_epochs > max_epochs:
         raise ValueError(f"trainer.min_epochs={min_epochs} exceeds trainer.max_epochs={max_epochs}")
-    if cfg.get("colour_stats_images") is not None and cfg.colour_stats_images < 1:
-        raise ValueError(f"colour_stats_images={cfg.colour_stats_images}: must be >= 1")
+    if cfg.get("color_stats_images") is not None and cfg.color_stats_images < 1:
+        raise ValueError(f"color_stats_images={cfg.color_stats_images}: must be >= 1")
 
 
 def _has_best(trainer: pl.Trainer) -> bool:

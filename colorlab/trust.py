@@ -40,6 +40,8 @@ ALLOWED_TARGETS: set[str] = {
     "pytorch_lightning.callbacks.LearningRateMonitor",
     "pytorch_lightning.callbacks.ModelCheckpoint",  # written by earlier versions (now BestCheckpoint)
     "pytorch_lightning.loggers.TensorBoardLogger",
+    "pytorch_lightning.loggers.MLFlowLogger",
+    "pytorch_lightning.loggers.WandbLogger",
     "torch.optim.Adam",
     "torch.optim.AdamW",
     "torch.optim.SGD",

@@ -1,4 +1,4 @@
-"""Colorizing videos (PyAV, whose wheels carry FFmpeg): frames streamed through the model, colour
+"""Colorizing videos (PyAV, whose wheels carry FFmpeg): frames streamed through the model, color
 stabilised over time, recombined with each frame's full-resolution L, audio copied untouched.
 
 Flicker, the complaint about colorizing frames one at a time, comes from the predicted ab jumping
@@ -165,11 +165,11 @@ def _transcode(container, tmp: Path, suffix: str, model, size, stride, saturatio
         def flush() -> None:
             nonlocal frames
             rgbs = [frame.to_ndarray(format="rgb24") for frame in pending]
-            colours = _colour(model, rgbs, size, stride, stabilise, saturation)
-            for frame, colour in zip(pending, colours, strict=True):
-                out = av.VideoFrame.from_ndarray(colour, format="rgb24")
+            colors = _color(model, rgbs, size, stride, stabilise, saturation)
+            for frame, color in zip(pending, colors, strict=True):
+                out = av.VideoFrame.from_ndarray(color, format="rgb24")
                 out.pts, out.time_base = frame.pts, frame.time_base
-                meter.add(colour)
+                meter.add(color)
                 for packet in video_out.encode(out):
                     output.mux(packet)
                 frames += 1
@@ -197,8 +197,8 @@ def _transcode(container, tmp: Path, suffix: str, model, size, stride, saturatio
 
 
 @torch.no_grad()
-def _colour(model, rgbs: list[np.ndarray], size: int, stride: int, stabilise: TemporalFilter, saturation: float):
-    """Frames -> colour frames: one batched forward at the network size, then the temporal filter in
+def _color(model, rgbs: list[np.ndarray], size: int, stride: int, stabilise: TemporalFilter, saturation: float):
+    """Frames -> color frames: one batched forward at the network size, then the temporal filter in
     frame order, then full-resolution recombination."""
     if not rgbs:
         return []

@@ -108,7 +108,7 @@ def main() -> None:
         "chosen by validation loss.",
         f"- **Reproduce**: `{args.command}` then `python scripts/ship_pretrained.py <run folder> --name {args.name}` "
         f"and `python scripts/model_card.py --name {args.name} --cats-root <cats folder>`.",
-        "- **Baselines** use the model's own training colour statistics (stored in the checkpoint): *mean* paints "
+        "- **Baselines** use the model's own training color statistics (stored in the checkpoint): *mean* paints "
         "every pixel the training mean ab, *gray* predicts ab = 0. Means with 95% bootstrap intervals "
         "(1000 resamples).",
         "",

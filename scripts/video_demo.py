@@ -78,8 +78,8 @@ def main() -> None:
                   f"ab units over static pixels, {report.scene_cuts} scene cuts")  # fmt: skip
         picks = [0, 8, 16, 30, 40]
         gray = [f for i, f in enumerate(read_frames(clip)) if i in picks]
-        colour = [f for i, f in enumerate(read_frames(Path(tmp) / "stabilised.mp4")) if i in picks]
-        strip([gray, colour], args.out)
+        color = [f for i, f in enumerate(read_frames(Path(tmp) / "stabilised.mp4")) if i in picks]
+        strip([gray, color], args.out)
     ratio = reports["stabilised"].flicker / reports["per frame"].flicker
     print(f"stabilised / per-frame flicker: {ratio:.2f}; strip: {args.out}")
 

@@ -46,7 +46,7 @@ def compose_config(overrides: list[str], output_dir: Path, keep_hydra: bool = Fa
 
 
 def smooth_image(size: int, seed: int) -> np.ndarray:
-    """(size,size,3) uint8: a smooth two-colour field (learnable from L, unlike noise)."""
+    """(size,size,3) uint8: a smooth two-color field (learnable from L, unlike noise)."""
     rng = np.random.default_rng(seed)
     ramp = np.linspace(0.0, 1.0, size)[None, :, None]
     a, b = rng.uniform(30, 225, 3), rng.uniform(30, 225, 3)
@@ -56,7 +56,7 @@ def smooth_image(size: int, seed: int) -> np.ndarray:
 
 @pytest.fixture
 def photo_dir(tmp_path: Path) -> Path:
-    """24 colourful photos in nested folders with mixed formats and extension case, plus a gray one."""
+    """24 colorful photos in nested folders with mixed formats and extension case, plus a gray one."""
     root = tmp_path / "photos"
     for i in range(24):
         folder = root / f"set{i % 3}" / ("deep" if i % 4 == 0 else "")

@@ -1,4 +1,4 @@
-"""The web page, in a real headless Chromium: upload photos, get them back coloured at their original
+"""The web page, in a real headless Chromium: upload photos, get them back colored at their original
 size, and see a message (not a crash) for a broken upload; the server keeps serving."""
 
 from __future__ import annotations
@@ -134,13 +134,13 @@ def test_the_page_in_a_real_browser(browser, app_url, tmp_path):
     browser.get(app_url)
     status = upload_and_wait(browser, [photo], "Colorized 1 of 1")
     links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#results a[href]")]
-    links = [link for link in links if link and "cat_colour" in link]
+    links = [link for link in links if link and "cat_color" in link]
     assert links, browser.find_element(By.CSS_SELECTOR, "#results").get_attribute("innerHTML")[:2000]
     with urllib.request.urlopen(links[0], timeout=30) as response:
         result = Image.open(io.BytesIO(response.read())).convert("RGB")
     assert result.size == (90, 60)  # the original resolution
     rgb = np.asarray(result, dtype=np.int16)
-    assert np.abs(rgb - rgb.mean(2, keepdims=True)).mean() > 1.0  # coloured, not gray
+    assert np.abs(rgb - rgb.mean(2, keepdims=True)).mean() > 1.0  # colored, not gray
     assert "could not" not in status
 
     browser.get(app_url)  # a broken upload: a message in the page, and the server goes on

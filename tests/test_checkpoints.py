@@ -58,3 +58,17 @@ def test_weights_that_do_not_fit_and_untrusted_targets_are_refused(cli_sweep, tm
     torch.save(checkpoint, tmp_path / "target.ckpt")
     with pytest.raises(CheckpointError, match="'os.system' is not one of the classes colorlab builds"):
         load_model(tmp_path / "target.ckpt")
+
+
+def test_checkpoints_with_the_old_buffer_names_load_their_color_statistics(cli_sweep, tmp_path):
+    """Checkpoints written before identifiers took one spelling name the buffers colour_*."""
+    from colorlab.module import LEGACY_KEYS
+
+    ckpt = torch.load(find_checkpoint(cli_sweep / "0_baseline"), map_location="cpu", weights_only=False)
+    expected = {new: ckpt["state_dict"][new].clone() for new in LEGACY_KEYS.values()}
+    for old, new in LEGACY_KEYS.items():
+        ckpt["state_dict"][old] = ckpt["state_dict"].pop(new)
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    model, _, _ = load_model(tmp_path / "old.ckpt")
+    assert bool(model.color_stats_ready) and model.color_stats is not None
+    assert all(torch.equal(getattr(model, name).cpu(), value) for name, value in expected.items())

@@ -36,7 +36,7 @@ def inputs(tmp_path) -> Path:
     root = tmp_path / "in"
     (root / "album" / "1950s").mkdir(parents=True)
     photo(60, 40).convert("L").save(root / "gray.jpg")
-    photo(64, 48, 1).save(root / "colour.JPG")
+    photo(64, 48, 1).save(root / "color.JPG")
     rgba = photo(50, 30, 2).convert("RGBA")
     rgba.putalpha(Image.fromarray(np.tile(np.arange(50, dtype=np.uint8) * 5, (30, 1))))
     rgba.save(root / "album" / "alpha.png")
@@ -76,7 +76,7 @@ def test_cli_colorizes_every_kind_of_input_and_reports_bad_files(cli_sweep, inpu
 
     expected = {
         "gray.jpg": (60, 40),
-        "colour.JPG": (64, 48),
+        "color.JPG": (64, 48),
         "album/alpha.png": (50, 30),
         "album/palette.png": (40, 40),
         "album/cmyk.jpg": (48, 32),
@@ -92,7 +92,7 @@ def test_cli_colorizes_every_kind_of_input_and_reports_bad_files(cli_sweep, inpu
     original_alpha = np.asarray(Image.open(inputs / "album" / "alpha.png").getchannel("A"))
     assert np.array_equal(np.asarray(Image.open(out / "album" / "alpha.png").getchannel("A")), original_alpha)
     assert Image.open(out / "album" / "palette.png").mode == "RGBA"
-    assert Image.open(out / "colour.JPG").mode == "RGB"
+    assert Image.open(out / "color.JPG").mode == "RGB"
 
     again = run_colorize(compose_colorize([f"ckpt={cli_sweep / '0_baseline'}", f"input={inputs}", f"output={out}"]))
     assert again.line() == "0 colorized, 9 skipped, 3 failed"
@@ -106,7 +106,7 @@ def test_full_resolution_lightness_is_kept(cli_sweep, tmp_path):
     run_colorize(compose_colorize([f"ckpt={cli_sweep / '0_baseline'}", f"input={source}", f"output={out}"]))
     lightness_in, _ = rgb_to_lab(torch.from_numpy(np.asarray(Image.open(source))).permute(2, 0, 1)[None])
     lightness_out, _ = rgb_to_lab(torch.from_numpy(np.asarray(Image.open(out / "detail.png"))).permute(2, 0, 1)[None])
-    # gamut clipping of the new colours moves L a little; the detail (pixel-to-pixel structure) stays
+    # gamut clipping of the new colors moves L a little; the detail (pixel-to-pixel structure) stays
     assert (lightness_in - lightness_out).abs().mean() * 100 < 3.0
     assert np.corrcoef(lightness_in.flatten(), lightness_out.flatten())[0, 1] > 0.98
 
@@ -123,8 +123,8 @@ def test_options_side_by_side_format_saturation_and_globs(cli_sweep, inputs, tmp
         "recursive=false",
     ]
     tally = run_colorize(compose_colorize(overrides))
-    assert tally.colorized == 2  # gray.jpg, large.jpg (colour.JPG: glob is case-sensitive)
-    assert Image.open(out / "gray.png").size == (120, 40)  # gray | colour
+    assert tally.colorized == 2  # gray.jpg, large.jpg (color.JPG: glob is case-sensitive)
+    assert Image.open(out / "gray.png").size == (120, 40)  # gray | color
 
 
 def test_too_many_pixels_are_refused_with_the_limit_named(cli_sweep, inputs, tmp_path, capsys):
@@ -265,7 +265,7 @@ def test_rebalanced_and_unet_models_export_and_colorize(model_name, photo_dir, t
         warmer, _, _ = load_model(tmp_path / "run", temperature=1.0)
         assert warmer.head.temperature == 1.0 and not torch.allclose(warmer(lightness) * 128, expected)
     else:
-        with pytest.raises(CheckpointError, match="no colour classes"):
+        with pytest.raises(CheckpointError, match="no color classes"):
             load_model(tmp_path / "run", temperature=1.0)
     tally = run_colorize(
         compose_colorize([f"ckpt={tmp_path / 'run'}", f"input={photo_dir}/set0", f"output={tmp_path / 'out'}"])

@@ -43,20 +43,20 @@ def test_evaluate_writes_metrics_with_intervals_and_a_per_image_csv(cli_sweep, p
     assert other["data_root"] == str(photo_dir) and other["split"] == "val"
 
 
-def test_another_folder_is_all_test_photos_and_baselines_use_the_models_training_colours(cli_sweep, tmp_path):
+def test_another_folder_is_all_test_photos_and_baselines_use_the_models_training_colors(cli_sweep, tmp_path):
     from colorlab.checkpoints import load_model
 
     folder = tmp_path / "other"
     folder.mkdir()
-    for i in range(5):  # a folder of saturated blue photos: its own mean colour would be blue
+    for i in range(5):  # a folder of saturated blue photos: its own mean color would be blue
         Image.fromarray(np.full((40, 40, 3), (20, 40, 200), np.uint8)).save(folder / f"blue{i}.png")
     overrides = [f"run={cli_sweep / '0_baseline'}", "bootstrap=0", "data=folder", f"data.root={folder}"]
     result = run_evaluation(
         compose_evaluate([*overrides, "data.split=[0,0,1]", "data.image_size=32", f"out={tmp_path / 'e'}"])
     )
-    assert result["images"] == 5 and "training data" in result["colour_stats"]
+    assert result["images"] == 5 and "training data" in result["color_stats"]
     model, _, _ = load_model(cli_sweep / "0_baseline")
-    train_mean = model.colour_stats.mean_ab * 128
+    train_mean = model.color_stats.mean_ab * 128
     _, blue = rgb_to_lab(torch.tensor([20, 40, 200], dtype=torch.uint8).view(1, 3, 1, 1))
     # the mean baseline paints the model's training mean, not this folder's blue
     error = (train_mean - blue.flatten() * 128).norm().item()

@@ -12,14 +12,14 @@ from torchvision.transforms import v2
 from colorlab import ab_bins
 from colorlab.data.files import find_images, split_files
 from colorlab.data.images import ImageFiles
-from colorlab.evaluation import ColourStats, baselines, evaluate, summarise
+from colorlab.evaluation import ColorStats, baselines, evaluate, summarise
 from tests.conftest import SHARED
 
 CATS = SHARED / "cats"
 
 
-def uniform_stats() -> ColourStats:
-    return ColourStats(
+def uniform_stats() -> ColorStats:
+    return ColorStats(
         prior=torch.full((ab_bins.NUM_BINS,), 1.0 / ab_bins.NUM_BINS, dtype=torch.float64), mean_ab=torch.zeros(2)
     )
 
@@ -64,7 +64,7 @@ def test_baselines_predict_what_they_say():
     prior = torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64)
     target = ab_bins.bin_index(torch.tensor([30.0, -20.0]).view(1, 2, 1, 1) / 128).item()
     prior[target] = 1.0
-    stats = ColourStats(prior=prior, mean_ab=torch.tensor([0.1, -0.2]))
+    stats = ColorStats(prior=prior, mean_ab=torch.tensor([0.1, -0.2]))
     chosen = baselines(stats, seed=0)
     lightness = torch.rand(2, 1, 8, 8)
     assert chosen["gray"](lightness).abs().max() == 0
@@ -74,10 +74,10 @@ def test_baselines_predict_what_they_say():
     assert drawn.std() > 1  # and really random inside it
 
 
-def test_colour_stats_from_batches():
+def test_color_stats_from_batches():
     rgb = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
     rgb[:, 0] = 255  # pure red: a ~ 80, b ~ 67
-    stats = ColourStats.estimate([rgb])
+    stats = ColorStats.estimate([rgb])
     assert stats.prior.sum().item() == pytest.approx(1.0)
     assert stats.prior.argmax() == ab_bins.bin_index(stats.mean_ab.view(1, 2, 1, 1)).item()
     assert stats.mean_ab[0] * 128 == pytest.approx(80.1, abs=0.5)

@@ -7,7 +7,7 @@ from colorlab.data.files import IMAGE_EXTENSIONS, find_images, fixed_subset, spl
 
 def test_finds_images_recursively_any_case(photo_dir):
     files = find_images(photo_dir)
-    assert len(files) == 25  # 24 colour + 1 gray; notes.txt ignored
+    assert len(files) == 25  # 24 color + 1 gray; notes.txt ignored
     assert {f.suffix.lower() for f in files} <= set(IMAGE_EXTENSIONS)
     assert any(f.suffix == ".PNG" for f in files) and any("deep" in f.parts for f in files)
     assert files == sorted(files, key=lambda p: p.relative_to(photo_dir).as_posix())

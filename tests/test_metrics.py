@@ -62,29 +62,29 @@ def test_auc_matches_the_cumulative_curve_computed_threshold_by_threshold():
     assert metrics.auc(true, true).tolist() == [100.0, 100.0]
 
 
-def test_colourfulness_hand_cases():
+def test_colorfulness_hand_cases():
     gray = torch.full((1, 3, 8, 8), 120, dtype=torch.uint8)
-    assert metrics.colourfulness(gray).item() == pytest.approx(0.0)
+    assert metrics.colorfulness(gray).item() == pytest.approx(0.0)
     red = torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
     red[:, 0] = 200  # rg = 200, yb = 100, constant: CF = 0.3 * sqrt(200^2 + 100^2)
-    assert metrics.colourfulness(red).item() == pytest.approx(0.3 * (200**2 + 100**2) ** 0.5, rel=1e-6)
+    assert metrics.colorfulness(red).item() == pytest.approx(0.3 * (200**2 + 100**2) ** 0.5, rel=1e-6)
     half = torch.zeros(1, 3, 2, 2, dtype=torch.uint8)
     half[0, 0, 0] = 100  # rg in {100, 0}, yb in {50, 0}: sigma = sqrt(50^2 + 25^2), mu = sqrt(50^2 + 25^2)
     expected = 1.3 * (50**2 + 25**2) ** 0.5
-    assert metrics.colourfulness(half).item() == pytest.approx(expected, rel=1e-6)
+    assert metrics.colorfulness(half).item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_ddcolor_colourfulness_takes_absolute_opponent_channels():
+def test_ddcolor_colorfulness_takes_absolute_opponent_channels():
     half = torch.zeros(1, 3, 2, 2, dtype=torch.uint8)
     half[0, 0, 0] = 100  # R=100 in the top row: rg in {100, 0}, yb in {50, 0} (same as signed here)
-    assert metrics.colourfulness(half, absolute=True).item() == pytest.approx(1.3 * (50**2 + 25**2) ** 0.5)
+    assert metrics.colorfulness(half, absolute=True).item() == pytest.approx(1.3 * (50**2 + 25**2) ** 0.5)
     mixed = torch.zeros(1, 3, 1, 2, dtype=torch.uint8)
     mixed[0, 0, 0, 0] = 100  # pixel 1: R=100 -> rg=100, yb=50
     mixed[0, 1, 0, 1] = 100  # pixel 2: G=100 -> rg=-100 (|rg|=100), yb=50
     # |.|: rg = {100, 100}, yb = {50, 50}: no spread, CF = 0.3 * sqrt(100^2 + 50^2)
-    assert metrics.colourfulness(mixed, absolute=True).item() == pytest.approx(0.3 * (100**2 + 50**2) ** 0.5)
+    assert metrics.colorfulness(mixed, absolute=True).item() == pytest.approx(0.3 * (100**2 + 50**2) ** 0.5)
     # signed: rg = {100, -100} (std 100, mean 0), yb = {50, 50}: CF = 100 + 0.3 * 50
-    assert metrics.colourfulness(mixed).item() == pytest.approx(100 + 0.3 * 50)
+    assert metrics.colorfulness(mixed).item() == pytest.approx(100 + 0.3 * 50)
 
 
 def test_abs_dcf_is_the_difference_of_the_set_means_not_the_mean_of_differences():

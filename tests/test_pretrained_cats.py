@@ -36,12 +36,12 @@ def test_it_is_shipped_small_and_loads_with_weights_only():
 
 def test_it_colorizes_a_photo_offline(tmp_path):
     model, config, path = colorlab.load_model("pretrained:cats")
-    assert path == CKPT and model.colour_stats is not None
+    assert path == CKPT and model.color_stats is not None
     photo = Image.open(SAMPLE / "Bengal_107.jpg")
-    colour = colorlab.colorize_image(photo.convert("L"), model)
-    assert colour.size == photo.size
-    rgb = np.asarray(colour, dtype=np.int16)
-    assert np.abs(rgb - rgb.mean(2, keepdims=True)).mean() > 2  # colours, not gray
+    color = colorlab.colorize_image(photo.convert("L"), model)
+    assert color.size == photo.size
+    rgb = np.asarray(color, dtype=np.int16)
+    assert np.abs(rgb - rgb.mean(2, keepdims=True)).mean() > 2  # colors, not gray
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = ["colorlab.colorize", "ckpt=pretrained:cats", f"input={SAMPLE / 'Bengal_107.jpg'}", f"output={tmp_path}"]
     done = subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True, env=env, timeout=300)

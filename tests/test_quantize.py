@@ -1,4 +1,4 @@
-"""Zhang et al.'s colour classes: gamut, soft-encoding, prior, rebalancing weights, annealed mean,
+"""Zhang et al.'s color classes: gamut, soft-encoding, prior, rebalancing weights, annealed mean,
 and a rebalanced model that learns; the U-Net decoder's skips."""
 
 import functools
@@ -72,7 +72,7 @@ def test_rebalancing_weights_have_unit_expectation_under_the_prior():
     weights = quantize.rebalancing_weights(prior)
     assert (prior * weights).sum().item() == pytest.approx(1.0)
     gray = quantize.gamut_centres().norm(dim=1).argmin()
-    assert weights[gray] < 1 < weights.max()  # common colours count less, rare ones more
+    assert weights[gray] < 1 < weights.max()  # common colors count less, rare ones more
 
 
 def test_annealed_mean_is_the_expectation_at_t1_and_the_mode_as_t_goes_to_0():

@@ -200,7 +200,7 @@ def test_output_folder_above_equal_to_or_inside_the_input(cli_sweep, tmp_path):
     assert tally.colorized == 2 and (tmp_path / "t" / "p1.jpg").is_file()
     with pytest.raises(PlanError, match="is the input folder"):
         colorize(cli_sweep, f"input={photos}", f"output={photos}")
-    inside = photos / "colour"
+    inside = photos / "color"
     assert colorize(cli_sweep, f"input={photos}", f"output={inside}").colorized == 2
     again = colorize(cli_sweep, f"input={photos}", f"output={inside}")  # its own outputs are not inputs
     assert again.found == 2 and again.skipped == 2

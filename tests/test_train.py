@@ -10,7 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from colorlab import ab_bins
-from colorlab.ab_bins import ColourStats
+from colorlab.ab_bins import ColorStats
 from colorlab.data import ColorDataModule
 from colorlab.data.images import ImageFiles, UnreadableImageError
 from colorlab.module import HP_METRICS
@@ -77,8 +77,8 @@ def test_a_file_that_breaks_mid_training_is_named_and_a_checkpoint_is_left(photo
         return original(self, index)
 
     monkeypatch.setattr(ImageFiles, "__getitem__", flaky)
-    uniform = ColourStats(prior=torch.full((ab_bins.NUM_BINS,), 1 / ab_bins.NUM_BINS).double(), mean_ab=torch.zeros(2))
-    monkeypatch.setattr(ColorDataModule, "colour_stats", lambda self, n: uniform)  # reads no photo before fit
+    uniform = ColorStats(prior=torch.full((ab_bins.NUM_BINS,), 1 / ab_bins.NUM_BINS).double(), mean_ab=torch.zeros(2))
+    monkeypatch.setattr(ColorDataModule, "color_stats", lambda self, n: uniform)  # reads no photo before fit
     with pytest.raises(UnreadableImageError, match=str(photo_dir)):
         run(photo_dir, tmp_path, "trainer.limit_train_batches=4")
     assert (tmp_path / "run" / "checkpoints" / "on_exception.ckpt").is_file()

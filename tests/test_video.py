@@ -34,13 +34,13 @@ def test_a_folder_of_videos_keeps_frames_timing_size_and_audio(cli_sweep, tmp_pa
         shift = after["stamps"][0] - before["stamps"][0]  # a container may offset all (AAC priming)
         assert [t - shift for t in after["stamps"]] == before["stamps"]  # so the (variable) frame rate is kept
         assert after["audio_bytes"] == before["audio_bytes"]  # copied packet by packet, not re-encoded
-        assert min(after["chroma"]) > 1.0  # colour, not gray
+        assert min(after["chroma"]) > 1.0  # color, not gray
     assert probe(tmp_path / "out" / "vfr_audio.mp4")["audio_packets"] > 10
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []  # no temporary files
 
 
 class FlickeringColorizer(torch.nn.Module):
-    """A colorizer whose colour cast jumps from frame to frame (what per-frame models do on grain)."""
+    """A colorizer whose color cast jumps from frame to frame (what per-frame models do on grain)."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -231,8 +231,8 @@ class ColorDataModule(DataSource):
     def describe(self) -> str:
         return str(self.root)
 
-    def colour_stats(self, max_images: int | None = 2000) -> ab_bins.ColourStats:
-        """The training split's colour statistics (ab prior and mean) over a fixed subset of it.
+    def color_stats(self, max_images: int | None = 2000) -> ab_bins.ColorStats:
+        """The training split's color statistics (ab prior and mean) over a fixed subset of it.
 
         Deterministic crops; cached in `cache_dir` by the chosen files, their sizes and mtimes, and the
         image size, so every run of a sweep computes it once.
@@ -251,11 +251,11 @@ class ColorDataModule(DataSource):
         if cache is not None and cache.is_file():
             try:
                 stored = torch.load(cache, weights_only=True)
-                return ab_bins.ColourStats(prior=stored["prior"], mean_ab=stored["mean_ab"])
+                return ab_bins.ColorStats(prior=stored["prior"], mean_ab=stored["mean_ab"])
             except (RuntimeError, OSError, EOFError, KeyError, TypeError) as err:
-                log.warning("ignoring unreadable colour statistics cache %s (%s)", cache, err)
-        log.info("estimating the colour statistics on %d training photos", len(files))
-        stats = ab_bins.ColourStats.estimate(self._loader("train", training=False, max_images=max_images))
+                log.warning("ignoring unreadable color statistics cache %s (%s)", cache, err)
+        log.info("estimating the color statistics on %d training photos", len(files))
+        stats = ab_bins.ColorStats.estimate(self._loader("train", training=False, max_images=max_images))
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(cache, lambda tmp: torch.save({"prior": stats.prior, "mean_ab": stats.mean_ab}, tmp))

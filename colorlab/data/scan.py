@@ -1,4 +1,4 @@
-"""One pass over a dataset's files: which are unreadable, and how colourful each is (mean chroma).
+"""One pass over a dataset's files: which are unreadable, and how colorful each is (mean chroma).
 
 Near-gray photos teach a colorizer nothing but gray, so the training split drops them. The scan
 decodes a 64 px thumbnail of each file once; results are cached by path, size and mtime.
@@ -47,7 +47,7 @@ def scan_chroma(root: Path, files: Sequence[Path], cache_dir: str | Path | None)
         else:
             todo.append((path, rel, key))
     if todo:
-        log.info("scanning %d images under %s for colourfulness (cached afterwards)", len(todo), root)
+        log.info("scanning %d images under %s for colorfulness (cached afterwards)", len(todo), root)
     for start in range(0, len(todo), 256):
         chunk = todo[start : start + 256]
         thumbs, readable = [], []

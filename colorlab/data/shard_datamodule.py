@@ -102,10 +102,10 @@ class ShardDataModule(DataSource):
     def describe(self) -> str:
         return str(self.hparams.urls)
 
-    def colour_stats(self, max_images: int | None = 2000) -> ab_bins.ColourStats:
-        """The colour statistics (ab prior and mean) of the first `max_images` training samples."""
+    def color_stats(self, max_images: int | None = 2000) -> ab_bins.ColorStats:
+        """The color statistics (ab prior and mean) of the first `max_images` training samples."""
         stream = self._stream("train", training=False)
-        return ab_bins.ColourStats.estimate(DataLoader(stream, batch_size=self.hparams.batch_size), max_images)
+        return ab_bins.ColorStats.estimate(DataLoader(stream, batch_size=self.hparams.batch_size), max_images)
 
     def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> tuple[torch.Tensor, ...]:
         """(B,3,H,W) uint8 RGB on the device -> (L/100, ab/128), as ColorDataModule."""

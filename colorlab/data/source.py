@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from colorlab.ab_bins import ColourStats
+from colorlab.ab_bins import ColorStats
 
 
 class DataSource(pl.LightningDataModule):
@@ -24,8 +24,8 @@ class DataSource(pl.LightningDataModule):
         """The photos of `eval_dataloader(split)` in its order, when known in advance (else None)."""
         return None
 
-    def colour_stats(self, max_images: int | None = 2000) -> ColourStats:
-        """The training split's colour statistics (ab prior and mean), kept with a trained model."""
+    def color_stats(self, max_images: int | None = 2000) -> ColorStats:
+        """The training split's color statistics (ab prior and mean), kept with a trained model."""
         raise NotImplementedError
 
     def describe(self) -> str:

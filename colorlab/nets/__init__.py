@@ -1,4 +1,4 @@
-"""Networks: frozen encoders and the decoders that colour their features."""
+"""Networks: frozen encoders and the decoders that color their features."""
 
 from colorlab.nets.base import DecoderBase
 from colorlab.nets.decoder import Decoder, count_parameters

