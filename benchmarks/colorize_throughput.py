@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -47,6 +48,35 @@ def make_checkpoint(folder: Path, encoder_name: str) -> Path:
     path = folder / "model.ckpt"
     torch.save({"state_dict": model.state_dict(), "colorlab_config": config}, path)
     return path
+
+
+def stage_profile(photos: list[Path], model, size: int, quality: int = 95) -> dict[str, float]:
+    """Milliseconds per photo of each stage outside the network, one photo at a time (the profile that
+    explains the ratio: work the network's threads cannot hide on a CPU they already fill)."""
+    from colorlab.colorize import write
+    from colorlab.inference import assemble, network_lightness, open_image, predict_ab, recombine, split_alpha
+
+    stages = {"decode": 0.0, "network input (resize + L)": 0.0, "recombine (upsample + L + LAB->sRGB)": 0.0}
+    stages["encode + write"] = 0.0
+    with tempfile.TemporaryDirectory() as out:
+        for path in photos:
+            start = time.perf_counter()
+            rgb, alpha = split_alpha(open_image(path))
+            decoded = time.perf_counter()
+            h, w = network_size(*rgb.shape[:2], size)
+            network_lightness([rgb], (h, w), torch.device("cpu"))
+            prepared = time.perf_counter()
+            ab = predict_ab(model, [rgb], size)[0]
+            predicted = time.perf_counter()
+            color = recombine(rgb, ab)
+            recombined = time.perf_counter()
+            write(assemble(rgb, color, alpha, False), Path(out) / path.name, quality)
+            written = time.perf_counter()
+            stages["decode"] += decoded - start
+            stages["network input (resize + L)"] += prepared - decoded
+            stages["recombine (upsample + L + LAB->sRGB)"] += recombined - predicted
+            stages["encode + write"] += written - recombined
+    return {name: 1000 * seconds / len(photos) for name, seconds in stages.items()}
 
 
 def main() -> None:
@@ -102,12 +132,17 @@ def main() -> None:
 
         bare()  # warm-up
         values = interleave({"colorize pipeline": pipeline, "bare model forward": bare}, args.rounds)
+        profile = stage_profile(sorted(photos.glob("*.jpg")), model, 224, cfg.quality)
     settings = (
         f"encoder {args.encoder}, {args.photos} photos 500x375 -> network {h}x{w}, batch {args.batch_size}, "
         f"{torch.get_num_threads()} threads"
     )
     target = ratio(values, "colorize pipeline", "bare model forward", "colorize / bare forward", target=0.9)
     report(f"colorize_throughput ({args.encoder})", settings, "photos/s", values, [target])
+    bare_ms = 1000 / statistics.median(values["bare model forward"])
+    print(f"  per photo: bare forward {bare_ms:.1f} ms (batch {args.batch_size}, all threads); outside the network:")
+    for name, ms in profile.items():
+        print(f"    {name:40s} {ms:6.1f} ms")
 
 
 if __name__ == "__main__":

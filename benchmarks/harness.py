@@ -4,8 +4,9 @@ Every benchmark compares two (or more) things measured in the same run. A single
 little when another process shares the CPU: the load changes between the two timings and the ratio
 swings (framework_overhead once printed 3.91 under load and 0.98 alone). So each measurement runs
 once per round, in turn (A B A B ...), every round gives one ratio from neighbours that saw the same
-machine, and the report is the median of those ratios with their range. When the range is wider than
-BUSY_SPREAD of the median, the machine was busy or the measurement is too short: the report says so.
+machine, and the report is the median of those ratios with their range. When their spread (the
+interquartile range from 4 rounds on, else the whole range) is wider than BUSY_SPREAD of the median,
+the machine was busy or the measurement is too short: the report says so.
 
 `report` prints a table and, when the environment variable BENCHMARK_JSON names a file, writes the
 same numbers there for `benchmarks/run_all.py`.
@@ -19,7 +20,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-BUSY_SPREAD = 0.10  # (max - min) / median of the per-round ratios above which a result is flagged
+BUSY_SPREAD = 0.10  # spread / median of the per-round ratios above which a result is flagged
 
 
 def interleave(runs: dict[str, Callable[[], float]], rounds: int = 5) -> dict[str, list[float]]:
@@ -51,7 +52,14 @@ class Ratio:
 
     @property
     def spread(self) -> float:
-        return (self.high - self.low) / self.median if self.median else float("inf")
+        """Interquartile range (4+ rounds: one odd round does not flag a steady run), else the range,
+        relative to the median."""
+        if not self.median:
+            return float("inf")
+        if len(self.per_round) >= 4:
+            q1, _, q3 = statistics.quantiles(self.per_round, n=4, method="inclusive")
+            return (q3 - q1) / self.median
+        return (self.high - self.low) / self.median
 
     @property
     def busy(self) -> bool:

@@ -100,7 +100,7 @@ def main() -> None:
     head.soft_encode(ab)  # builds the table
     values = interleave(
         {
-            "soft-encode by lookup table": functools.partial(calls_per_second, lambda: head.soft_encode(ab)),
+            "soft-encode by lookup table": functools.partial(calls_per_second, lambda: head.soft_encode(ab), 50),
             "soft-encode by distance search": functools.partial(
                 calls_per_second, lambda: quantize.soft_encode(ab, head.centres)
             ),

@@ -247,15 +247,21 @@ def colorize_photos(
 ) -> None:
     """Colorize `photos` in batches, calling `done(job, None or why not)` for each, in order.
 
-    While the network runs on one batch, one thread decodes the next batch and another encodes and
-    writes the previous one (JPEG/PNG coding in Pillow runs outside the GIL). A batch of more than
+    While the network runs on one batch, one thread decodes the next batch and another recombines the
+    previous one with its full-resolution L and encodes and writes it (Pillow's coding runs outside the
+    GIL; that thread's torch work runs on one core, its own OpenMP setting, so it does not fight the
+    network's threads for both). A batch of more than
     READ_AHEAD_PIXELS decoded pixels (24-megapixel photos) is read, colorized and written alone, so
     huge photos hold no more memory than one batch, as when everything ran in turn.
     """
     batches = [photos[i : i + cfg.batch_size] for i in range(0, len(photos), cfg.batch_size)]
     if not batches:
         return
-    with ThreadPoolExecutor(1, "colorize-read") as reader, ThreadPoolExecutor(1, "colorize-write") as writer:
+    one_core = {"initializer": torch.set_num_threads, "initargs": (1,)}  # per thread: OpenMP's own setting
+    with (
+        ThreadPoolExecutor(1, "colorize-read") as reader,
+        ThreadPoolExecutor(1, "colorize-write", **one_core) as writer,
+    ):
         reading = reader.submit(_load_batch, batches[0], cfg, sources)
         writing = None
         for k in range(len(batches)):
@@ -264,10 +270,10 @@ def colorize_photos(
             following = batches[k + 1] if k + 1 < len(batches) else None
             if following and not alone:
                 reading = reader.submit(_load_batch, following, cfg, sources)
-            colors = _color_batch(loaded, model, size, stride, cfg.saturation)
+            predictions = _predict_batch(loaded, model, size, stride)
             if writing is not None:
                 _report(writing.result(), done)
-            writing = writer.submit(_write_batch, loaded, colors, cfg)
+            writing = writer.submit(_write_batch, loaded, predictions, cfg)
             if alone:
                 _report(writing.result(), done)
                 writing = None
@@ -297,18 +303,20 @@ def _load_batch(jobs: list[Job], cfg: DictConfig, sources: set[Path]) -> Loaded:
     return loaded
 
 
-def _color_batch(loaded: Loaded, model: torch.nn.Module, size: int, stride: int, saturation: float) -> dict:
-    """The network and the full-resolution recombination: job index -> color (H,W,3) uint8."""
+def _predict_batch(loaded: Loaded, model: torch.nn.Module, size: int, stride: int) -> dict:
+    """The network: job index -> predicted ab/128 at the network's size."""
     order = list(loaded.photos)
     predictions = predict_ab(model, [loaded.photos[i][0] for i in order], size, stride) if order else []
-    return {i: recombine(loaded.photos[i][0], ab, saturation) for i, ab in zip(order, predictions, strict=True)}
+    return dict(zip(order, predictions, strict=True))
 
 
-def _write_batch(loaded: Loaded, colors: dict, cfg: DictConfig) -> Loaded:
-    for i, color in colors.items():
+def _write_batch(loaded: Loaded, predictions: dict, cfg: DictConfig) -> Loaded:
+    """Recombine each prediction with its photo's full-resolution L, then encode and write it."""
+    for i, ab in predictions.items():
         rgb, alpha = loaded.photos[i]
         target = loaded.jobs[i].target
         try:
+            color = recombine(rgb, ab, cfg.saturation)
             write(assemble(rgb, color, alpha, cfg.side_by_side), target, cfg.quality)
             loaded.outcomes[i] = None
         except (OSError, ValueError) as err:

@@ -23,6 +23,8 @@ def test_the_ratio_is_the_median_of_per_round_ratios_and_a_wide_spread_is_flagge
     assert steady.median == pytest.approx(0.5) and not steady.busy and steady.met
     noisy = harness.ratio({"fit": [5.0, 1.0, 5.0], "bare": [10.0, 10.0, 5.0]}, "fit", "bare", target=0.9)
     assert noisy.median == pytest.approx(0.5) and noisy.busy and noisy.met is False
+    one_odd_round = harness.Ratio("r", "a", "b", [0.50, 0.51, 0.49, 0.50, 0.90])  # the quartiles ignore it
+    assert one_odd_round.median == pytest.approx(0.50) and not one_odd_round.busy
 
 
 def test_report_writes_the_record_for_run_all(tmp_path, monkeypatch, capsys):
