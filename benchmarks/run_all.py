@@ -94,41 +94,62 @@ def update_readme(table: str) -> bool:
     return True
 
 
+def machine_description() -> str:
+    import torch
+
+    model = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), "")
+    return (
+        f"{model or platform.processor() or platform.machine()}, {os.cpu_count()} CPUs "
+        f"({torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}"
+    )
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
+
+
+def header(records: list[dict]) -> str:
+    """Where and by which invocations the rows were measured (a partial rerun keeps the others' rows)."""
+    runs = {}
+    for record in records:
+        runs.setdefault(record.get("measured_by", "?"), []).append(record.get("run", record["benchmark"]))
+    parts = [f"`{command}` ({', '.join(dict.fromkeys(names))})" for command, names in runs.items()]
+    machines = sorted({record.get("machine", "?") for record in records})
+    return f"Measured on {'; '.join(machines)} by {'; '.join(parts)}."
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller settings (about a third of the time)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run these benchmarks only")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README's table")
+    parser.add_argument("--table-only", action="store_true", help="rewrite the table from results.json, run nothing")
     args = parser.parse_args()
-    names = args.only or list(BENCHMARKS)
+    names = [] if args.table_only else args.only or list(BENCHMARKS)
+    invocation = "python benchmarks/run_all.py" + (" --quick" if args.quick else "")
+    invocation += f" --only {' '.join(args.only)}" if args.only else ""
+    stamp, machine = time.strftime("%Y-%m-%d"), machine_description()
     failed = []
     with tempfile.TemporaryDirectory() as tmp:
         records_file = Path(tmp) / "records.jsonl"
         records_file.touch()
-        seconds = {}
         for name in names:
-            code, seconds[name] = run(name, args.quick, records_file)
+            code, seconds = run(name, args.quick, records_file)
             if code != 0:
                 failed.append(name)
         records = [json.loads(line) for line in records_file.read_text().splitlines() if line.strip()]
+    for record in records:
+        record.update(measured_by=f"{invocation}, {stamp}", machine=machine)
     previous = HERE / "results.json"
-    if args.only and previous.is_file():  # keep the other benchmarks' last results, in the usual order
+    if (args.only or args.table_only) and previous.is_file():  # keep the other benchmarks' last results
         kept = [r for r in json.loads(previous.read_text())["records"] if r.get("run") not in names]
         order = list(BENCHMARKS)
         records = sorted(kept + records, key=lambda r: order.index(r["run"]) if r.get("run") in order else len(order))
-    import torch
-
-    machine = (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs "
-        f"({torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}"
-    )
-    stamp = time.strftime("%Y-%m-%d")
-    header = (
-        f"Measured {stamp} on {machine} by `python benchmarks/run_all.py{' --quick' if args.quick else ''}`"
-        f"{'' if not args.only else ' --only ' + ' '.join(args.only)} ({sum(seconds.values()) / 60:.0f} min)."
-    )
-    (HERE / "results.json").write_text(json.dumps({"machine": machine, "date": stamp, "records": records}, indent=2))
-    table = markdown(records, header)
+    (HERE / "results.json").write_text(json.dumps({"records": records}, indent=2))
+    table = markdown(records, header(records))
     (HERE / "results.md").write_text(table)
     print(table)
     if not args.no_readme and update_readme(table):
