@@ -20,7 +20,15 @@ from colorlab.checkpoints import load_model
 from colorlab.cli import user_errors_exit
 from colorlab.config import CONFIG_DIR, register_resolvers
 from colorlab.data.source import DataSource
-from colorlab.evaluation import DATASET_METRICS, METRIC_KEYS, ColorStats, baselines, evaluate, summarise
+from colorlab.evaluation import (
+    DATASET_METRICS,
+    METRIC_KEYS,
+    ColorStats,
+    baselines,
+    evaluate,
+    paired_differences,
+    summarise,
+)
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -73,10 +81,19 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         "color_stats": stats_source,
         "skipped": skipped_metrics(),
         "results": {name: summarise(rows, cfg.bootstrap, cfg.seed) for name, rows in records.items()},
+        "differences": {  # the model minus each baseline, image by image: does it beat them?
+            f"{variant} - {name}": paired_differences(records[variant], rows, cfg.bootstrap, cfg.seed)
+            for name, rows in records.items()
+            if name != variant
+        },
     }
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
     _write_csv(out / "per_image.csv", files, records)
     print(format_table(result["results"]))
+    for pair, diff in result["differences"].items():
+        auc, psnr = diff["auc"], diff["psnr"]
+        print(f"{pair}: AuC {auc['mean']:+.3f} [{auc['ci_low']:+.3f}, {auc['ci_high']:+.3f}], "
+              f"PSNR {psnr['mean']:+.3f} [{psnr['ci_low']:+.3f}, {psnr['ci_high']:+.3f}] (paired, 95%)")  # fmt: skip
     for name, reason in result["skipped"].items():
         print(f"{name}: skipped ({reason})")
     log.info("wrote %s and %s", out / "metrics.json", out / "per_image.csv")

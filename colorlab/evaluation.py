@@ -147,3 +147,18 @@ def summarise(rows: list[dict[str, float]], bootstrap: int = 1000, seed: int = 0
             entry["ci_low"], entry["ci_high"] = (float(v) for v in np.percentile(values, [2.5, 97.5]))
         summary[name] = entry
     return summary
+
+
+PAIRED_METRICS = ("psnr", "ssim", "auc", "auc_rebalanced", "cf", "dcf")
+
+
+def paired_differences(
+    rows: list[dict[str, float]], baseline_rows: list[dict[str, float]], bootstrap: int = 1000, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """{metric: {mean, ci_low, ci_high}} of (model - baseline) over the same images: the interval of the
+    difference from resampling images, which is what says whether a model beats a baseline (two
+    separate intervals overlap long before a paired difference stops being clear of zero)."""
+    pairs = zip(rows, baseline_rows, strict=True)  # the same images, in the same order
+    difference = [{key: row[key] - base[key] for key in PAIRED_METRICS} for row, base in pairs]
+    summary = summarise(difference, bootstrap, seed)
+    return {key: summary[key] for key in PAIRED_METRICS}

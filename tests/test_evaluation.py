@@ -12,7 +12,7 @@ from torchvision.transforms import v2
 from colorlab import ab_bins
 from colorlab.data.files import find_images, split_files
 from colorlab.data.images import ImageFiles
-from colorlab.evaluation import ColorStats, baselines, evaluate, summarise
+from colorlab.evaluation import ColorStats, baselines, evaluate, paired_differences, summarise
 from tests.conftest import SHARED
 
 CATS = SHARED / "cats"
@@ -90,3 +90,18 @@ def test_summary_has_bootstrap_intervals_around_the_mean():
     assert 0.1 < summary["ci_high"] - summary["ci_low"] < 0.5  # ~ 2 * 1.96 / sqrt(200)
     with pytest.raises(ValueError, match="no images"):
         summarise([])
+
+
+def test_paired_differences_see_a_small_steady_gain_that_separate_intervals_hide():
+    """Images vary a lot, the model beats the baseline on each by ~0.3: the separate intervals overlap,
+    the paired interval of the difference is narrow and clear of zero."""
+    rng = np.random.default_rng(0)
+    keys = ("psnr", "ssim", "auc", "auc_rebalanced", "cf", "dcf")
+    base = [{k: float(v) for k in keys} for v in rng.normal(90, 3, 300)]
+    model = [{k: row[k] + 0.3 + float(rng.normal(0, 0.1)) for k in keys} for row in base]
+    separate = summarise(model, 1000)["auc"], summarise(base, 1000)["auc"]
+    assert separate[0]["ci_low"] < separate[1]["ci_high"]  # the separate intervals overlap
+    paired = paired_differences(model, base, 1000)["auc"]
+    assert 0.28 < paired["ci_low"] < paired["mean"] < paired["ci_high"] < 0.32
+    with pytest.raises(ValueError):
+        paired_differences(model, base[:-1])
