@@ -250,8 +250,8 @@ def colorize_photos(
     While the network runs on one batch, one thread decodes the next batch and another recombines the
     previous one with its full-resolution L and encodes and writes it (Pillow's coding runs outside the
     GIL; that thread's torch work runs on one core, its own OpenMP setting, so it does not fight the
-    network's threads for both). A batch of more than
-    READ_AHEAD_PIXELS decoded pixels (24-megapixel photos) is read, colorized and written alone, so
+    network's threads for both). At most three batches are held, each of at most READ_AHEAD_PIXELS
+    decoded pixels; a bigger batch (24-megapixel photos) is read, colorized and written alone, so
     huge photos hold no more memory than one batch, as when everything ran in turn.
     """
     batches = [photos[i : i + cfg.batch_size] for i in range(0, len(photos), cfg.batch_size)]
