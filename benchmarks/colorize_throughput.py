@@ -25,6 +25,7 @@ from PIL import Image
 
 from colorlab.color import rgb_to_lab
 from colorlab.colorize import run_colorize
+from colorlab.config import CONFIG_DIR
 from colorlab.data.embedded import SAMPLE_DIR
 from colorlab.inference import network_size
 from colorlab.module import ColorizationModule
@@ -48,6 +49,16 @@ def make_checkpoint(folder: Path, encoder_name: str) -> Path:
     path = folder / "model.ckpt"
     torch.save({"state_dict": model.state_dict(), "colorlab_config": config}, path)
     return path
+
+
+def colorize_config(ckpt: Path, photos: Path, out: Path, device: str, batch_size: int):
+    """conf/colorize.yaml with these settings, as `python -m colorlab.colorize` composes it (outputs overwritten)."""
+    cfg = OmegaConf.load(Path(CONFIG_DIR) / "colorize.yaml")
+    cfg.pop("defaults")
+    cfg.pop("hydra")
+    cfg.update(ckpt=str(ckpt), input=str(photos), output=str(out), device=device, batch_size=batch_size,
+               progress=False, overwrite=True)  # fmt: skip
+    return cfg
 
 
 def stage_profile(photos: list[Path], model, size: int, quality: int = 95) -> dict[str, float]:
@@ -96,18 +107,7 @@ def main() -> None:
                 photos / path.name, quality=90
             )
         ckpt = make_checkpoint(tmp, args.encoder)
-        cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "colorize.yaml")
-        cfg.pop("defaults")
-        cfg.pop("hydra")
-        cfg.update(
-            ckpt=str(ckpt),
-            input=str(photos),
-            output=str(tmp / "out"),
-            device="cpu",
-            batch_size=args.batch_size,
-            progress=False,
-            overwrite=True,
-        )
+        cfg = colorize_config(ckpt, photos, tmp / "out", "cpu", args.batch_size)
         run_colorize(cfg)  # warm-up (and the outputs exist now)
 
         from colorlab.checkpoints import load_model

@@ -144,35 +144,19 @@ def cache_rate(device: torch.device, tmp: Path, count: int, rounds: int) -> dict
 
 
 def colorize_rate(device: torch.device, tmp: Path, count: int, rounds: int) -> dict:
-    from omegaconf import OmegaConf
+    from colorize_throughput import colorize_config, make_checkpoint  # benchmarks/colorize_throughput.py
 
+    from colorlab.checkpoints import load_model
     from colorlab.color import rgb_to_lab
     from colorlab.colorize import run_colorize
-    from colorlab.config import CONFIG_DIR
     from colorlab.inference import network_size
 
     folder = tmp / "colorize-photos"
     photos(folder, count, (500, 375))
-    model = ColorizationModule(VGG16Encoder(None), Decoder, functools.partial(torch.optim.Adam, lr=1e-3))
-    config = {
-        "data": {"image_size": 224},
-        "model": {
-            "_target_": "colorlab.module.ColorizationModule",
-            "variant": "baseline",
-            "encoder": {"_target_": "colorlab.nets.VGG16Encoder", "weights": None},
-            "decoder": {"_target_": "colorlab.nets.Decoder", "_partial_": True},
-            "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3},
-        },
-    }
-    ckpt = tmp / "model.ckpt"
-    torch.save({"state_dict": model.state_dict(), "colorlab_config": config}, ckpt)
-    cfg = OmegaConf.load(Path(CONFIG_DIR) / "colorize.yaml")
-    cfg.pop("defaults")
-    cfg.pop("hydra")
-    cfg.update(ckpt=str(ckpt), input=str(folder), output=str(tmp / "colorized"), device=device.type,
-               batch_size=16, progress=False, overwrite=True)  # fmt: skip
+    ckpt = make_checkpoint(tmp, "vgg16")
+    cfg = colorize_config(ckpt, folder, tmp / "colorized", device.type, 16)
     run_colorize(cfg)  # warm-up
-    model = model.to(device).eval()
+    model, _, _ = load_model(ckpt, device)
     h, w = network_size(375, 500, 224)
     rgb = torch.from_numpy(np.stack([np.asarray(Image.open(p).resize((w, h))) for p in sorted(folder.glob("*.jpg"))]))
     lightness = rgb_to_lab(rgb.permute(0, 3, 1, 2).to(device))[0]
