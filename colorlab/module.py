@@ -150,9 +150,10 @@ class ColorizationModule(pl.LightningModule):
         return decoder_output(self.encoder, self.decoder, self._layout(lightness))
 
     @torch.no_grad()
-    def encode(self, lightness: torch.Tensor) -> torch.Tensor:
-        """The frozen encoder's features for L/100 (what `data.cache_features` stores)."""
-        return self.encoder(self._layout(lightness))
+    def encode(self, lightness: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """The frozen encoder's features and {stride: skip features} for L/100 (what
+        `data.cache_features` stores)."""
+        return self.encoder.forward_with_skips(self._layout(lightness))
 
     def _layout(self, tensor: torch.Tensor) -> torch.Tensor:
         """Inputs in the memory layout the weights use (channels-last when `channels_last`)."""
@@ -164,8 +165,11 @@ class ColorizationModule(pl.LightningModule):
         A `FeatureBatch` (from the feature cache) skips the encoder: same loss, a fraction of the cost.
         """
         if isinstance(batch, FeatureBatch):
-            features, ab = batch
-            output = self.decoder(self._layout(features))
+            features, ab, skips = batch
+            if self.decoder.uses_skips:
+                output = self.decoder(self._layout(features), {s: self._layout(t) for s, t in skips.items()})
+            else:
+                output = self.decoder(self._layout(features))
         else:
             lightness, ab = batch
             output = self.raw_output(lightness)

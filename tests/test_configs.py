@@ -34,6 +34,7 @@ TESTED = {
     ("model", "rebalanced"),
     ("model", "unet"),
     ("model", "unet_batchnorm"),
+    ("model", "unet_class"),
     ("model/encoder", "vgg16"),
     ("model/encoder", "efficientnet_lite0"),
     ("trainer", "default"),
@@ -57,6 +58,7 @@ TESTED = {
     ("experiment", "cats_full"),
     ("experiment", "cats_rebalanced"),
     ("experiment", "cats_class"),
+    ("experiment", "cats_unet_class"),
 }
 
 
@@ -65,7 +67,9 @@ def test_every_config_file_is_tested():
     assert found == TESTED
 
 
-@pytest.mark.parametrize("model", ["baseline", "batchnorm", "dropout", "rebalanced", "unet", "unet_batchnorm"])
+@pytest.mark.parametrize(
+    "model", ["baseline", "batchnorm", "dropout", "rebalanced", "unet", "unet_batchnorm", "unet_class"]
+)
 def test_model_variants_compose_and_train_a_step(model, photo_dir, tmp_path):
     overrides = [f"model={model}", "data=folder", f"data.root={photo_dir}", *tiny_overrides(tmp_path)]
     cfg = compose_config(overrides, tmp_path / "run")
@@ -111,7 +115,7 @@ def test_debug_logger_and_callback_choices_run(choices, photo_dir, tmp_path):
         assert cfg.trainer.fast_dev_run and '"global_step": 1' in summary  # one batch, then done
 
 
-@pytest.mark.parametrize("experiment", ["cats_full", "cats_rebalanced", "cats_class"])
+@pytest.mark.parametrize("experiment", ["cats_full", "cats_rebalanced", "cats_class", "cats_unet_class"])
 def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, tmp_path):
     overrides = [f"experiment={experiment}", f"data.root={photo_dir}", *tiny_overrides(tmp_path)]
     cfg = compose_config([*overrides, "model.encoder.weights=imagenet", "trainer.max_epochs=2"], tmp_path / "run")
@@ -120,12 +124,16 @@ def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, t
     assert cfg.model.scheduler._target_.endswith("ReduceLROnPlateau")
     metrics = train(cfg)
     assert metrics["val/loss"] > 0 and metrics["lr-AdamW"] > 0
-    if experiment in ("cats_rebalanced", "cats_class"):
+    if experiment != "cats_full":
         model = instantiate(cfg.model)
         assert model.decoder.output_stride == 4 and model.decoder.out_channels == 262
         model.head.set_prior(torch.linspace(1.0, 100.0, 529))  # a skewed prior over the ab grid
         weights = model.head.weights  # rebalanced: rare colors weigh more; class: every pixel the same
-        assert bool(torch.allclose(weights, weights[0])) == (experiment == "cats_class")
+        assert bool(torch.allclose(weights, weights[0])) == (experiment != "cats_rebalanced")
+    if experiment == "cats_unet_class":  # the skips it reads were cached with the features
+        assert model.decoder.skip_strides_used == (16, 8, 4)
+        (folder,) = (tmp_path / "cache" / "features").glob("EfficientNetLite0Encoder-*")
+        assert "-s16-s8-s4-" in folder.name
 
 
 def test_any_encoder_fits_any_decoder(photo_dir, tmp_path):

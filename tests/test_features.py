@@ -1,22 +1,25 @@
 """The feature cache: right features, reuse across runs, exact invalidation, no silent use of bad entries."""
 
 import functools
+import hashlib
 import json
 import logging
 import shutil
 
 import pytest
 import torch
+from hydra.errors import InstantiationException
 from PIL import Image
+from torch.utils.data import default_collate
 from torchvision.transforms import v2
 
 from colorlab.color import rgb_to_lab
 from colorlab.data import ColorDataModule
-from colorlab.data.features import CachedViews, FeatureBatch, FeatureCache
+from colorlab.data.features import CACHE_VERSION, CachedViews, FeatureBatch, FeatureCache, encoder_fingerprint
 from colorlab.data.files import find_images
 from colorlab.data.images import ImageFiles
 from colorlab.module import ColorizationModule
-from colorlab.nets import Decoder, VGG16Encoder
+from colorlab.nets import Decoder, UNetDecoder, VGG16Encoder
 from colorlab.train import train
 from tests.conftest import compose_config, smooth_image, tiny_overrides
 
@@ -150,23 +153,68 @@ def test_corrupt_or_foreign_entries_are_recomputed_with_a_warning(photo_dir, tmp
     assert any(str(entries[1]) in r.getMessage() and "recomputing" in r.getMessage() for r in caplog.records)
 
 
-def test_random_crops_and_unet_decoders_are_refused_when_caching(photo_dir, tmp_path):
+def test_random_crops_are_refused_when_caching(photo_dir, tmp_path):
     with pytest.raises(ValueError, match=r"data.crop_scale=\[0.5, 1.0\].*crop_scale=null"):
         ColorDataModule(photo_dir, image_size=SIZE, cache_dir=tmp_path, cache_features=True, crop_scale=(0.5, 1.0))
     with pytest.raises(ValueError, match="cache_dir"):
         ColorDataModule(photo_dir, image_size=SIZE, cache_dir=None, cache_features=True, crop_scale=None)
+
+
+def test_skip_features_are_cached_per_view_in_their_own_namespace(photo_dir, tmp_path, encoder):
+    files = [f for f in find_images(photo_dir) if f.name != "gray.png"][:3]
+    plain = FeatureCache(tmp_path, encoder, SIZE)
+    cache = FeatureCache(tmp_path, encoder, SIZE, skip_strides=[4, 16])
+    assert cache.skip_strides == (16, 4) and "-2view-s16-s4-" in cache.folder.name and cache.folder != plain.folder
+    # caches without skips keep the namespace they had before skips existed (their entries stay valid)
+    before = f"v{CACHE_VERSION}|{encoder_fingerprint(encoder)}|{SIZE}|32|2"
+    assert plain.namespace == hashlib.sha1(before.encode()).hexdigest()[:16]
+    entries, _ = build(cache, files)
+    assert entries[0].stat().st_size == cache.layout.file_bytes > plain.layout.file_bytes
+
+    lightness, ab = rgb_to_lab(centre_crops(files[:1])[0][None])
+    with torch.no_grad():
+        centre, mirror = encoder.forward_with_skips(lightness), encoder.forward_with_skips(lightness.flip(-1))
+    views = CachedViews(entries, cache.layout, mirror=True)
+    seen = set()
+    for _ in range(30):
+        item = views[0]
+        is_mirror = not torch.allclose(item.ab.float(), ab[0], atol=1e-3)
+        features, skips = mirror if is_mirror else centre
+        assert set(item.skips) == {16, 4} and item.skips[4].shape == (encoder.skip_channels[4], SIZE // 4, SIZE // 4)
+        torch.testing.assert_close(item.features.float(), features[0], atol=2e-2, rtol=2e-3)
+        for stride in (16, 4):
+            torch.testing.assert_close(item.skips[stride].float(), skips[stride][0], atol=2e-2, rtol=2e-3)
+        seen.add(is_mirror)
+    assert seen == {True, False}
+
+
+def test_skip_strides_the_encoder_lacks_are_refused(tmp_path, encoder):
+    with pytest.raises(ValueError, match=r"no skip features at stride\(s\) \[3\]"):
+        FeatureCache(tmp_path, encoder, SIZE, skip_strides=[3, 4])
+
+
+def test_a_unet_trains_from_the_cache_with_only_the_skips_it_reads(photo_dir, tmp_path):
     overrides = ["data=folder", f"data.root={photo_dir}", *tiny_overrides(tmp_path)]
-    cfg = compose_config([*overrides, "model=unet", "data.cache_features=true", "data.crop_scale=null"], tmp_path)
-    with pytest.raises(ValueError, match="skip features"):
-        train(cfg)
+    overrides += ["model=unet", "model.decoder.skip_strides=[8,2]", "data.cache_features=true", "data.crop_scale=null"]
+    metrics = train(compose_config(overrides, tmp_path / "run"))
+    assert metrics["val/loss"] > 0
+    (folder,) = (tmp_path / "cache" / "features").iterdir()
+    assert "-s8-s2-" in folder.name
+    with pytest.raises(
+        InstantiationException, match=r"skip_strides=\[3\]: the encoder has skips at \[1, 2, 4, 8, 16\]"
+    ):
+        train(compose_config([*overrides, "model.decoder.skip_strides=[3]"], tmp_path / "other"))
 
 
-def test_cached_batches_give_the_same_loss_as_photos(photo_dir, tmp_path, encoder):
+@pytest.mark.parametrize("decoder", ["paper", "unet"])
+def test_cached_batches_give_the_same_loss_as_photos(photo_dir, tmp_path, encoder, decoder):
     files = find_images(photo_dir)[:8]
-    entries, _ = build(FeatureCache(tmp_path, encoder, SIZE), files)
-    module = ColorizationModule(encoder, Decoder, functools.partial(torch.optim.Adam, lr=1e-3)).eval()
-    views = CachedViews(entries, FeatureCache(tmp_path, encoder, SIZE).layout, mirror=False)
-    cached = FeatureBatch(*(torch.stack(parts).float() for parts in zip(*views, strict=True)))
+    factory = Decoder if decoder == "paper" else functools.partial(UNetDecoder, skip_strides=[16, 4, 1])
+    module = ColorizationModule(encoder, factory, functools.partial(torch.optim.Adam, lr=1e-3)).eval()
+    cache = FeatureCache(tmp_path, encoder, SIZE, skip_strides=module.decoder.skip_strides_used)
+    entries, _ = build(cache, files)
+    views = [CachedViews(entries, cache.layout, mirror=False)[i] for i in range(8)]
+    cached = default_collate(views).to_float()
     photos = rgb_to_lab(torch.stack([centre_crops(files)[i] for i in range(8)]))
     with torch.no_grad():
         from_cache, from_photos = module._step(cached), module._step(photos)

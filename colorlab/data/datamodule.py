@@ -125,19 +125,19 @@ class ColorDataModule(DataSource):
     ) -> None:
         """Encode every train and val photo once with `module.encode` (each rank a share, then `barrier`);
         train/val loaders then serve cached features."""
-        if module.decoder.uses_skips:
-            raise ValueError(
-                "data.cache_features=true stores the encoder's final features only, but this model's decoder "
-                "(a U-Net) also needs the encoder's skip features: turn the cache off for U-Net models"
-            )
         self._find_splits()
         module.encoder.to(device)
         cache = FeatureCache(
-            self.hparams.cache_dir, module.encoder, self.hparams.image_size, precision, self.hparams.cache_mirror
+            self.hparams.cache_dir,
+            module.encoder,
+            self.hparams.image_size,
+            precision,
+            self.hparams.cache_mirror,
+            skip_strides=module.decoder.skip_strides_used,  # a U-Net's skips are cached with the features
         )
         files = self.splits["train"] + self.splits["val"]
 
-        def encode(lightness: torch.Tensor) -> torch.Tensor:
+        def encode(lightness: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
             with autocast():
                 return module.encode(lightness)
 
@@ -265,5 +265,5 @@ class ColorDataModule(DataSource):
         """(B,3,H,W) uint8 RGB on the device -> (L/100 (B,1,H,W), ab/128 (B,2,H,W)); cached fp16
         features and targets -> fp32 (autocast picks the compute precision)."""
         if isinstance(batch, FeatureBatch):
-            return FeatureBatch(batch.features.float(), batch.ab.float())
+            return batch.to_float()
         return rgb_to_lab(batch)

@@ -2,17 +2,18 @@
 
 The encoder is frozen, so its output for a given view of a photo never changes: a sweep of decoders
 (and every epoch of each) can share one encoder pass. Each photo gets one entry holding its
-deterministic views, the centre crop and (unless `mirror=False`) its mirror: encoder features (fp16)
-and the centre crop's ab/128 target (fp16; the mirror's is its flip).
+deterministic views, the centre crop and (unless `mirror=False`) its mirror: encoder features (fp16),
+the skip features a U-Net decoder reads (fp16, only at the strides it asks for) and the centre crop's
+ab/128 target (fp16; the mirror's is its flip).
 
 Entries live in `<cache_dir>/features/<namespace>/<content hash>.bin`: a header (format magic, the
 entry's key, a checksum of the payload) and the raw fp16 arrays, so that a training step reads an
-entry with one file read and no unpickling. The namespace is a hash of the
-cache format version, the encoder's class and every one of its weights, the image size, the
-precision the features were computed in and the number of views; the entry name is a hash of the file's bytes. So a new
-encoder, new weights or a new size uses a new namespace, and an edited photo a new entry: exactly the
-affected entries are recomputed. An entry whose size, format, key or checksum is wrong (truncated,
-corrupt, from another version) is recomputed with a warning, never used.
+entry with one file read and no unpickling. The namespace is a hash of the cache format version, the
+encoder's class and every one of its weights, the image size, the precision the features were
+computed in, the number of views and the skip strides; the entry name is a hash of the file's bytes.
+So a new encoder, new weights or a new size uses a new namespace, and an edited photo a new entry:
+exactly the affected entries are recomputed. An entry whose size, format, key or checksum is wrong
+(truncated, corrupt, from another version) is recomputed with a warning, never used.
 """
 
 from __future__ import annotations
@@ -45,10 +46,17 @@ HEADER = len(MAGIC) + KEY_BYTES + SUM_BYTES
 
 
 class FeatureBatch(NamedTuple):
-    """A batch (or item) from the cache: encoder features (B,C,h,w) and the target ab/128 (B,2,H,W)."""
+    """A batch (or item) from the cache: encoder features (B,C,h,w), the target ab/128 (B,2,H,W) and
+    the skip features {stride: (B,C_s,H/s,W/s)} (empty unless the cache holds them)."""
 
     features: torch.Tensor
     ab: torch.Tensor
+    skips: dict[int, torch.Tensor] = {}  # noqa: RUF012 - a read-only default; batches never mutate it
+
+    def to_float(self) -> FeatureBatch:
+        """fp32 copies of the fp16 arrays (autocast then picks the compute precision)."""
+        skips = {stride: skip.float() for stride, skip in self.skips.items()}
+        return FeatureBatch(self.features.float(), self.ab.float(), skips)
 
 
 def file_digest(path: Path) -> str:
@@ -83,21 +91,28 @@ class CacheReport:
 
 @dataclass(frozen=True)
 class EntryLayout:
-    """The byte layout of one entry: header, then features (views,C,h,w) and ab (2,S,S), fp16."""
+    """The byte layout of one entry: header, then features (views,C,h,w), the skip features
+    (views,C_s,H/s,W/s) in `skip_strides` order and ab (2,S,S), all fp16."""
 
     feature_shape: tuple[int, ...]
     ab_shape: tuple[int, ...]
+    skip_shapes: tuple[tuple[int, ...], ...] = ()
+    skip_strides: tuple[int, ...] = ()
 
     @property
-    def sizes(self) -> tuple[int, int]:
-        return math.prod(self.feature_shape), math.prod(self.ab_shape)
+    def shapes(self) -> list[tuple[int, ...]]:
+        return [self.feature_shape, *self.skip_shapes, self.ab_shape]
 
     @property
     def file_bytes(self) -> int:
-        return HEADER + 2 * sum(self.sizes)
+        return HEADER + 2 * sum(math.prod(shape) for shape in self.shapes)
 
-    def pack(self, key: str, features: torch.Tensor, ab: torch.Tensor) -> bytes:
-        payload = b"".join(t.to(torch.float16).contiguous().numpy().tobytes() for t in (features, ab))
+    def pack(self, key: str, features: torch.Tensor, ab: torch.Tensor, skips: Sequence[torch.Tensor] = ()) -> bytes:
+        arrays = (features, *skips, ab)
+        for array, shape in zip(arrays, self.shapes, strict=True):
+            if tuple(array.shape) != shape:
+                raise ValueError(f"feature cache: an array of shape {tuple(array.shape)} where {shape} belongs")
+        payload = b"".join(t.to(torch.float16).contiguous().numpy().tobytes() for t in arrays)
         checksum = hashlib.blake2b(payload, digest_size=SUM_BYTES).digest()
         return MAGIC + key.encode().ljust(KEY_BYTES, b"\0") + checksum + payload
 
@@ -111,12 +126,16 @@ class EntryLayout:
             raise ValueError("is not a colorlab feature cache entry of this version")
         return raw, raw[len(MAGIC) : len(MAGIC) + KEY_BYTES].rstrip(b"\0").decode(errors="replace")
 
-    def tensors(self, raw: bytearray) -> tuple[torch.Tensor, torch.Tensor]:
-        """(features (views,C,h,w), ab (2,S,S)), fp16 views of `raw` (no copy)."""
-        n_features, n_ab = self.sizes
-        features = torch.frombuffer(raw, dtype=torch.float16, offset=HEADER, count=n_features)
-        ab = torch.frombuffer(raw, dtype=torch.float16, offset=HEADER + 2 * n_features, count=n_ab)
-        return features.view(self.feature_shape), ab.view(self.ab_shape)
+    def tensors(self, raw: bytearray) -> tuple[torch.Tensor, torch.Tensor, dict[int, torch.Tensor]]:
+        """(features (views,C,h,w), ab (2,S,S), {stride: skip (views,C_s,H/s,W/s)}), fp16 views of `raw`
+        (no copy)."""
+        arrays, offset = [], HEADER
+        for shape in self.shapes:
+            count = math.prod(shape)
+            arrays.append(torch.frombuffer(raw, dtype=torch.float16, offset=offset, count=count).view(shape))
+            offset += 2 * count
+        features, *skips, ab = arrays
+        return features, ab, dict(zip(self.skip_strides, skips, strict=True))
 
     def problem(self, path: Path, key: str) -> str | None:
         """Why `path` is not a valid entry for `key` (None when it is): size, format, key, checksum."""
@@ -128,7 +147,8 @@ class EntryLayout:
             return f"belongs to another namespace or file ({found})"
         if hashlib.blake2b(raw[HEADER:], digest_size=SUM_BYTES).digest() != raw[HEADER - SUM_BYTES : HEADER]:
             return "fails its checksum (corrupt)"
-        if not bool(torch.isfinite(self.tensors(raw)[0]).all()):
+        features, _, skips = self.tensors(raw)
+        if not all(bool(torch.isfinite(t).all()) for t in (features, *skips.values())):
             return "holds non-finite features"
         return None
 
@@ -137,21 +157,44 @@ class FeatureCache:
     """The entries of one (encoder, weights, image size, precision, views) namespace under `root`.
 
     `mirror=False` caches the centre crop alone: half the encoder work to build, no flip augmentation.
+    `skip_strides` also stores the encoder's skip features at those strides (`encoder.skip_channels`),
+    for a U-Net decoder.
     """
 
     def __init__(
-        self, root: str | Path, encoder: nn.Module, image_size: int, precision: str = "32", mirror: bool = True
+        self,
+        root: str | Path,
+        encoder: nn.Module,
+        image_size: int,
+        precision: str = "32",
+        mirror: bool = True,
+        skip_strides: Sequence[int] = (),
     ) -> None:
         self.encoder = encoder
         self.image_size = image_size
         self.precision = str(precision)
         self.views = 2 if mirror else 1
+        self.skip_strides = tuple(sorted(skip_strides, reverse=True))
+        unknown = set(self.skip_strides) - set(encoder.skip_channels)
+        if unknown:
+            raise ValueError(
+                f"feature cache: {type(encoder).__name__} has no skip features at stride(s) {sorted(unknown)} "
+                f"(it has {sorted(encoder.skip_channels)})"
+            )
         tag = f"v{CACHE_VERSION}|{encoder_fingerprint(encoder)}|{image_size}|{self.precision}|{self.views}"
+        skips = "".join(f"-s{stride}" for stride in self.skip_strides)
+        if skips:  # caches without skips keep the namespace they had before skips existed
+            tag += f"|skips{skips}"
         self.namespace = hashlib.sha1(tag.encode()).hexdigest()[:16]
-        name = f"{type(encoder).__name__}-{image_size}px-{self.views}view-{self.namespace}"
+        name = f"{type(encoder).__name__}-{image_size}px-{self.views}view{skips}-{self.namespace}"
         self.folder = Path(root).expanduser() / "features" / name
         size = image_size // encoder.stride
-        self.layout = EntryLayout((self.views, encoder.out_channels, size, size), (2, image_size, image_size))
+        skip_shapes = tuple(
+            (self.views, encoder.skip_channels[s], image_size // s, image_size // s) for s in self.skip_strides
+        )
+        self.layout = EntryLayout(
+            (self.views, encoder.out_channels, size, size), (2, image_size, image_size), skip_shapes, self.skip_strides
+        )
 
     def entry_path(self, digest: str) -> Path:
         return self.folder / f"{digest}.bin"
@@ -178,8 +221,9 @@ class FeatureCache:
         """Make sure every file has a valid entry; return the entry paths (in `files` order) and a report.
 
         `load_views(files)` gives the deterministic centre crops as uint8 images; `encode` runs the
-        encoder on L/100 on `device` (default: the encoder as it is; pass one to add autocast or
-        channels-last; it must be the same encoder this cache was made for). With `shard=(rank,
+        encoder on L/100 on `device` and returns its features and {stride: skip features} (default:
+        the encoder's `forward_with_skips` as it is; pass one to add autocast or channels-last; it must
+        be the same encoder this cache was made for). With `shard=(rank,
         world)`, this process computes only every world-th missing entry (the others come from the
         other ranks; call `build` again after a barrier to collect them).
         """
@@ -198,7 +242,7 @@ class FeatureCache:
                 missing.append((path, digest))
         if missing:
             log.info("feature cache %s: computing %d entries", self.folder, len(missing))
-            self._compute(missing, load_views, device, encode or self.encoder, batch_size)
+            self._compute(missing, load_views, device, encode or self.encoder.forward_with_skips, batch_size)
             report.computed = len(missing)
         report.seconds = time.perf_counter() - started
         return [self.entry_path(d) for d in digests], report
@@ -214,18 +258,22 @@ class FeatureCache:
             for images in read_ahead(loader):
                 lightness, ab = rgb_to_lab(images.to(device))
                 inputs = [lightness, lightness.flip(-1)][: self.views]
-                encoded = encode(torch.cat(inputs)).float()  # one batched pass for all views
-                views = torch.stack(encoded.chunk(self.views), dim=1).cpu()  # (B,views,C,h,w)
+                encoded, skips = encode(torch.cat(inputs))  # one batched pass for all views
+                arrays = [encoded, *(skips[stride] for stride in self.skip_strides)]
+                # each array (B,views,C,h,w)
+                views = [torch.stack(a.float().chunk(self.views), dim=1).cpu() for a in arrays]
                 if writing is not None:
                     writing.result()  # one batch in writing at a time; its errors surface here
-                writing = writer.submit(self._write, [d for _, d in missing[done : done + len(views)]], views, ab.cpu())
-                done += len(views)
+                batch = [d for _, d in missing[done : done + len(lightness)]]
+                writing = writer.submit(self._write, batch, views, ab.cpu())
+                done += len(lightness)
             if writing is not None:
                 writing.result()
 
-    def _write(self, digests: list[str], views: torch.Tensor, ab: torch.Tensor) -> None:
-        for digest, entry_views, entry_ab in zip(digests, views, ab, strict=True):
-            data = self.layout.pack(self._key(digest), entry_views, entry_ab)
+    def _write(self, digests: list[str], views: list[torch.Tensor], ab: torch.Tensor) -> None:
+        for index, (digest, entry_ab) in enumerate(zip(digests, ab, strict=True)):
+            features, *skips = (array[index] for array in views)
+            data = self.layout.pack(self._key(digest), features, entry_ab, skips)
             # atomic: a crash or a parallel job never leaves half an entry
             atomic_write(self.entry_path(digest), lambda tmp, data=data: tmp.write_bytes(data))
 
@@ -250,7 +298,7 @@ class CachedViews(Dataset):
 
     def __getitem__(self, index: int) -> FeatureBatch:
         try:
-            features, ab = self.layout.tensors(self.layout.read(self.entries[index])[0])
+            features, ab, skips = self.layout.tensors(self.layout.read(self.entries[index])[0])
         except (OSError, ValueError) as err:
             raise RuntimeError(
                 f"feature cache entry {self.entries[index]} became unreadable during training ({err}); "
@@ -258,4 +306,4 @@ class CachedViews(Dataset):
             ) from err
         views = self.layout.feature_shape[0]
         view = int(torch.randint(views, ()).item()) if self.mirror and views > 1 else 0
-        return FeatureBatch(features[view], ab.flip(-1) if view else ab)
+        return FeatureBatch(features[view], ab.flip(-1) if view else ab, {s: skip[view] for s, skip in skips.items()})

@@ -48,5 +48,10 @@ class DecoderBase(nn.Module):
         self.out_channels, self.final_activation = out_channels, final_activation
         self.output_stride, self.out_kernel = output_stride, out_kernel
 
+    @property
+    def skip_strides_used(self) -> tuple[int, ...]:
+        """The strides of the encoder's skip features this decoder reads (what a feature cache keeps)."""
+        return ()
+
     def forward(self, features: torch.Tensor, skips: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
         raise NotImplementedError

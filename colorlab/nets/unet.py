@@ -20,7 +20,8 @@ class UNetDecoder(DecoderBase):
     """(B,C,H/32,W/32) features + {stride: skip map} -> (B,out,H,W) (tanh: ab/128 in [-1,1]).
 
     At the encoder's resolution: Conv C->widths[0]. Then, per halving of the stride: Up2, concatenate
-    the encoder's skip at that stride (if it has one), Conv to the next width; a 3x3 output conv last.
+    the encoder's skip at that stride (if it has one and `skip_strides` lists it; None: every one), Conv
+    to the next width; the output conv last.
     """
 
     uses_skips = True
@@ -38,6 +39,7 @@ class UNetDecoder(DecoderBase):
         norm: str | None = None,
         dropout: float = 0.0,
         upsample: str = "nearest",
+        skip_strides: Sequence[int] | None = None,
     ) -> None:
         super().__init__(in_channels, stride, skip_channels, out_channels, final_activation, output_stride, out_kernel)
         levels = stride.bit_length() - 1  # 5 halvings for stride 32
@@ -48,6 +50,14 @@ class UNetDecoder(DecoderBase):
         self.head = block(in_channels, widths[0], up=False)
         self.strides = [stride >> (i + 1) for i in range(levels)]  # 16, 8, 4, 2, 1
         self.strides = [s for s in self.strides if s >= output_stride]  # stop at the output's resolution
+        if skip_strides is not None:
+            unknown = set(skip_strides) - set(self.skip_channels)
+            if unknown:
+                raise ValueError(
+                    f"model.decoder.skip_strides={list(skip_strides)}: the encoder has skips at "
+                    f"{sorted(self.skip_channels)} only"
+                )
+            self.skip_channels = {s: c for s, c in self.skip_channels.items() if s in skip_strides}
         self.ups = nn.ModuleList(
             block(widths[i] + self.skip_channels.get(s, 0), widths[i + 1], up=True) for i, s in enumerate(self.strides)
         )
@@ -61,6 +71,10 @@ class UNetDecoder(DecoderBase):
             activation=final_activation,
             kernel=out_kernel,
         )
+
+    @property
+    def skip_strides_used(self) -> tuple[int, ...]:
+        return tuple(s for s in self.strides if s in self.skip_channels)
 
     def forward(self, features: torch.Tensor, skips: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
         skips = skips or {}
