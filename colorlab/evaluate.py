@@ -77,6 +77,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         "data_root": datamodule.describe(),
         "images": images,
         "variant": variant,
+        "temperature": getattr(model.head, "temperature", None),  # the annealed mean's, for class heads
         "bootstrap": cfg.bootstrap,
         "color_stats": stats_source,
         "skipped": skipped_metrics(),

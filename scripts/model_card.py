@@ -73,6 +73,22 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+DIFFERENCE_COLUMNS = [("auc", "AuC"), ("auc_rebalanced", "rebal. AuC"), ("psnr", "PSNR (dB)")]
+
+
+def differences(result: dict) -> str:
+    """The model minus each baseline over the same photos (paired bootstrap): does it beat them?"""
+    lines = ["| paired difference | " + " | ".join(label for _, label in DIFFERENCE_COLUMNS) + " |"]
+    lines.append("|---" * (len(DIFFERENCE_COLUMNS) + 1) + "|")
+    for pair, diff in result["differences"].items():
+        cells = [
+            f"{diff[key]['mean']:+.2f} [{diff[key]['ci_low']:+.2f}, {diff[key]['ci_high']:+.2f}]"
+            for key, _ in DIFFERENCE_COLUMNS
+        ]
+        lines.append(f"| {pair} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True)
@@ -104,6 +120,11 @@ def main() -> None:
         "mirrors, cached features): cat photos from Kaggle's *Dogs vs. Cats* (Microsoft Asirra / Petfinder), "
         "**for research use only** — so is this model. Hash split 80/10/10 by relative path; the test split "
         "and the Oxford-IIIT Pet sample below were never seen in training.",
+        *(
+            [f"- **Decoding**: the annealed mean of the color classes at T = {config['model']['head']['temperature']}."]
+            if "temperature" in config["model"].get("head", {})
+            else []
+        ),
         f"- **Checkpoint**: epoch {source.get('epoch')} of the run (`{source.get('checkpoint')}`), "
         "chosen by validation loss.",
         f"- **Reproduce**: `{args.command}` then `python scripts/ship_pretrained.py <run folder> --name {args.name}` "
@@ -120,7 +141,7 @@ def main() -> None:
     }
     for key, result in results.items():
         sections += [f"## {titles[key]}", "", f"`python -m colorlab.evaluate {' '.join(result['overrides'])}`", ""]
-        sections += [table(result), ""]
+        sections += [table(result), "", differences(result), ""]
     (PRETRAINED_DIR / f"{args.name}.md").write_text("\n".join(sections))
     print("\n".join(sections))
 

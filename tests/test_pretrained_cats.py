@@ -64,6 +64,8 @@ def test_it_reproduces_its_model_cards_metrics_on_the_embedded_sample(name, tmp_
         compose_evaluate([f"run=pretrained:{name}", *overrides, "bootstrap=0", f"out={tmp_path}", "device=cpu"])
     )
     assert result["images"] == card["images"] == 120
+    config = torch.load(PRETRAINED_DIR / f"{name}.ckpt", weights_only=True)["colorlab_config"]
+    assert result["temperature"] == config["model"]["head"]["temperature"]  # decoded as shipped, and recorded
     for predictor in (result["variant"], "gray baseline", "mean baseline"):
         for key in ("auc", "auc_rebalanced", "psnr", "cf", "dcf", "cf_abs", "abs_dcf_of_means"):
             expected = card["results"][predictor][key]["mean"]
