@@ -111,6 +111,8 @@ def main() -> None:
     (PRETRAINED_DIR / f"{args.name}.json").write_text(json.dumps(results, indent=2))
     checkpoint = torch.load(PRETRAINED_DIR / f"{args.name}.ckpt", weights_only=True)
     config, source = checkpoint["colorlab_config"], checkpoint.get("colorlab_source", {})
+    temperature = config["model"].get("head", {}).get("temperature")
+    ship_temperature = f" --temperature {temperature}" if temperature is not None else ""
     sections = [
         f"# Model card: `pretrained:{args.name}`",
         "",
@@ -120,14 +122,11 @@ def main() -> None:
         "mirrors, cached features): cat photos from Kaggle's *Dogs vs. Cats* (Microsoft Asirra / Petfinder), "
         "**for research use only** — so is this model. Hash split 80/10/10 by relative path; the test split "
         "and the Oxford-IIIT Pet sample below were never seen in training.",
-        *(
-            [f"- **Decoding**: the annealed mean of the color classes at T = {config['model']['head']['temperature']}."]
-            if "temperature" in config["model"].get("head", {})
-            else []
-        ),
+        *([f"- **Decoding**: the annealed mean of the color classes at T = {temperature}."] if temperature else []),
         f"- **Checkpoint**: epoch {source.get('epoch')} of the run (`{source.get('checkpoint')}`), "
         "chosen by validation loss.",
-        f"- **Reproduce**: `{args.command}` then `python scripts/ship_pretrained.py <run folder> --name {args.name}` "
+        f"- **Reproduce**: `{args.command}` then `python scripts/ship_pretrained.py <run folder> --name {args.name}"
+        f"{ship_temperature}` "
         f"and `python scripts/model_card.py --name {args.name} --cats-root <cats folder>`.",
         "- **Baselines** use the model's own training color statistics (stored in the checkpoint): *mean* paints "
         "every pixel the training mean ab, *gray* predicts ab = 0. Means with 95% bootstrap intervals "
