@@ -1,7 +1,7 @@
 """A web page to colorize photos: `python -m colorlab.app ckpt=<run, .ckpt or pretrained:cats> [port=7860]`.
 
 Drop or pick one or several photos, compare gray and color with a before/after slider, adjust the
-saturation (and, for a rebalanced model, the annealed-mean temperature), and download every result
+saturation (and, for a color-class model, the annealed-mean temperature), and download every result
 at its photo's original resolution. Gradio (`pip install 'colorlab[app]'`) serves it; requests are
 queued one at a time, and a photo that cannot be used gets a message in the page, never a crash.
 """
@@ -83,10 +83,10 @@ def build_app(model: torch.nn.Module, name: str, max_pixels: int):
                 saturation = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Saturation", elem_id="saturation")
                 temperature = gr.Slider(
                     0.05,
-                    1.0,
+                    max(2.0, trained_temperature or 0.0),  # the model's own T must fit (pretrained:cats: 1.3)
                     value=trained_temperature or 0.38,
                     step=0.01,
-                    label="Temperature (lower: more vivid, mode-like colors)",
+                    label="Temperature (annealed mean: near 0 the most likely color, 1 the average of all)",
                     visible=trained_temperature is not None,
                     elem_id="temperature",
                 )

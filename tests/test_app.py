@@ -3,6 +3,7 @@ size, and see a message (not a crash) for a broken upload; the server keeps serv
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -88,15 +89,14 @@ def browser():
     driver.quit()
 
 
-@pytest.fixture
-def app_url(cli_sweep, tmp_path):
+@contextlib.contextmanager
+def serve(ckpt: str, cwd: Path):
+    """`python -m colorlab.app ckpt=<ckpt>` on a free port; yields its URL, stops it afterwards."""
     pytest.importorskip("gradio", reason="the web page needs Gradio (pip install -e .[app])")
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADIO_ANALYTICS_ENABLED": "False", "NO_PROXY": "127.0.0.1"}
-    command = [sys.executable, "-m", "colorlab.app", f"ckpt={cli_sweep / '0_baseline'}", f"port={port}"]
-    server = subprocess.Popen(
-        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    command = [sys.executable, "-m", "colorlab.app", f"ckpt={ckpt}", f"port={port}"]
+    server = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_for(url, 120, server)
@@ -104,6 +104,12 @@ def app_url(cli_sweep, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.fixture
+def app_url(cli_sweep, tmp_path):
+    with serve(str(cli_sweep / "0_baseline"), tmp_path) as url:
+        yield url
 
 
 def upload_and_wait(driver, paths: list[Path], expect: str, seconds: float = 120) -> str:
@@ -150,3 +156,12 @@ def test_the_page_in_a_real_browser(browser, app_url, tmp_path):
     assert "could not colorize broken.jpg" in status
     browser.get(app_url)
     upload_and_wait(browser, [photo], "Colorized 1 of 1")
+
+
+def test_the_shipped_model_colorizes_on_the_page_at_its_own_temperature(browser, tmp_path):
+    """pretrained:cats decodes at T = 1.3: the page's temperature control must accept it (it once stopped at 1.0)."""
+    photo = tmp_path / "cat.png"
+    Image.fromarray(smooth_image(64, 5)).convert("L").save(photo)
+    with serve("pretrained:cats", tmp_path) as url:
+        browser.get(url)
+        upload_and_wait(browser, [photo], "Colorized 1 of 1")
