@@ -24,20 +24,24 @@ def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(entry: tuple) -> bool:
+        """Hand `entry` over, unless the consumer stops first (then False)."""
+        while not stop.is_set():
+            try:
+                buffer.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put((item, None)):
                     return
-            buffer.put((_END, None))
+            put((_END, None))
         except BaseException as err:  # handed to the consumer, raised there
-            buffer.put((_END, err))
+            put((_END, err))
 
     worker = threading.Thread(target=produce, name="read-ahead", daemon=True)
     worker.start()

@@ -56,3 +56,18 @@ def test_stopping_early_stops_the_producer():
     time.sleep(0.3)
     assert len(produced) == count <= 9
     assert not any(t.name == "read-ahead" for t in threading.enumerate())
+
+
+def test_stopping_after_the_producer_finished_ends_it_too():
+    exhausted = threading.Event()
+
+    def two():
+        yield 1
+        yield 2
+        exhausted.set()  # asked for a third item: 2 is in the full buffer, the end marker comes next
+
+    stream = read_ahead(two(), depth=1)
+    assert next(stream) == 1
+    assert exhausted.wait(5)
+    stream.close()  # the consumer stops while the producer waits to hand over its end marker
+    assert not any(t.name == "read-ahead" and t.is_alive() for t in threading.enumerate())
