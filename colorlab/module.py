@@ -35,7 +35,12 @@ def decoder_output(encoder: FrozenEncoder, decoder: DecoderBase, lightness: torc
         if decoder.uses_skips:
             features, skips = encoder.forward_with_skips(lightness)
         else:
-            features = encoder(lightness)  # (B,C,H/32,W/32)
+            features, skips = encoder(lightness), {}  # (B,C,H/32,W/32)
+    return call_decoder(decoder, features, skips)
+
+
+def call_decoder(decoder: DecoderBase, features: torch.Tensor, skips: dict[int, torch.Tensor]) -> torch.Tensor:
+    """The decoder contract's call: `decoder(features, skips)` for one that `uses_skips`, else `decoder(features)`."""
     return decoder(features, skips) if decoder.uses_skips else decoder(features)
 
 
@@ -166,10 +171,8 @@ class ColorizationModule(pl.LightningModule):
         """
         if isinstance(batch, FeatureBatch):
             features, ab, skips = batch
-            if self.decoder.uses_skips:
-                output = self.decoder(self._layout(features), {s: self._layout(t) for s, t in skips.items()})
-            else:
-                output = self.decoder(self._layout(features))
+            skips = {stride: self._layout(skip) for stride, skip in skips.items()}  # empty unless cached
+            output = call_decoder(self.decoder, self._layout(features), skips)
         else:
             lightness, ab = batch
             output = self.raw_output(lightness)
