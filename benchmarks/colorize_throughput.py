@@ -11,7 +11,6 @@ recombination and JPEG encoding (overlapped with the network by colorize's read 
 from __future__ import annotations
 
 import argparse
-import functools
 import statistics
 import tempfile
 import time
@@ -23,31 +22,20 @@ from harness import interleave, ratio, report  # benchmarks/harness.py
 from omegaconf import OmegaConf
 from PIL import Image
 
+from colorlab import model_file
 from colorlab.color import rgb_to_lab
 from colorlab.colorize import run_colorize
 from colorlab.config import CONFIG_DIR
 from colorlab.data.embedded import SAMPLE_DIR
 from colorlab.inference import network_size
-from colorlab.module import ColorizationModule
-from colorlab.nets import Decoder, EfficientNetLite0Encoder, VGG16Encoder
+from colorlab.nets import Colorizer, Decoder, EfficientNetLite0Encoder, VGG16Encoder
 
 
 def make_checkpoint(folder: Path, encoder_name: str) -> Path:
+    """A model file of an untrained baseline decoder on `encoder_name` (speed does not depend on training)."""
     encoder = EfficientNetLite0Encoder("imagenet") if encoder_name == "efficientnet_lite0" else VGG16Encoder(None)
-    model = ColorizationModule(encoder, Decoder, functools.partial(torch.optim.Adam, lr=1e-3))
-    target = {"efficientnet_lite0": "colorlab.nets.EfficientNetLite0Encoder", "vgg16": "colorlab.nets.VGG16Encoder"}
-    config = {
-        "data": {"image_size": 224},
-        "model": {
-            "_target_": "colorlab.module.ColorizationModule",
-            "variant": "baseline",
-            "encoder": {"_target_": target[encoder_name], "weights": None},
-            "decoder": {"_target_": "colorlab.nets.Decoder", "_partial_": True},
-            "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3},
-        },
-    }
     path = folder / "model.ckpt"
-    torch.save({"state_dict": model.state_dict(), "colorlab_config": config}, path)
+    model_file.save(path, Colorizer(encoder, Decoder, image_size=224), variant="baseline")
     return path
 
 
@@ -65,7 +53,8 @@ def stage_profile(photos: list[Path], model, size: int, quality: int = 95) -> di
     """Milliseconds per photo of each stage outside the network, one photo at a time (the profile that
     explains the ratio: work the network's threads cannot hide on a CPU they already fill)."""
     from colorlab.colorize import write
-    from colorlab.inference import assemble, network_lightness, open_image, predict_ab, recombine, split_alpha
+    from colorlab.data.images import open_image
+    from colorlab.inference import assemble, network_lightness, predict_ab, recombine, split_alpha
 
     stages = {"decode": 0.0, "network input (resize + L)": 0.0, "recombine (upsample + L + LAB->sRGB)": 0.0}
     stages["encode + write"] = 0.0
@@ -112,7 +101,7 @@ def main() -> None:
 
         from colorlab.checkpoints import load_model
 
-        model, _, _ = load_model(ckpt)
+        model = load_model(ckpt)
         h, w = network_size(375, 500, 224)
         arrays = [np.asarray(Image.open(p).resize((w, h))) for p in sorted(photos.glob("*.jpg"))]
         rgb = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)

@@ -47,7 +47,7 @@ def main() -> None:
         datamodule = hydra.utils.instantiate(cfg.data, batch_size=args.batch)
         datamodule.setup()
         lightness = [rgb_to_lab(rgb)[0] for rgb in datamodule.eval_dataloader("test")]
-        model, _, _ = load_model(args.run, "cpu")
+        model = load_model(args.run, "cpu")
 
         def evaluate() -> float:
             start = time.perf_counter()

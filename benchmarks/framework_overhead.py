@@ -3,7 +3,7 @@
     python benchmarks/framework_overhead.py [--size 128] [--batch 16] [--steps 24] [--encoder vgg16]
 
 The model, trainer, loggers and callbacks come from conf/ exactly as `python -m colorlab.train
-trainer=cpu model.channels_last=true` builds them (TensorBoard + CSV logging, checkpoints, throughput
+trainer=cpu model.net.channels_last=true` builds them (TensorBoard + CSV logging, checkpoints, throughput
 and LR callbacks); validation is off so that only training steps are timed. The bare loop runs the
 same module's step in the same precision (trainer=cpu's choice for this CPU) with the same Adam.
 Batches are made once, in memory, and both see them in the same order; the first steps are warm-up.
@@ -43,7 +43,7 @@ class StepClock(pl.Callback):
 def config(args, out: str):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose("train", overrides=[
-            f"model/encoder={args.encoder}", "model.encoder.weights=null", "model.channels_last=true",
+            f"model/net/encoder={args.encoder}", "model.net.encoder.weights=null", "model.net.channels_last=true",
             "trainer=cpu", f"paths.output_dir={out}", "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
             "trainer.enable_progress_bar=false", "trainer.max_epochs=1",
         ])  # fmt: skip

@@ -156,7 +156,7 @@ def colorize_rate(device: torch.device, tmp: Path, count: int, rounds: int) -> d
     ckpt = make_checkpoint(tmp, "vgg16")
     cfg = colorize_config(ckpt, folder, tmp / "colorized", device.type, 16)
     run_colorize(cfg)  # warm-up
-    model, _, _ = load_model(ckpt, device)
+    model = load_model(ckpt, device)
     h, w = network_size(375, 500, 224)
     rgb = torch.from_numpy(np.stack([np.asarray(Image.open(p).resize((w, h))) for p in sorted(folder.glob("*.jpg"))]))
     lightness = rgb_to_lab(rgb.permute(0, 3, 1, 2).to(device))[0]

@@ -62,7 +62,7 @@ def main() -> None:
     common = [
         f"model={args.models}", "data=folder", f"data.root={Path(args.root).resolve()}",
         f"data.subset={args.subset}", f"data.image_size={args.size}", "data.crop_scale=null",
-        "model.encoder.weights=null", "model.channels_last=true", f"trainer={args.trainer}",
+        "model.net.encoder.weights=null", "model.net.channels_last=true", f"trainer={args.trainer}",
         f"trainer.max_epochs={args.epochs}", "trainer.enable_progress_bar=false",
         f"paths.cache_dir={workdir / 'cache'}",
     ]  # fmt: skip

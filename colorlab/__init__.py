@@ -1,7 +1,7 @@
 """colorlab: automatic image colorization with a frozen encoder and pluggable decoders.
 
-Notebook use: `model, _, _ = colorlab.load_model("outputs/runs/<run>")`, then
-`colorlab.colorize_image(PIL.Image.open("old.jpg"), model)`.
+Notebook use: `model = colorlab.load_model("pretrained:cats")` (or a run folder, a checkpoint, a
+model file), then `colorlab.colorize_image(PIL.Image.open("old.jpg"), model)`.
 """
 
 __version__ = "0.1.0"

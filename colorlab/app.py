@@ -13,14 +13,15 @@ import tempfile
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig
 from PIL import Image
 
-from colorlab.checkpoints import load_model
+from colorlab.checkpoints import open_model
 from colorlab.cli import user_errors_exit
 from colorlab.config import CONFIG_DIR, register_resolvers
-from colorlab.inference import colorize_image, open_image
+from colorlab.data.images import open_image
+from colorlab.inference import colorize_image
+from colorlab.nets.colorizer import Colorizer
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -29,15 +30,21 @@ PREVIEW_SIDE = 1024  # the slider shows a downscaled pair; downloads keep the or
 
 
 def colorize_files(
-    paths: list[str], model: torch.nn.Module, out_dir: Path, saturation: float, max_pixels: int
+    paths: list[str],
+    model: Colorizer,
+    out_dir: Path,
+    saturation: float,
+    max_pixels: int,
+    temperature: float | None = None,
 ) -> tuple[list[tuple[Image.Image, Image.Image]], list[Path], list[str]]:
-    """(gray/color preview pairs, result files at original size, one message per photo that failed)."""
+    """(gray/color preview pairs, result files at original size, one message per photo that failed);
+    `temperature` is this request's (the shared model is never changed)."""
     previews, results, problems = [], [], []
     for index, path in enumerate(paths or []):
         name = Path(path).name
         try:
             image = open_image(path, max_pixels)
-            color = colorize_image(image, model, saturation=saturation)
+            color = colorize_image(image, model, saturation=saturation, temperature=temperature)
         except (OSError, ValueError, SyntaxError) as err:  # what Pillow and our checks raise for bad files
             problems.append(f"{name}: {err}")
             continue
@@ -55,22 +62,20 @@ def preview(image: Image.Image) -> Image.Image:
     return small
 
 
-def build_app(model: torch.nn.Module, name: str, max_pixels: int):
+def build_app(model: Colorizer, name: str, max_pixels: int):
     """The Gradio page for `model` (imported here: gradio is an optional extra)."""
     import gradio as gr
 
-    head = getattr(model, "head", None)
-    trained_temperature = getattr(head, "temperature", None)
+    trained_temperature = model.temperature
     out_root = Path(tempfile.mkdtemp(prefix="colorlab-app-"))
 
     def run(files, saturation, temperature):
         paths = [f if isinstance(f, str) else f.name for f in files or []]
         if not paths:
             return None, None, "Pick or drop one or more photos first."
-        if trained_temperature is not None:
-            head.temperature = float(temperature)
+        chosen = float(temperature) if trained_temperature is not None else None
         out_dir = Path(tempfile.mkdtemp(dir=out_root))
-        previews, results, problems = colorize_files(paths, model, out_dir, float(saturation), max_pixels)
+        previews, results, problems = colorize_files(paths, model, out_dir, float(saturation), max_pixels, chosen)
         lines = [f"Colorized {len(results)} of {len(paths)} photos."]
         lines += [f"- could not colorize {problem}" for problem in problems]
         return (previews[0] if previews else None), ([str(p) for p in results] or None), "\n".join(lines)
@@ -107,7 +112,8 @@ def main(cfg: DictConfig) -> None:
         import gradio  # noqa: F401
     except ImportError as err:
         raise ValueError("the web page needs Gradio: pip install 'colorlab[app]'") from err
-    model, _, ckpt = load_model(cfg.ckpt, cfg.device)
+    opened = open_model(cfg.ckpt, cfg.device)
+    model, ckpt = opened.net, opened.path
     name = str(cfg.ckpt) if str(cfg.ckpt).startswith("pretrained:") else ckpt.name
     page = build_app(model, name, cfg.max_pixels)
     log.info("serving %s on http://%s:%d", ckpt, cfg.host, cfg.port)

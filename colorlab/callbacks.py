@@ -120,8 +120,9 @@ class TrainThroughput(pl.Callback):
 
 
 class StoreRunConfig(pl.Callback):
-    """Writes the run's resolved config into every checkpoint (`colorlab_config`): `load_model`
-    rebuilds the model from it, through colorlab.trust's allow-list."""
+    """Writes the run's resolved config into every checkpoint (`colorlab_config`), as a record of how
+    it was trained. Nothing is rebuilt from it: the network comes from the checkpoint's model entry
+    (colorlab.model_file); evaluation reads its data settings through `stored_data_config`'s refusals."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
@@ -131,9 +132,10 @@ class StoreRunConfig(pl.Callback):
 
 
 class BuildFeatureCache(pl.Callback):
-    """Builds a datamodule's feature cache when fitting starts, with the module being fitted and the
-    trainer's device, precision and ranks (after DDP has started every rank). `colorlab.train` adds it
-    for `data.cache_features=true`, handing it the datamodule: neither object reaches into the other."""
+    """Builds a datamodule's feature cache when fitting starts, with the network being fitted
+    (`pl_module.net`, a `Colorizer`) and the trainer's device, precision and ranks (after DDP has started
+    every rank). Add it for `data.cache_features=true` (`colorlab.train` does), handing it the
+    datamodule: neither object reaches into the other."""
 
     def __init__(self, datamodule: Any) -> None:
         self.datamodule = datamodule
@@ -142,7 +144,7 @@ class BuildFeatureCache(pl.Callback):
         if stage != "fit" or self.datamodule.cached:
             return
         self.datamodule.build_feature_cache(
-            pl_module,
+            pl_module.net,
             device=trainer.strategy.root_device,
             precision=str(trainer.precision),
             autocast=trainer.precision_plugin.forward_context,

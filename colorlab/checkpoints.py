@@ -1,25 +1,30 @@
-"""Rebuilding a trained model from a run folder or a checkpoint, safely (no pickled code is run)."""
+"""Finding and opening a trained model: a run folder, a checkpoint, a model file or `pretrained:<name>`.
+
+Files are read with `weights_only=True` (no pickled code runs) and only the network is built from
+them (colorlab.model_file). A checkpoint's stored run config is a record, never a recipe: the one
+use of it, evaluation's default data settings, goes through `stored_data_config`'s refusals.
+"""
 
 from __future__ import annotations
 
 import logging
 import pickle
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hydra
 import torch
-from omegaconf import OmegaConf
 
 from colorlab import pretrained
-from colorlab.module import ColorizationModule
+from colorlab.model_file import MAX_IMAGE_SIZE, ModelFileError, build, to_current
+from colorlab.nets.colorizer import Colorizer
 from colorlab.trust import UntrustedConfigError, check_config
 
 log = logging.getLogger(__name__)
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file and why."""
 
 
@@ -45,18 +50,12 @@ def find_checkpoint(run: str | Path) -> Path:
     raise CheckpointError(f"run={path}: no checkpoints/best-*.ckpt or checkpoints/last.ckpt in it")
 
 
-# The sections of a stored config that loading, evaluating or exporting a model builds.
-BUILT_SECTIONS = ("model", "data")
-PACKAGED_ENCODER_KEY = "colorlab_packaged_encoder"
-# Encoders whose weights ship in an installed package (no download), by (target, weights).
-PACKAGED_ENCODERS = {("colorlab.nets.EfficientNetLite0Encoder", "imagenet")}
 # torch.save writes a zip archive (PK..) or, in its legacy format, a pickle (protocol 2+: 0x80).
 CHECKPOINT_MAGICS = (b"PK\x03\x04", b"\x80")
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """torch.load with weights_only=True: tensors and plain containers only, never code. The stored
-    config is checked against the allow-list (colorlab.trust) before anything is built from it."""
+    """torch.load with weights_only=True: tensors and plain containers only, never code."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(4)
@@ -71,68 +70,90 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             f"{path}: refused to load, it holds objects other than tensors and plain data "
             f"(possibly code); colorlab loads checkpoints with weights_only=True ({str(err).splitlines()[0]})"
         ) from err
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as err:
+    except (RuntimeError, EOFError, OSError, RecursionError, zipfile.BadZipFile) as err:
         raise CheckpointError(f"{path}: not a readable checkpoint, corrupt or truncated ({err})") from err
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "colorlab_config" not in checkpoint:
-        raise CheckpointError(
-            f"{path}: not a colorlab checkpoint (no state_dict and colorlab_config); "
-            "was it written by another program or an older colorlab?"
-        )
-    config = checkpoint["colorlab_config"]
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{path}: its colorlab_config is not a mapping")
-    for section in list(config):
-        try:
-            check_config(config[section], f"colorlab_config.{section}")
-        except UntrustedConfigError as err:
-            if section in BUILT_SECTIONS:
-                raise CheckpointError(f"{path}: refused, {err}") from err
-            # A section colorlab never builds from a checkpoint (a user's own callback, say): dropped, so
-            # nothing downstream can build it either.
-            log.warning("%s: ignoring its %s config (%s)", path, section, err)
-            del config[section]
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{path}: not a colorlab checkpoint (not a mapping)")
     return checkpoint
 
 
-def load_model(
-    run: str | Path, device: str | torch.device = "cpu", temperature: float | None = None
-) -> tuple[ColorizationModule, dict, Path]:
-    """(model in eval mode, the run's resolved config, checkpoint path) from a run folder or checkpoint.
+@dataclass
+class LoadedModel:
+    """A network opened from a file, with where it came from."""
 
-    The encoder is built without weights and then takes the checkpoint's copy, so no download is needed.
-    `device="auto"` picks CUDA when present. `temperature` overrides a classification head's annealed-mean temperature.
-    """
+    net: Colorizer
+    path: Path
+    variant: str
+    checkpoint: dict[str, Any]  # the file's other entries (a run's stored config among them): records only
+
+
+def open_model(run: str | Path, device: str | torch.device = "cpu", temperature: float | None = None) -> LoadedModel:
+    """The network of a run folder (its best checkpoint, else its last), a checkpoint or model file, or
+    `pretrained:<name>`, in eval mode on `device` ("auto": CUDA when present). `temperature` sets a
+    class head's annealed-mean temperature."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     path = find_checkpoint(run)
     checkpoint = read_checkpoint(path)
-    config = checkpoint["colorlab_config"]
-    if not isinstance(config.get("model"), dict):
-        raise CheckpointError(f"{path}: its config has no model section")
-    model_cfg = OmegaConf.create(config["model"])
-    if "image_size" not in model_cfg:  # written before the module took its training size as an argument
-        model_cfg.image_size = (config.get("data") or {}).get("image_size")
-    packaged = bool(checkpoint.get(PACKAGED_ENCODER_KEY, False))
-    if packaged:  # a shipped model: the encoder's weights come from an installed package, not the file
-        encoder = model_cfg.get("encoder", {})
-        if (encoder.get("_target_"), encoder.get("weights")) not in PACKAGED_ENCODERS:
-            raise CheckpointError(f"{path}: its encoder {dict(encoder)} has no packaged (offline) weights")
-    else:
-        model_cfg.encoder.weights = None  # the checkpoint holds the encoder's weights
     try:
-        model: ColorizationModule = hydra.utils.instantiate(model_cfg)
-        missing, unexpected = model.load_state_dict(checkpoint["state_dict"], strict=not packaged)
-    except (RuntimeError, KeyError, TypeError, ValueError, FileNotFoundError) as err:
-        raise CheckpointError(f"{path}: its weights do not fit the model its config describes ({err})") from err
-    if packaged and (unexpected or any(not key.startswith("encoder.") for key in missing)):
-        raise CheckpointError(f"{path}: its weights do not fit its model (missing {missing}, unexpected {unexpected})")
+        meta, state = to_current(checkpoint)
+        net = build(meta, state)
+    except ModelFileError as err:
+        raise CheckpointError(f"{path}: {err}") from err
     if temperature is not None:
-        if not hasattr(model.head, "temperature"):
+        if net.temperature is None:
             raise CheckpointError(
-                f"temperature={temperature}: {path} is a {type(model.head).__name__} model, "
+                f"temperature={temperature}: {path} is a {type(net.head).__name__} model, "
                 "which has no color classes to anneal"
             )
         if temperature <= 0:
             raise ValueError(f"temperature={temperature}: must be > 0")
-        model.head.temperature = float(temperature)
-    return model.to(device).eval(), config, path
+        net.head.temperature = float(temperature)
+    return LoadedModel(net.to(device).eval(), path, str(meta.get("variant") or "model"), checkpoint)
+
+
+def load_model(run: str | Path, device: str | torch.device = "cpu", temperature: float | None = None) -> Colorizer:
+    """The trained network of `run` (see `open_model`): `colorlab.colorize_image(photo, load_model(run))`."""
+    return open_model(run, device, temperature).net
+
+
+# The keys evaluation never takes from a file.
+WRITES = {"cache_dir": None, "cache_features": False, "download": None}  # reset: a file never says where to write
+URL_MARKERS = ("://", "pipe:")
+
+
+def stored_data_config(loaded: LoadedModel) -> dict[str, Any]:
+    """The data settings of the run that trained `loaded`, for evaluating on its own split. Refused:
+    anything but colorlab's data sources, and any command (`pipe:`) or URL, which the user must give on
+    the command line; reset: where to write (caches) and downloads. Read-only paths stay."""
+    config = loaded.checkpoint.get("colorlab_config")
+    data = config.get("data") if isinstance(config, dict) else None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{loaded.path}: holds no data settings of its run; give data=... on the command line")
+    try:
+        check_config(data, "data")
+    except UntrustedConfigError as err:
+        raise CheckpointError(f"{loaded.path}: its stored data settings are refused: {err}") from err
+    if "_target_" not in data:
+        raise CheckpointError(f"{loaded.path}: its stored data settings name no data source")
+    size = data.get("image_size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_IMAGE_SIZE):
+        raise CheckpointError(f"{loaded.path}: its stored data.image_size={size!r} is refused (1 to {MAX_IMAGE_SIZE})")
+    for key, value in data.items():
+        if key.startswith("_") and key != "_target_":
+            raise CheckpointError(f"{loaded.path}: its stored data.{key} is refused; give data=... on the command line")
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and any(marker in text for marker in URL_MARKERS):
+                raise CheckpointError(
+                    f"{loaded.path}: its stored data.{key}={text!r} would run a command or open a URL; "
+                    f"colorlab never does that from a file: give data.{key}=... on the command line"
+                )
+    return {**data, **{key: value for key, value in WRITES.items() if key in data}}
+
+
+def stored_precision(loaded: LoadedModel) -> str:
+    """The trainer precision the run used ("32" when unknown): evaluation computes in the same."""
+    config = loaded.checkpoint.get("colorlab_config")
+    trainer = config.get("trainer") if isinstance(config, dict) else None
+    precision = trainer.get("precision") if isinstance(trainer, dict) else None
+    return precision if isinstance(precision, str | int) and not isinstance(precision, bool) else "32"

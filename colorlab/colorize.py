@@ -24,11 +24,13 @@ from PIL import Image
 from tqdm import tqdm
 
 from colorlab.atomic import atomic_write, remove_stale_parts
-from colorlab.checkpoints import load_model
+from colorlab.checkpoints import open_model
 from colorlab.cli import user_errors_exit
 from colorlab.config import CONFIG_DIR
 from colorlab.data.files import IMAGE_EXTENSIONS
-from colorlab.inference import assemble, open_image, predict_ab, recombine, split_alpha
+from colorlab.data.images import open_image
+from colorlab.inference import assemble, default_size, predict_ab, recombine, split_alpha
+from colorlab.nets.colorizer import Colorizer
 from colorlab.video import VIDEO_EXTENSIONS, VideoError, colorize_video
 
 log = logging.getLogger(__name__)
@@ -151,9 +153,9 @@ def run_colorize(cfg: DictConfig) -> Tally:
         raise ValueError(f"format={cfg.format}: choose same, {', '.join(FORMATS)}")
     if cfg.saturation < 0:
         raise ValueError(f"saturation={cfg.saturation}: must be >= 0")
-    model, config, ckpt = load_model(cfg.ckpt, cfg.device, cfg.temperature)
-    device = model.device
-    size = cfg.size or config["data"]["image_size"]
+    opened = open_model(cfg.ckpt, cfg.device, cfg.temperature)
+    model, ckpt, device = opened.net, opened.path, opened.net.device
+    size = default_size(model, cfg.size)
     inputs = list(cfg.input) if isinstance(cfg.input, ListConfig | list) else [str(cfg.input)]
     jobs, problems = plan(inputs, Path(cfg.output), cfg.recursive, cfg.format)
     tally = Tally(failed=problems, found=len(jobs))
@@ -167,18 +169,17 @@ def run_colorize(cfg: DictConfig) -> Tally:
     sources = {job.source.resolve() for job in jobs}
     log.info("colorizing %d photos with %s (network size %d, %s)", len(jobs), ckpt, size, device)
     show = sys.stderr.isatty() if cfg.progress == "auto" else bool(cfg.progress)
-    stride = model.encoder.stride
     videos = [job for job in jobs if is_video(job.source)]
     photos = [job for job in jobs if not is_video(job.source)]
     for job in videos:
-        _record(tally, job, _colorize_one_video(job, model, size, stride, cfg, sources, show))
+        _record(tally, job, _colorize_one_video(job, model, size, cfg, sources, show))
     with tqdm(total=len(photos), unit="photo", disable=not show) as bar:
 
         def done(job: Job, reason: str | None) -> None:
             _record(tally, job, reason)
             bar.update()
 
-        colorize_photos(photos, model, size, stride, cfg, sources, done)
+        colorize_photos(photos, model, size, cfg, sources, done)
     print(tally.line())
     return tally
 
@@ -204,7 +205,7 @@ def _blocked(job: Job, cfg: DictConfig, sources: set[Path]) -> str | None:
 
 
 def _colorize_one_video(
-    job: Job, model: torch.nn.Module, size: int, stride: int, cfg: DictConfig, sources: set[Path], show: bool
+    job: Job, model: Colorizer, size: int, cfg: DictConfig, sources: set[Path], show: bool
 ) -> str | None:
     """Colorize one video (None when done, else why not), with a progress bar over its frames."""
     blocked = _blocked(job, cfg, sources)
@@ -215,7 +216,15 @@ def _colorize_one_video(
     with tqdm(unit="frame", desc=job.source.name, disable=not show) as bar:
         try:
             report = colorize_video(
-                job.source, job.target, model, size, stride, cfg.saturation, cfg.temporal, cfg.batch_size, bar.update
+                job.source,
+                job.target,
+                model,
+                size,
+                cfg.saturation,
+                cfg.temporal,
+                cfg.batch_size,
+                bar.update,
+                max_pixels=cfg.max_pixels,
             )
         except (VideoError, OSError) as err:
             return str(err)
@@ -242,9 +251,7 @@ class Loaded:
         return sum(rgb.shape[0] * rgb.shape[1] for rgb, _ in self.photos.values())
 
 
-def colorize_photos(
-    photos: list[Job], model: torch.nn.Module, size: int, stride: int, cfg: DictConfig, sources: set[Path], done
-) -> None:
+def colorize_photos(photos: list[Job], model: Colorizer, size: int, cfg: DictConfig, sources: set[Path], done) -> None:
     """Colorize `photos` in batches, calling `done(job, None or why not)` for each, in order.
 
     While the network runs on one batch, one thread decodes the next batch and another recombines the
@@ -270,7 +277,7 @@ def colorize_photos(
             following = batches[k + 1] if k + 1 < len(batches) else None
             if following and not alone:
                 reading = reader.submit(_load_batch, following, cfg, sources)
-            predictions = _predict_batch(loaded, model, size, stride)
+            predictions = _predict_batch(loaded, model, size)
             if writing is not None:
                 _report(writing.result(), done)
             writing = writer.submit(_write_batch, loaded, predictions, cfg)
@@ -303,10 +310,10 @@ def _load_batch(jobs: list[Job], cfg: DictConfig, sources: set[Path]) -> Loaded:
     return loaded
 
 
-def _predict_batch(loaded: Loaded, model: torch.nn.Module, size: int, stride: int) -> dict:
+def _predict_batch(loaded: Loaded, model: Colorizer, size: int) -> dict:
     """The network: job index -> predicted ab/128 at the network's size."""
     order = list(loaded.photos)
-    predictions = predict_ab(model, [loaded.photos[i][0] for i in order], size, stride) if order else []
+    predictions = predict_ab(model, [loaded.photos[i][0] for i in order], size) if order else []
     return dict(zip(order, predictions, strict=True))
 
 

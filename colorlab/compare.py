@@ -14,6 +14,7 @@ import json
 import logging
 import math
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 
 import hydra
@@ -26,7 +27,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
-from colorlab.checkpoints import CheckpointError, find_checkpoint, load_model  # noqa: E402
+from colorlab.checkpoints import CheckpointError, find_checkpoint, open_model, stored_data_config  # noqa: E402
 from colorlab.cli import user_errors_exit  # noqa: E402
 from colorlab.color import gray_rgb, lab_to_rgb, rgb_to_lab  # noqa: E402
 from colorlab.config import CONFIG_DIR, register_resolvers  # noqa: E402
@@ -215,9 +216,9 @@ def plot_grid(
     finished = [r for r in runs if r.results is not None]
     if not finished:
         return
-    loaded = [load_model(r.folder) for r in finished]
-    models = [model for model, _, _ in loaded]
-    data_cfg = OmegaConf.create(loaded[0][1]["data"])
+    loaded = [open_model(r.folder) for r in finished]
+    models = [opened.net for opened in loaded]
+    data_cfg = OmegaConf.create(stored_data_config(loaded[0]))
     if root is not None:
         data_cfg.root, data_cfg.download = str(root), None
     datamodule = hydra.utils.instantiate(data_cfg, batch_size=images)
@@ -269,7 +270,7 @@ def html(md_header: list[str], rows: list[list[str]], title: str, out: Path, int
 
     def cell(text: str, tag: str) -> str:
         bold = text.startswith("**") and text.endswith("**")
-        text = text.strip("*").replace("&", "&amp;").replace("<", "&lt;")
+        text = escape(text.strip("*"))
         return f"<{tag}>{'<b>' + text + '</b>' if bold else text}</{tag}>"
 
     def image(name: str) -> str:
@@ -286,8 +287,8 @@ def html(md_header: list[str], rows: list[list[str]], title: str, out: Path, int
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
     )
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style>"
-        f"</head><body><h1>{title}</h1><p>{intro}</p><table>{table}</table>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title><style>{style}</style>"
+        f"</head><body><h1>{escape(title)}</h1><p>{escape(intro)}</p><table>{table}</table>"
         f"{image('curves.png')}{image('grid.png')}</body></html>\n"
     )
 

@@ -16,7 +16,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from colorlab.checkpoints import load_model
+from colorlab.checkpoints import open_model, stored_data_config, stored_precision
 from colorlab.cli import user_errors_exit
 from colorlab.config import CONFIG_DIR, register_resolvers
 from colorlab.data.source import DataSource
@@ -40,9 +40,11 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate `cfg.run` and the baselines on `cfg.split`; write and return the metrics."""
     if cfg.split not in SPLITS:
         raise ValueError(f"split={cfg.split}: choose one of {', '.join(SPLITS)}")
-    model, run_cfg, ckpt = load_model(cfg.run, cfg.device, cfg.temperature)
-    device = model.device
-    data_cfg = cfg.data if cfg.get("data") is not None else OmegaConf.create(run_cfg["data"])
+    opened = open_model(cfg.run, cfg.device, cfg.temperature)
+    model, ckpt, device = opened.net, opened.path, opened.net.device
+    # The user's data settings, else the run's own through stored_data_config's refusals (no command,
+    # no URL, no download, no cache written where the file says).
+    data_cfg = cfg.data if cfg.get("data") is not None else OmegaConf.create(stored_data_config(opened))
     datamodule: DataSource = hydra.utils.instantiate(data_cfg, batch_size=cfg.batch_size)
     datamodule.prepare_data()
     datamodule.setup()
@@ -56,9 +58,9 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     unknown = set(cfg.baselines) - set(chosen)
     if unknown:
         raise ValueError(f"baselines={list(cfg.baselines)}: unknown {sorted(unknown)}; choose from {list(chosen)}")
-    variant = model.hparams.get("variant", "model")
+    variant = opened.variant
     predictors = {variant: model, **{f"{name} baseline": chosen[name] for name in cfg.baselines}}
-    precision = str(run_cfg.get("trainer", {}).get("precision", "32"))
+    precision = str(stored_precision(opened))
     autocast = torch.bfloat16 if precision.startswith("bf16") else None
     log.info("evaluating %s (%s) and %d baselines on the %s split of %s", variant, ckpt, len(cfg.baselines),
              cfg.split, datamodule.describe())  # fmt: skip
@@ -77,7 +79,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         "data_root": datamodule.describe(),
         "images": images,
         "variant": variant,
-        "temperature": getattr(model.head, "temperature", None),  # the annealed mean's, for class heads
+        "temperature": model.temperature,  # the annealed mean's, for class heads
         "bootstrap": cfg.bootstrap,
         "color_stats": stats_source,
         "skipped": skipped_metrics(),

@@ -12,38 +12,22 @@ from pathlib import Path
 import hydra
 import torch
 from omegaconf import DictConfig
-from torch import nn
 
-from colorlab.checkpoints import load_model
+from colorlab.checkpoints import open_model
 from colorlab.cli import user_errors_exit
 from colorlab.config import CONFIG_DIR
-from colorlab.module import ColorizationModule, decoder_output
 
 log = logging.getLogger(__name__)
 SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
-class Colorizer(nn.Module):
-    """Encoder, decoder (with skips, for a U-Net) and the head's decoding, without Lightning: the
-    graph that gets exported."""
-
-    def __init__(self, model: ColorizationModule) -> None:
-        super().__init__()
-        self.encoder, self.decoder, self.head = model.encoder, model.decoder, model.head
-
-    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
-        output = decoder_output(self.encoder, self.decoder, lightness)
-        return self.head.decode(output, (lightness.shape[-2], lightness.shape[-1]))
-
-
 def export(ckpt: str | Path, fmt: str, output: Path | None = None, size: int = 224) -> Path:
     if fmt not in SUFFIX:
         raise ValueError(f"format={fmt}: choose onnx or torchscript")
-    model, _, path = load_model(ckpt)
-    net = Colorizer(model).eval()
-    stride = model.encoder.stride
-    if size % stride:
-        raise ValueError(f"size={size}: must be a multiple of the encoder's stride {stride}")
+    opened = open_model(ckpt)
+    net, path = opened.net, opened.path  # the Colorizer is the exported graph: L/100 -> ab/128
+    if size % net.stride:
+        raise ValueError(f"size={size}: must be a multiple of the encoder's stride {net.stride}")
     folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     output = Path(output) if output else folder / "export" / f"colorizer{SUFFIX[fmt]}"
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ class Head(Protocol):
     loss(output, ab): the training loss of the decoder's output against ab/128 (B,2,H,W).
     decode(output, size): the decoder's output -> ab/128 (B,2,*size).
     set_prior(prior): (NUM_BINS,) probabilities or counts on the ab grid; a no-op when not needed.
+    constructor_args(): the keyword arguments that rebuild this head (a model file stores them).
     """
 
     needs_prior: bool
@@ -38,6 +39,8 @@ class Head(Protocol):
     def decode(self, output: torch.Tensor, size: tuple[int, int]) -> torch.Tensor: ...
 
     def set_prior(self, prior: torch.Tensor) -> None: ...
+
+    def constructor_args(self) -> dict: ...
 
 
 class RegressionHead(nn.Module):
@@ -56,6 +59,9 @@ class RegressionHead(nn.Module):
 
     def set_prior(self, prior: torch.Tensor) -> None:
         """MSE regression uses no color prior."""
+
+    def constructor_args(self) -> dict:
+        return {}
 
 
 class ClassificationHead(nn.Module):
@@ -77,11 +83,11 @@ class ClassificationHead(nn.Module):
     ) -> None:
         super().__init__()
         if temperature <= 0:
-            raise ValueError(f"model.head.temperature={temperature}: must be > 0")
+            raise ValueError(f"model.net.head.temperature={temperature}: must be > 0")
         if output_stride not in (1, 2, 4):
-            raise ValueError(f"model.head.output_stride={output_stride}: choose 1, 2 or 4")
+            raise ValueError(f"model.net.head.output_stride={output_stride}: choose 1, 2 or 4")
         if out_kernel not in (1, 3):
-            raise ValueError(f"model.head.out_kernel={out_kernel}: choose 1 or 3")
+            raise ValueError(f"model.net.head.out_kernel={out_kernel}: choose 1 or 3")
         self.temperature = temperature
         self.output_stride, self.out_kernel = output_stride, out_kernel
         self.sigma, self.mix = sigma, mix
@@ -97,6 +103,15 @@ class ClassificationHead(nn.Module):
     @property
     def num_bins(self) -> int:
         return len(self.centres)
+
+    def constructor_args(self) -> dict:
+        return {
+            "temperature": float(self.temperature),
+            "sigma": float(self.sigma),
+            "mix": float(self.mix),
+            "output_stride": self.output_stride,
+            "out_kernel": self.out_kernel,
+        }
 
     def decoder_args(self) -> dict:
         return {
@@ -130,8 +145,9 @@ class ClassificationHead(nn.Module):
         cross_entropy = torch.logsumexp(z, dim=-1) - (target * z.gather(-1, index)).sum(-1)  # (B,h,w)
         return (self.weights[index[..., 0]] * cross_entropy).mean()  # weight of the nearest bin
 
-    def decode(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        ab = quantize.annealed_mean(logits, self.centres, self.temperature)
+    def decode(self, logits: torch.Tensor, size: tuple[int, int], temperature: float | None = None) -> torch.Tensor:
+        """Logits -> ab/128 by the annealed mean at `temperature` (default: the head's own)."""
+        ab = quantize.annealed_mean(logits, self.centres, self.temperature if temperature is None else temperature)
         if ab.shape[-2:] != tuple(size):
             ab = F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
         return ab

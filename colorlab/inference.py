@@ -6,43 +6,16 @@ own full-resolution L: the output keeps every pixel of detail and exactly the in
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image
 
 from colorlab.color import lab_to_srgb8, lightness
 from colorlab.data.images import to_8bit
+from colorlab.nets.colorizer import Colorizer
 
 STRIP_ROWS = 512  # full-resolution LAB work is done in strips of rows: bounded memory for huge photos
-DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb limit
-
-
-class ImageTooLargeError(ValueError):
-    """More pixels than the configured limit (a decompression bomb, or simply too big)."""
-
-
-def open_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Open and decode a photo, upright (EXIF orientation applied), refusing more than `max_pixels`."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        previous = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = max_pixels
-        try:
-            with Image.open(path) as img:
-                if max_pixels is not None and img.width * img.height > max_pixels:
-                    raise ImageTooLargeError(
-                        f"{img.width}x{img.height} = {img.width * img.height:,} pixels exceeds the limit of "
-                        f"{max_pixels:,} (max_pixels={max_pixels:,}); raise it if you trust this file"
-                    )
-                img.load()
-                return ImageOps.exif_transpose(img)
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
-            raise ImageTooLargeError(f"refused: {err} (the limit is max_pixels={max_pixels:,})") from err
-        finally:
-            Image.MAX_IMAGE_PIXELS = previous
 
 
 def split_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -73,17 +46,37 @@ def network_lightness(photos: list[np.ndarray], size: tuple[int, int], device: t
     return lightness(torch.from_numpy(np.stack(small)).permute(0, 3, 1, 2).to(device))
 
 
+def default_size(model: Colorizer, size: int | None = None) -> int:
+    """The network input's short side: `size`, else the size the model was trained at, else 224."""
+    return int(size or model.image_size or 224)
+
+
 @torch.no_grad()
-def predict_ab(model: torch.nn.Module, photos: list[np.ndarray], size: int, stride: int = 32) -> list[torch.Tensor]:
+def predict_batch(
+    model: Colorizer, photos: list[np.ndarray], size: int | None = None, temperature: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(H,W,3) uint8 photos of one shape -> (L/100 (B,1,h,w), predicted ab/128 (B,2,h,w)) at their
+    network size (short side `size`, default the model's training size)."""
+    height, width = photos[0].shape[:2]
+    light = network_lightness(
+        photos, network_size(height, width, default_size(model, size), model.stride), model.device
+    )
+    return light, model(light, temperature).float()
+
+
+@torch.no_grad()
+def predict_ab(
+    model: Colorizer, photos: list[np.ndarray], size: int | None = None, temperature: float | None = None
+) -> list[torch.Tensor]:
     """(H,W,3) uint8 photos -> predicted ab/128 at network size, (1,2,h,w) each; photos that share a
-    network size go through the model as one batch."""
-    device = next(model.parameters()).device
+    network size go through the model as one batch. `size`: the network input's short side (default:
+    the model's training size); `temperature`: a class head's, for this call only."""
     groups: dict[tuple[int, int], list[int]] = {}
     for i, rgb in enumerate(photos):
-        groups.setdefault(network_size(rgb.shape[0], rgb.shape[1], size, stride), []).append(i)
+        groups.setdefault(rgb.shape[:2], []).append(i)
     result: list[torch.Tensor] = [torch.empty(0)] * len(photos)
-    for (h, w), members in groups.items():
-        ab = model(network_lightness([photos[i] for i in members], (h, w), device)).float()
+    for members in groups.values():
+        _, ab = predict_batch(model, [photos[i] for i in members], size, temperature)
         for j, i in enumerate(members):
             result[i] = ab[j : j + 1]
     return result
@@ -111,20 +104,19 @@ def recombine(rgb: np.ndarray, ab_small: torch.Tensor, saturation: float = 1.0) 
 
 def colorize_image(
     image: Image.Image,
-    model: torch.nn.Module,
+    model: Colorizer,
     size: int | None = None,
     saturation: float = 1.0,
     side_by_side: bool = False,
+    temperature: float | None = None,
 ) -> Image.Image:
     """Colorize a PIL image of any mode at its own resolution; alpha is kept, color inputs go gray first.
 
-    `size` is the network's input short side (default: the size the model was trained at).
+    `model`: a `Colorizer` (`colorlab.load_model(...)`); `size` is the network's input short side
+    (default: the size the model was trained at); `temperature` a class head's, for this call only.
     """
-    if size is None:
-        size = int(getattr(model, "image_size", None) or 224)
-    stride = getattr(getattr(model, "encoder", None), "stride", 32)
     rgb, alpha = split_alpha(image)
-    color = recombine(rgb, predict_ab(model, [rgb], size, stride)[0], saturation)
+    color = recombine(rgb, predict_ab(model, [rgb], size, temperature)[0], saturation)
     return assemble(rgb, color, alpha, side_by_side)
 
 

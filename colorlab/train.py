@@ -59,11 +59,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         with torch.random.fork_rng():  # reading photos draws loader seeds: keep the seeded stream as it was
             color_stats = datamodule.color_stats(cfg.color_stats_images)
         model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
-        check_image_size(cfg.data.get("image_size"), model.encoder.stride)
-        model.set_color_stats(color_stats)
+        check_image_size(cfg.data.get("image_size"), model.net.stride)
+        model.net.set_color_stats(color_stats)  # else setup estimates them on the default number of photos
         summary.info = dict(model.hparams)
         callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-        callbacks.append(StoreRunConfig(OmegaConf.to_container(cfg, resolve=True)))  # what load_model rebuilds
+        callbacks.append(StoreRunConfig(OmegaConf.to_container(cfg, resolve=True)))  # a record of the run
         if cfg.data.get("cache_features"):  # wiring: the datamodule encodes with the module being fitted
             callbacks.append(BuildFeatureCache(datamodule))
         loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]

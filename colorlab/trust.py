@@ -3,8 +3,8 @@
 Hydra's `_target_` is an import path, and Hydra follows module attributes, so any prefix rule
 ("starts with colorlab.") also admits `colorlab.data.download.shutil.copyfile` and
 `colorlab.data.files.os.system`. A stored config is therefore checked, everywhere in it, against the
-exact names colorlab's own configs write (a test keeps this list equal to what conf/ uses), before
-anything in it is instantiated. Interpolations (`${...}`) are refused too: a saved config is
+exact names of the data sources conf/data writes (a test keeps the two equal), before anything in
+it is instantiated. Interpolations (`${...}`) are refused too: a saved config is
 resolved when written, and a resolver is code.
 """
 
@@ -13,45 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-# Every `_target_` in conf/, plus two optimisers users select on the command line and what earlier
-# versions wrote (tests/test_safety.py checks both directions).
+# The one part of a stored config colorlab ever builds is a run's data source (evaluation's default
+# data settings, colorlab.checkpoints.stored_data_config); networks are built by colorlab.model_file.
 ALLOWED_TARGETS: set[str] = {
-    "colorlab.module.ColorizationModule",
-    "colorlab.nets.Decoder",
-    "colorlab.nets.UNetDecoder",
-    "colorlab.nets.VGG16Encoder",
-    "colorlab.nets.EfficientNetLite0Encoder",
-    "colorlab.heads.RegressionHead",
-    "colorlab.heads.ClassificationHead",
     "colorlab.data.ColorDataModule",
     "colorlab.data.shard_datamodule.ShardDataModule",
-    "colorlab.callbacks.AtomicCheckpointIO",
-    "colorlab.callbacks.BestCheckpoint",
-    "colorlab.callbacks.CheckpointOnException",
-    "colorlab.callbacks.FlushLogsOnCheckpoint",
-    "colorlab.callbacks.TrainThroughput",
-    "colorlab.callbacks.ValidationImages",
-    "colorlab.cli.CheckOutputFolder",
-    "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",  # conf/hparams_search (never stored)
-    "optuna.samplers.TPESampler",
-    "colorlab.loggers.CSVLogger",
-    "pytorch_lightning.Trainer",
-    "pytorch_lightning.callbacks.EarlyStopping",
-    "pytorch_lightning.callbacks.LearningRateMonitor",
-    "pytorch_lightning.callbacks.ModelCheckpoint",  # written by earlier versions (now BestCheckpoint)
-    "pytorch_lightning.loggers.TensorBoardLogger",
-    "pytorch_lightning.loggers.MLFlowLogger",
-    "pytorch_lightning.loggers.WandbLogger",
-    "torch.optim.Adam",
-    "torch.optim.AdamW",
-    "torch.optim.SGD",
-    "torch.optim.lr_scheduler.ReduceLROnPlateau",
-    "torch.optim.lr_scheduler.CosineAnnealingLR",
 }
+MAX_DEPTH = 16  # colorlab writes nothing deeper; a hostile file nested far deeper is refused, not recursed
 
 
 def allow(*targets: str) -> None:
-    """Let checkpoints build these exact classes too (an extension's own decoder, head, encoder...).
+    """Let stored data settings build these exact classes too (an extension's own data source).
     Called by trusted code, never from a checkpoint."""
     ALLOWED_TARGETS.update(targets)
 
@@ -64,9 +36,11 @@ class UntrustedConfigError(ValueError):
     """A stored config asks for something colorlab does not build; the message says what and where."""
 
 
-def check_config(node: Any, where: str = "config") -> None:
+def check_config(node: Any, where: str = "config", depth: int = 0) -> None:
     """Raise UntrustedConfigError unless every `_target_` under `node` is on the allow-list, every
     reserved key holds a plain value and no string is an interpolation. Checks the whole tree."""
+    if depth > MAX_DEPTH:
+        raise UntrustedConfigError(f"{where}: nested deeper than {MAX_DEPTH} levels")
     if isinstance(node, Mapping):
         for key, value in node.items():
             path = f"{where}.{key}"
@@ -81,9 +55,9 @@ def check_config(node: Any, where: str = "config") -> None:
                 raise UntrustedConfigError(f"{path}: unknown reserved key")
             elif key in RESERVED_FLAGS and not isinstance(value, bool | str):
                 raise UntrustedConfigError(f"{path}={value!r}: must be a plain flag")
-            check_config(value, path)
+            check_config(value, path, depth + 1)
     elif isinstance(node, Sequence) and not isinstance(node, str | bytes):
         for index, value in enumerate(node):
-            check_config(value, f"{where}[{index}]")
+            check_config(value, f"{where}[{index}]", depth + 1)
     elif isinstance(node, str) and "${" in node:
         raise UntrustedConfigError(f"{where}={node!r}: interpolations are not allowed in a stored config")

@@ -22,7 +22,9 @@ import torch
 
 from colorlab.atomic import atomic_write
 from colorlab.color import AB_SCALE, rgb_to_lab
-from colorlab.inference import network_lightness, network_size, recombine
+from colorlab.data.images import too_large
+from colorlab.inference import predict_batch, recombine
+from colorlab.nets.colorizer import Colorizer
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +110,17 @@ def read_frames(path: Path) -> Iterator[np.ndarray]:
 def colorize_video(
     source: Path,
     target: Path,
-    model: torch.nn.Module,
-    size: int,
-    stride: int = 32,
+    model: Colorizer,
+    size: int | None = None,
     saturation: float = 1.0,
     temporal: float = 0.7,
     batch_size: int = 8,
     progress: Callable[[int], None] | None = None,
+    max_pixels: int | None = None,
 ) -> VideoReport:
     """Colorize `source` into `target` (written atomically): same frame count, timestamps (so frame
-    rate, variable or not), size and container; audio and subtitle streams copied packet by packet."""
+    rate, variable or not), size and container; audio and subtitle streams copied packet by packet.
+    Frames of more than `max_pixels` are refused from the stream's header, before any is decoded."""
     import av
 
     try:
@@ -127,11 +130,15 @@ def colorize_video(
     with container:
         if not container.streams.video:
             raise VideoError(f"{source}: has no video stream")
+        codec = container.streams.video[0].codec_context
+        error = too_large(codec.width, codec.height, max_pixels)  # the same limit as photos, from the header
+        if error is not None:
+            raise VideoError(f"{source}: its frames are {error}")
         report: VideoReport | None = None
 
         def write(tmp: Path) -> None:
             nonlocal report
-            report = _transcode(container, tmp, target.suffix, model, size, stride, saturation, temporal,
+            report = _transcode(container, tmp, target.suffix, model, size, saturation, temporal,
                                 batch_size, progress)  # fmt: skip
 
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +150,7 @@ def colorize_video(
     return report
 
 
-def _transcode(container, tmp: Path, suffix: str, model, size, stride, saturation, temporal, batch_size, progress):
+def _transcode(container, tmp: Path, suffix: str, model, size, saturation, temporal, batch_size, progress):
     import av
 
     video_in = container.streams.video[0]
@@ -165,7 +172,7 @@ def _transcode(container, tmp: Path, suffix: str, model, size, stride, saturatio
         def flush() -> None:
             nonlocal frames
             rgbs = [frame.to_ndarray(format="rgb24") for frame in pending]
-            colors = _color(model, rgbs, size, stride, stabilise, saturation)
+            colors = _color(model, rgbs, size, stabilise, saturation)
             for frame, color in zip(pending, colors, strict=True):
                 out = av.VideoFrame.from_ndarray(color, format="rgb24")
                 out.pts, out.time_base = frame.pts, frame.time_base
@@ -196,16 +203,12 @@ def _transcode(container, tmp: Path, suffix: str, model, size, stride, saturatio
     return VideoReport(frames=frames, flicker=meter.value, scene_cuts=stabilise.cuts)
 
 
-@torch.no_grad()
-def _color(model, rgbs: list[np.ndarray], size: int, stride: int, stabilise: TemporalFilter, saturation: float):
-    """Frames -> color frames: one batched forward at the network size, then the temporal filter in
-    frame order, then full-resolution recombination."""
+def _color(model: Colorizer, rgbs: list[np.ndarray], size: int | None, stabilise: TemporalFilter, saturation: float):
+    """Frames -> color frames: one batched forward at the network size (as photos), then the temporal
+    filter in frame order, then full-resolution recombination."""
     if not rgbs:
         return []
-    height, width = rgbs[0].shape[:2]
-    device = next(model.parameters()).device
-    light = network_lightness(rgbs, network_size(height, width, size, stride), device)  # as photos are
-    ab = model(light).float()
+    light, ab = predict_batch(model, rgbs, size)
     return [recombine(rgb, stabilise(light[i : i + 1].cpu(), ab[i : i + 1].cpu()), saturation)
             for i, rgb in enumerate(rgbs)]  # fmt: skip
 

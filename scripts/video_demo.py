@@ -63,8 +63,8 @@ def main() -> None:
     parser.add_argument("--ckpt", default="pretrained:cats")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "video_strip.jpg")
     args = parser.parse_args()
-    model, config, _ = load_model(args.ckpt)
-    size = config["data"]["image_size"]
+    model = load_model(args.ckpt)
+    size = model.image_size
     photos = sorted(SAMPLE_DIR.glob("*.jpg"))
     frames = film(photos[3], FRAMES // 2, seed=0) + film(photos[40], FRAMES // 2, seed=1)  # a cut halfway
     with tempfile.TemporaryDirectory() as tmp:

@@ -28,7 +28,7 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 
 def test_bad_uploads_get_a_message_and_good_ones_a_full_size_result(cli_sweep, tmp_path):
-    model, _, _ = load_model(cli_sweep / "0_baseline")
+    model = load_model(cli_sweep / "0_baseline")
     good = tmp_path / "good.png"
     Image.fromarray(smooth_image(70, 1)[:50]).save(good)
     broken = tmp_path / "broken.jpg"

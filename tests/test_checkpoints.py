@@ -1,11 +1,12 @@
-"""Checkpoints are rebuilt safely: no pickled code runs, and bad files get clear errors."""
+"""Checkpoints are opened safely: no pickled code runs, and bad files get clear errors."""
 
 import pickle
 
 import pytest
 import torch
 
-from colorlab.checkpoints import CheckpointError, find_checkpoint, load_model
+from colorlab.checkpoints import CheckpointError, find_checkpoint, load_model, open_model
+from colorlab.nets import Colorizer
 
 
 class Exploit:
@@ -15,11 +16,12 @@ class Exploit:
         return (os.system, ("echo pwned > /tmp/colorlab-pwned",))
 
 
-def test_a_run_folder_loads_its_best_checkpoint(cli_sweep):
-    model, config, path = load_model(cli_sweep / "1_batchnorm")
-    assert path.name.startswith("best-") and config["model"]["variant"] == "batchnorm"
-    assert not model.training and model.hparams["variant"] == "batchnorm"
-    assert model(torch.rand(1, 1, 32, 32)).shape == (1, 2, 32, 32)
+def test_a_run_folder_opens_its_best_checkpoint_as_the_network(cli_sweep):
+    opened = open_model(cli_sweep / "1_batchnorm")
+    assert opened.path.name.startswith("best-") and opened.variant == "batchnorm"
+    assert isinstance(opened.net, Colorizer) and not opened.net.training and opened.net.image_size == 32
+    assert opened.net(torch.rand(1, 1, 32, 32)).shape == (1, 2, 32, 32)
+    assert load_model(cli_sweep / "1_batchnorm").state_dict().keys() == opened.net.state_dict().keys()
 
 
 def test_a_malicious_pickle_is_refused_and_never_runs(tmp_path):
@@ -39,7 +41,7 @@ def test_corrupt_foreign_and_missing_checkpoints_get_clear_errors(cli_sweep, tmp
     with pytest.raises(CheckpointError, match="truncated.ckpt: not a readable checkpoint"):
         load_model(tmp_path / "truncated.ckpt")
     torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
-    with pytest.raises(CheckpointError, match="not a colorlab checkpoint"):
+    with pytest.raises(CheckpointError, match="foreign.ckpt: not a colorlab model file"):
         load_model(tmp_path / "foreign.ckpt")
     with pytest.raises(CheckpointError, match="no such run folder"):
         load_model(tmp_path / "nope")
@@ -48,27 +50,14 @@ def test_corrupt_foreign_and_missing_checkpoints_get_clear_errors(cli_sweep, tmp
         load_model(tmp_path / "empty_run")
 
 
-def test_weights_that_do_not_fit_and_untrusted_targets_are_refused(cli_sweep, tmp_path):
+def test_weights_that_do_not_fit_their_network_are_refused(cli_sweep, tmp_path):
     checkpoint = torch.load(find_checkpoint(cli_sweep / "0_baseline"), weights_only=True)
-    checkpoint["colorlab_config"]["model"]["decoder"]["norm"] = "batch"  # another version's model
+    checkpoint["colorlab_model"]["network"]["decoder"]["norm"] = "batch"  # another version's network
     torch.save(checkpoint, tmp_path / "other.ckpt")
-    with pytest.raises(CheckpointError, match="do not fit"):
+    with pytest.raises(CheckpointError, match="other.ckpt: its weights do not fit"):
         load_model(tmp_path / "other.ckpt")
-    checkpoint["colorlab_config"]["model"]["optimizer"]["_target_"] = "os.system"
-    torch.save(checkpoint, tmp_path / "target.ckpt")
-    with pytest.raises(CheckpointError, match="'os.system' is not one of the classes colorlab builds"):
-        load_model(tmp_path / "target.ckpt")
 
 
-def test_checkpoints_with_the_old_buffer_names_load_their_color_statistics(cli_sweep, tmp_path):
-    """Checkpoints written before identifiers took one spelling name the buffers colour_*."""
-    from colorlab.module import LEGACY_KEYS
-
-    ckpt = torch.load(find_checkpoint(cli_sweep / "0_baseline"), map_location="cpu", weights_only=False)
-    expected = {new: ckpt["state_dict"][new].clone() for new in LEGACY_KEYS.values()}
-    for old, new in LEGACY_KEYS.items():
-        ckpt["state_dict"][old] = ckpt["state_dict"].pop(new)
-    torch.save(ckpt, tmp_path / "old.ckpt")
-    model, _, _ = load_model(tmp_path / "old.ckpt")
-    assert bool(model.color_stats_ready) and model.color_stats is not None
-    assert all(torch.equal(getattr(model, name).cpu(), value) for name, value in expected.items())
+def test_a_temperature_is_refused_for_a_regression_model_and_must_be_positive(cli_sweep):
+    with pytest.raises(CheckpointError, match="RegressionHead model, which has no color classes"):
+        load_model(cli_sweep / "0_baseline", temperature=0.5)

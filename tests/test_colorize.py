@@ -167,7 +167,7 @@ def test_command_line_exit_status(cli_sweep, inputs, tmp_path):
 
 
 def test_python_api_on_a_pil_image(cli_sweep):
-    model, _, _ = colorlab.load_model(cli_sweep / "0_baseline")
+    model = colorlab.load_model(cli_sweep / "0_baseline")
     image = Image.open(next(SAMPLE.glob("*.jpg")))
     result = colorlab.colorize_image(image, model, size=64)
     assert result.size == image.size and result.mode == "RGB"
@@ -194,7 +194,7 @@ def test_exported_model_agrees_with_pytorch_on_real_photos(cli_sweep, tmp_path, 
     cfg = compose_colorize([f"ckpt={cli_sweep / '0_baseline'}", f"format={fmt}", f"output={tmp_path}/m"], "export")
     path = export(cfg.ckpt, cfg.format, cfg.output, cfg.size)
     assert path == tmp_path / "m" and cfg.size == 224
-    model, _, _ = load_model(cli_sweep / "0_baseline")
+    model = load_model(cli_sweep / "0_baseline")
     photos = [Image.open(p).convert("RGB").resize((224, 224)) for p in sorted(SAMPLE.glob("*.jpg"))[:4]]
     rgb = torch.from_numpy(np.stack([np.asarray(p) for p in photos])).permute(0, 3, 1, 2)
     lightness, _ = rgb_to_lab(rgb)
@@ -255,14 +255,14 @@ def test_rebalanced_and_unet_models_export_and_colorize(model_name, photo_dir, t
     )
     train(cfg)
     path = export(tmp_path / "run", "onnx", tmp_path / "m.onnx", size=64)
-    model, _, _ = load_model(tmp_path / "run")
+    model = load_model(tmp_path / "run")
     lightness = rgb_to_lab(torch.from_numpy(smooth_image(64, 3)).permute(2, 0, 1)[None])[0]
     with torch.no_grad():
         expected = model(lightness) * 128
     got = torch.from_numpy(onnxruntime.InferenceSession(str(path)).run(None, {"lightness": lightness.numpy()})[0])
     assert (got * 128 - expected).abs().max() < 0.5
     if model_name == "rebalanced":  # the temperature can be changed at inference time, and matters
-        warmer, _, _ = load_model(tmp_path / "run", temperature=1.0)
+        warmer = load_model(tmp_path / "run", temperature=1.0)
         assert warmer.head.temperature == 1.0 and not torch.allclose(warmer(lightness) * 128, expected)
     else:
         with pytest.raises(CheckpointError, match="no color classes"):

@@ -55,7 +55,7 @@ def test_another_folder_is_all_test_photos_and_baselines_use_the_models_training
         compose_evaluate([*overrides, "data.split=[0,0,1]", "data.image_size=32", f"out={tmp_path / 'e'}"])
     )
     assert result["images"] == 5 and "training data" in result["color_stats"]
-    model, _, _ = load_model(cli_sweep / "0_baseline")
+    model = load_model(cli_sweep / "0_baseline")
     train_mean = model.color_stats.mean_ab * 128
     _, blue = rgb_to_lab(torch.tensor([20, 40, 200], dtype=torch.uint8).view(1, 3, 1, 1))
     # the mean baseline paints the model's training mean, not this folder's blue

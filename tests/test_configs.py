@@ -35,8 +35,8 @@ TESTED = {
     ("model", "unet"),
     ("model", "unet_batchnorm"),
     ("model", "unet_class"),
-    ("model/encoder", "vgg16"),
-    ("model/encoder", "efficientnet_lite0"),
+    ("model/net/encoder", "vgg16"),
+    ("model/net/encoder", "efficientnet_lite0"),
     ("trainer", "default"),
     ("trainer", "cpu"),
     ("trainer", "ddp"),  # tests/test_scale.py
@@ -93,7 +93,7 @@ def test_debug_logger_and_callback_choices_run(choices, photo_dir, tmp_path):
     tiny = tiny_overrides(tmp_path)
     if any(choice.startswith("debug=") for choice in choices):  # one debug choice at a time: tiny by hand
         tiny = [o for o in tiny if o != "debug=tiny"]
-        tiny += ["model.encoder.weights=null", "data.image_size=32", "data.batch_size=4", "trainer.accelerator=cpu"]
+        tiny += ["model.net.encoder.weights=null", "data.image_size=32", "data.batch_size=4", "trainer.accelerator=cpu"]
     cfg = compose_config(["data=folder", f"data.root={photo_dir}", *tiny, *choices], tmp_path / "run")
     metrics = train(cfg)
     assert metrics["train/loss"] > 0
@@ -121,29 +121,29 @@ def test_debug_logger_and_callback_choices_run(choices, photo_dir, tmp_path):
 )
 def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, tmp_path):
     overrides = [f"experiment={experiment}", f"data.root={photo_dir}", *tiny_overrides(tmp_path)]
-    cfg = compose_config([*overrides, "model.encoder.weights=imagenet", "trainer.max_epochs=2"], tmp_path / "run")
-    assert cfg.data.cache_features and cfg.data.crop_scale is None and cfg.model.channels_last
+    cfg = compose_config([*overrides, "model.net.encoder.weights=imagenet", "trainer.max_epochs=2"], tmp_path / "run")
+    assert cfg.data.cache_features and cfg.data.crop_scale is None and cfg.model.net.channels_last
     assert cfg.callbacks.early_stopping.monitor == "val/loss"
     assert cfg.model.scheduler._target_.endswith("ReduceLROnPlateau")
     metrics = train(cfg)
     assert metrics["val/loss"] > 0 and metrics["lr-AdamW"] > 0
     if experiment != "cats_full":
         model = instantiate(cfg.model)
-        assert model.decoder.output_stride == 4 and model.decoder.out_channels == 262
-        model.head.set_prior(torch.linspace(1.0, 100.0, 529))  # a skewed prior over the ab grid
-        weights = model.head.weights  # rebalanced: rare colors weigh more; class: every pixel the same
+        assert model.net.decoder.output_stride == 4 and model.net.decoder.out_channels == 262
+        model.net.head.set_prior(torch.linspace(1.0, 100.0, 529))  # a skewed prior over the ab grid
+        weights = model.net.head.weights  # rebalanced: rare colors weigh more; class: every pixel the same
         assert bool(torch.allclose(weights, weights[0])) == experiment.endswith("class")
     if experiment.startswith("cats_unet"):  # the skips it reads were cached with the features
-        assert model.decoder.skip_strides_used == (16, 8, 4)
+        assert model.net.decoder.skip_strides_used == (16, 8, 4)
         (folder,) = (tmp_path / "cache" / "features").glob("EfficientNetLite0Encoder-*")
         assert "-s16-s8-s4-" in folder.name
 
 
 def test_any_encoder_fits_any_decoder(photo_dir, tmp_path):
-    overrides = ["model=batchnorm", "model/encoder=efficientnet_lite0", "data=folder", f"data.root={photo_dir}"]
+    overrides = ["model=batchnorm", "model/net/encoder=efficientnet_lite0", "data=folder", f"data.root={photo_dir}"]
     cfg = compose_config([*overrides, *tiny_overrides(tmp_path)], tmp_path / "run")
     model = instantiate(cfg.model)
-    assert model.decoder.blocks[0][0].num_features == 1280  # batch norm on the encoder's channels
+    assert model.net.decoder.blocks[0][0].num_features == 1280  # batch norm on the encoder's channels
     assert train(cfg)["val/loss"] > 0
 
 
@@ -157,8 +157,8 @@ def test_trainers_and_the_embedded_sample(trainer, tmp_path):
 
 def test_demo_experiment(tmp_path):
     cfg = compose_config(["experiment=demo", *tiny_overrides(tmp_path)], tmp_path / "run")
-    assert cfg.trainer.precision == cpu_precision() and cfg.model.channels_last and cfg.test
-    assert cfg.model.encoder.weights is None
+    assert cfg.trainer.precision == cpu_precision() and cfg.model.net.channels_last and cfg.test
+    assert cfg.model.net.encoder.weights is None
     metrics = train(cfg)
     assert "test/loss" in metrics and "test/acc" in metrics
 
@@ -208,7 +208,7 @@ def test_a_typo_in_an_override_fails():
 def test_heads_and_decoders_compose_a_rebalanced_unet(photo_dir, tmp_path):
     overrides = [
         "model=unet",
-        "model.head._target_=colorlab.heads.ClassificationHead",
+        "model.net.head._target_=colorlab.heads.ClassificationHead",
         "data=folder",
         f"data.root={photo_dir}",
         *tiny_overrides(tmp_path),
@@ -217,4 +217,4 @@ def test_heads_and_decoders_compose_a_rebalanced_unet(photo_dir, tmp_path):
     metrics = train(cfg)
     assert metrics["val/mse"] > 0
     model = instantiate(cfg.model)
-    assert model.decoder.out_channels == 262 and model.decoder.uses_skips
+    assert model.net.decoder.out_channels == 262 and model.net.decoder.uses_skips

@@ -15,9 +15,9 @@ OWN_CONFIGS = f"hydra.searchpath=[file://{Path(__file__).parent / 'helpers' / 'c
     "overrides",
     [
         [OWN_CONFIGS, "model=tiny_decoder"],
-        [OWN_CONFIGS, "model=tiny_decoder", "model.head._target_=colorlab.heads.ClassificationHead"],
-        ["model.head._target_=tests.helpers.extensions.L1Head"],
-        ["model.encoder._target_=tests.helpers.extensions.PoolingEncoder"],
+        [OWN_CONFIGS, "model=tiny_decoder", "model.net.head._target_=colorlab.heads.ClassificationHead"],
+        ["model.net.head._target_=tests.helpers.extensions.L1Head"],
+        ["model.net.encoder._target_=tests.helpers.extensions.PoolingEncoder"],
         [OWN_CONFIGS, "data=random_photos"],
     ],
     ids=["decoder", "decoder with the rebalanced head", "head", "encoder", "data source"],

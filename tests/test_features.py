@@ -19,7 +19,7 @@ from colorlab.data.features import CACHE_VERSION, CachedViews, FeatureBatch, Fea
 from colorlab.data.files import find_images
 from colorlab.data.images import ImageFiles
 from colorlab.module import ColorizationModule
-from colorlab.nets import Decoder, UNetDecoder, VGG16Encoder
+from colorlab.nets import Colorizer, Decoder, UNetDecoder, VGG16Encoder
 from colorlab.train import train
 from tests.conftest import compose_config, smooth_image, tiny_overrides
 
@@ -195,7 +195,12 @@ def test_skip_strides_the_encoder_lacks_are_refused(tmp_path, encoder):
 
 def test_a_unet_trains_from_the_cache_with_only_the_skips_it_reads(photo_dir, tmp_path):
     overrides = ["data=folder", f"data.root={photo_dir}", *tiny_overrides(tmp_path)]
-    overrides += ["model=unet", "model.decoder.skip_strides=[8,2]", "data.cache_features=true", "data.crop_scale=null"]
+    overrides += [
+        "model=unet",
+        "model.net.decoder.skip_strides=[8,2]",
+        "data.cache_features=true",
+        "data.crop_scale=null",
+    ]
     metrics = train(compose_config(overrides, tmp_path / "run"))
     assert metrics["val/loss"] > 0
     (folder,) = (tmp_path / "cache" / "features").iterdir()
@@ -203,15 +208,15 @@ def test_a_unet_trains_from_the_cache_with_only_the_skips_it_reads(photo_dir, tm
     with pytest.raises(
         InstantiationException, match=r"skip_strides=\[3\]: the encoder has skips at \[1, 2, 4, 8, 16\]"
     ):
-        train(compose_config([*overrides, "model.decoder.skip_strides=[3]"], tmp_path / "other"))
+        train(compose_config([*overrides, "model.net.decoder.skip_strides=[3]"], tmp_path / "other"))
 
 
 @pytest.mark.parametrize("decoder", ["paper", "unet"])
 def test_cached_batches_give_the_same_loss_as_photos(photo_dir, tmp_path, encoder, decoder):
     files = find_images(photo_dir)[:8]
     factory = Decoder if decoder == "paper" else functools.partial(UNetDecoder, skip_strides=[16, 4, 1])
-    module = ColorizationModule(encoder, factory, functools.partial(torch.optim.Adam, lr=1e-3)).eval()
-    cache = FeatureCache(tmp_path, encoder, SIZE, skip_strides=module.decoder.skip_strides_used)
+    module = ColorizationModule(Colorizer(encoder, factory), functools.partial(torch.optim.Adam, lr=1e-3)).eval()
+    cache = FeatureCache(tmp_path, encoder, SIZE, skip_strides=module.net.skip_strides)
     entries, _ = build(cache, files)
     views = [CachedViews(entries, cache.layout, mirror=False)[i] for i in range(8)]
     cached = default_collate(views).to_float()

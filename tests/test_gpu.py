@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from colorlab.module import ColorizationModule
-from colorlab.nets import Decoder, EfficientNetLite0Encoder
+from colorlab.nets import Colorizer, Decoder, EfficientNetLite0Encoder
 
 pytestmark = pytest.mark.gpu
 
@@ -22,10 +22,11 @@ def cuda():
 def test_a_bf16_step_on_the_gpu_trains_the_decoder_only(cuda):
     torch.manual_seed(0)
     decoder = functools.partial(Decoder, norm="batch")
-    module = ColorizationModule(EfficientNetLite0Encoder(None), decoder, functools.partial(torch.optim.Adam, lr=1e-3))
+    net = Colorizer(EfficientNetLite0Encoder(None), decoder)
+    module = ColorizationModule(net, functools.partial(torch.optim.Adam, lr=1e-3))
     module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module).to(cuda)
-    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in module.decoder.modules())
-    frozen = {k: v.clone() for k, v in module.encoder.state_dict().items()}
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in module.net.decoder.modules())
+    frozen = {k: v.clone() for k, v in module.net.encoder.state_dict().items()}
     optimizer = module.configure_optimizers()
     lightness, ab = torch.rand(4, 1, 64, 64, device=cuda), torch.rand(4, 2, 64, 64, device=cuda) * 0.2
     module.train()
@@ -34,4 +35,4 @@ def test_a_bf16_step_on_the_gpu_trains_the_decoder_only(cuda):
     loss.backward()
     optimizer.step()
     assert torch.isfinite(loss)
-    assert all(torch.equal(v, module.encoder.state_dict()[k]) for k, v in frozen.items())
+    assert all(torch.equal(v, module.net.encoder.state_dict()[k]) for k, v in frozen.items())

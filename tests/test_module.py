@@ -8,15 +8,14 @@ from torch.utils.data import DataLoader
 from colorlab.color import rgb_to_lab
 from colorlab.metrics import ab_accuracy, ab_error
 from colorlab.module import ColorizationModule
-from colorlab.nets import Decoder, VGG16Encoder
+from colorlab.nets import Colorizer, Decoder, VGG16Encoder
 from tests.conftest import smooth_image
 
 
 def make_module(lr: float = 1e-3, **decoder_args) -> ColorizationModule:
     torch.manual_seed(0)
     return ColorizationModule(
-        encoder=VGG16Encoder(weights=None),
-        decoder=functools.partial(Decoder, **decoder_args),
+        net=Colorizer(VGG16Encoder(weights=None), functools.partial(Decoder, **decoder_args)),
         optimizer=functools.partial(torch.optim.Adam, lr=lr),
         variant="test",
     )
@@ -55,7 +54,7 @@ def fit_one_batch(module, batch, steps):
 def test_overfits_a_smooth_batch_and_leaves_the_encoder_untouched(decoder_args):
     module = make_module(**decoder_args)
     batch = smooth_batch(6)
-    encoder_before = {k: v.clone() for k, v in module.encoder.state_dict().items()}
+    encoder_before = {k: v.clone() for k, v in module.net.encoder.state_dict().items()}
     module.train()  # measured as trained: batch norm uses the batch's statistics
     with torch.no_grad():
         before = module._step(batch)[0].item()
@@ -63,36 +62,36 @@ def test_overfits_a_smooth_batch_and_leaves_the_encoder_untouched(decoder_args):
     with torch.no_grad():
         after = module._step(batch)[0].item()
     assert after < 0.5 * before, (before, after)
-    assert all(torch.equal(v, encoder_before[k]) for k, v in module.encoder.state_dict().items())
+    assert all(torch.equal(v, encoder_before[k]) for k, v in module.net.encoder.state_dict().items())
     module.train()
-    assert module.decoder.training and not module.encoder.training
+    assert module.net.decoder.training and not module.net.encoder.training
 
 
 def test_only_the_decoder_is_optimised():
     module = make_module()
     optimizer = module.configure_optimizers()
     params = {id(p) for group in optimizer.param_groups for p in group["params"]}
-    assert params == {id(p) for p in module.decoder.parameters()}
+    assert params == {id(p) for p in module.net.decoder.parameters()}
     assert optimizer.param_groups[0]["lr"] == 1e-3
 
 
 def test_hparams_record_variant_and_parameter_counts():
     module = make_module(norm="batch")
     assert module.hparams["variant"] == "test"
-    assert module.hparams["params/decoder"] == sum(p.numel() for p in module.decoder.parameters())
+    assert module.hparams["params/decoder"] == sum(p.numel() for p in module.net.decoder.parameters())
     assert module.hparams["params/encoder_frozen"] == 14_714_688
     assert module.hparams["decoder/norm"] == "batch" and module.hparams["optimizer/lr"] == 1e-3
 
 
 def test_input_size_must_be_a_multiple_of_the_stride():
-    with pytest.raises(ValueError, match=r"data.image_size to a multiple of 32"):
+    with pytest.raises(ValueError, match=r"48x48 is not a multiple of the encoder's stride 32"):
         make_module()(torch.rand(1, 1, 48, 48))
 
 
 def test_channels_last_gives_the_same_prediction():
     plain = make_module().eval()
     fast = make_module().eval()
-    fast.channels_last = True
+    fast.net.channels_last = True
     fast.to(memory_format=torch.channels_last)
     lightness = torch.rand(2, 1, 64, 64)
     assert torch.allclose(plain(lightness), fast(lightness), atol=1e-5)

@@ -136,7 +136,7 @@ def test_weights_from_a_local_file_full_or_features_only(tmp_path):
 
 
 def test_missing_weights_file_names_the_file_and_the_alternatives(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"model.encoder.weights=.*nope.pth.*null"):
+    with pytest.raises(FileNotFoundError, match=r"model.net.encoder.weights=.*nope.pth.*null"):
         VGG16Encoder(weights=str(tmp_path / "nope.pth"))
     with pytest.raises(ValueError, match="IMAGENET1K_V1"):
         VGG16Encoder(weights="IMAGENET_BEST")

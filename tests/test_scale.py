@@ -110,7 +110,7 @@ def test_ddp_on_two_cpu_processes_splits_the_data(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["global_step"] == 4  # 16 photos / (2 ranks x 4) x 2
     assert summary["feature_cache"]["computed"] == 10  # rank 0 encoded half of the 20 train + val photos
-    model, _, _ = load_model(run_dir, device="cpu")  # the DDP checkpoint loads as a plain model
+    model = load_model(run_dir, device="cpu")  # the DDP checkpoint loads as a plain model
     assert model(torch.rand(1, 1, 32, 32)).shape == (1, 2, 32, 32)
 
 

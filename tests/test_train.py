@@ -1,9 +1,11 @@
 """End-to-end runs: what a run leaves on disk (TensorBoard, CSV, checkpoints) and the CLI sweep."""
 
 import csv
+import functools
 import json
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -13,7 +15,8 @@ from colorlab import ab_bins
 from colorlab.ab_bins import ColorStats
 from colorlab.data import ColorDataModule
 from colorlab.data.images import ImageFiles, UnreadableImageError
-from colorlab.module import HP_METRICS
+from colorlab.module import HP_METRICS, ColorizationModule
+from colorlab.nets import Colorizer, Decoder, VGG16Encoder
 from colorlab.train import train
 from tests.conftest import compose_config, tiny_overrides
 
@@ -52,7 +55,7 @@ def test_a_run_writes_tensorboard_csv_and_checkpoints_that_reload(photo_dir, tmp
     checkpoints = out / "checkpoints"
     assert (checkpoints / "last.ckpt").is_file() and len(list(checkpoints.glob("best-*.ckpt"))) == 1
     ckpt = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=True)
-    assert ckpt["colorlab_config"]["model"]["variant"] == "baseline"
+    assert ckpt["colorlab_model"]["variant"] == ckpt["colorlab_config"]["model"]["variant"] == "baseline"
     model = instantiate(cfg.model)
     model.load_state_dict(ckpt["state_dict"])
     assert metrics["val/loss"] > 0
@@ -106,6 +109,29 @@ def test_a_failed_run_says_so_in_its_summary(photo_dir, tmp_path):
 
 def test_a_run_that_fails_before_training_also_says_so(photo_dir, tmp_path):
     with pytest.raises(Exception, match="decoder norm"):
-        run(photo_dir, tmp_path, "model.decoder.norm=layer")
+        run(photo_dir, tmp_path, "model.net.decoder.norm=layer")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "failed" and "decoder norm" in summary["error"]
+
+
+def test_plain_lightning_trains_exactly_as_colorlab_train(photo_dir, tmp_path):
+    """`Trainer().fit(ColorizationModule(net=Colorizer(...)), ColorDataModule(...))`, written by hand as a
+    Lightning user would, gives bit-identical weights to `colorlab.train` with the same settings: the
+    module takes its image size and color statistics from the data source itself."""
+    overrides = ["data=folder", f"data.root={photo_dir}", *tiny_overrides(tmp_path), "logger=csv"]
+    train(compose_config(overrides, tmp_path / "cli"))
+    trained = torch.load(tmp_path / "cli" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+    pl.seed_everything(42, workers=True)  # conf/train.yaml's seed
+    datamodule = ColorDataModule(photo_dir, image_size=32, batch_size=4, cache_dir=tmp_path / "cache")
+    net = Colorizer(VGG16Encoder(weights=None), functools.partial(Decoder, norm=None, dropout=0.0))
+    module = ColorizationModule(net, functools.partial(torch.optim.Adam, lr=1e-3), variant="baseline")
+    trainer = pl.Trainer(
+        max_epochs=1, limit_train_batches=2, limit_val_batches=1, num_sanity_val_steps=0, accelerator="cpu",
+        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+    )  # fmt: skip
+    trainer.fit(module, datamodule)
+    assert net.image_size == 32 and net.color_stats is not None
+    plain = module.state_dict()
+    assert plain.keys() == trained.keys()
+    assert all(torch.equal(plain[key], trained[key]) for key in plain), "plain Lightning trained other weights"

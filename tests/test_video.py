@@ -40,14 +40,16 @@ def test_a_folder_of_videos_keeps_frames_timing_size_and_audio(cli_sweep, tmp_pa
 
 
 class FlickeringColorizer(torch.nn.Module):
-    """A colorizer whose color cast jumps from frame to frame (what per-frame models do on grain)."""
+    """A colorizer whose color cast jumps from frame to frame (what per-frame models do on grain); it
+    has what inference reads of a `Colorizer`: stride, image size, device."""
+
+    stride, image_size, device = 32, 32, torch.device("cpu")
 
     def __init__(self) -> None:
         super().__init__()
-        self.anchor = torch.nn.Parameter(torch.zeros(1))  # for the device
         self.generator = torch.Generator().manual_seed(0)
 
-    def forward(self, light: torch.Tensor) -> torch.Tensor:
+    def forward(self, light: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
         cast = torch.rand(light.shape[0], 2, 1, 1, generator=self.generator) * 0.3 - 0.15
         return cast.expand(-1, -1, *light.shape[2:])
 
@@ -63,8 +65,8 @@ def test_the_temporal_filter_lowers_flicker_on_a_static_shot(tmp_path):
 
 def test_a_trained_model_colorizes_a_clip_with_the_filter_on(cli_sweep, tmp_path):
     make_clip(tmp_path / "pan.mp4", frames=6)
-    model, config, _ = load_model(cli_sweep / "0_baseline")
-    report = colorize_video(tmp_path / "pan.mp4", tmp_path / "out.mp4", model, config["data"]["image_size"])
+    model = load_model(cli_sweep / "0_baseline")
+    report = colorize_video(tmp_path / "pan.mp4", tmp_path / "out.mp4", model)  # at the model's training size
     assert report.frames == 6 and report.scene_cuts == 0 and report.flicker >= 0
 
 

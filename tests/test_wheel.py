@@ -47,7 +47,7 @@ def test_the_installed_package_trains_and_colorizes_outside_the_repository(insta
     where = run_installed(installed, tmp_path, "-c", "import colorlab.config as c; print(c.__file__, c.CONFIG_DIR)")
     assert where.stdout.startswith(str(installed)), where.stdout + where.stderr
     tiny = [
-        "model.encoder.weights=null",
+        "model.net.encoder.weights=null",
         "data.image_size=32",
         "data.batch_size=4",
         "data.subset=40",

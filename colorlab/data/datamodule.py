@@ -8,8 +8,8 @@ import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
@@ -23,6 +23,9 @@ from colorlab.data.images import ImageFiles
 from colorlab.data.scan import scan_chroma
 from colorlab.data.source import DataSource
 from colorlab.data.transforms import EVAL_PROTOCOLS, eval_transform, train_transform
+
+if TYPE_CHECKING:
+    from colorlab.nets import Colorizer
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +118,7 @@ class ColorDataModule(DataSource):
 
     def build_feature_cache(
         self,
-        module: pl.LightningModule,
+        net: Colorizer,
         device: torch.device | str = "cpu",
         precision: str = "32",
         autocast: Callable[[], AbstractContextManager] = nullcontext,
@@ -123,23 +126,23 @@ class ColorDataModule(DataSource):
         world: int = 1,
         barrier: Callable[[], None] | None = None,
     ) -> None:
-        """Encode every train and val photo once with `module.encode` (each rank a share, then `barrier`);
+        """Encode every train and val photo once with `net.encode` (each rank a share, then `barrier`);
         train/val loaders then serve cached features."""
         self._find_splits()
-        module.encoder.to(device)
+        net.encoder.to(device)
         cache = FeatureCache(
             self.hparams.cache_dir,
-            module.encoder,
+            net.encoder,
             self.hparams.image_size,
             precision,
             self.hparams.cache_mirror,
-            skip_strides=module.decoder.skip_strides_used,  # a U-Net's skips are cached with the features
+            skip_strides=net.skip_strides,  # a U-Net's skips are cached with the features
         )
         files = self.splits["train"] + self.splits["val"]
 
         def encode(lightness: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
             with autocast():
-                return module.encode(lightness)
+                return net.encode(lightness)
 
         build = functools.partial(cache.build, files, self._centre_crops, device, encode, self.hparams.batch_size)
         entries, report = build(shard=(rank, world))

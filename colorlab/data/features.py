@@ -59,6 +59,16 @@ class FeatureBatch(NamedTuple):
         return FeatureBatch(self.features.float(), self.ab.float(), skips)
 
 
+def encoded(batch: FeatureBatch | Sequence[torch.Tensor], net: nn.Module) -> tuple[torch.Tensor, dict, torch.Tensor]:
+    """A training batch as (encoder features, {stride: skip}, ab/128): a `FeatureBatch` as cached,
+    photos (L/100, ab/128) through `net.encode` (a `Colorizer`'s frozen encoder)."""
+    if isinstance(batch, FeatureBatch):
+        return batch.features, batch.skips, batch.ab
+    lightness, ab = batch
+    features, skips = net.encode(lightness)
+    return features, skips, ab
+
+
 def file_digest(path: Path) -> str:
     """Hash of the file's bytes: the entry name, so an edited photo never reuses a stale entry."""
     digest = hashlib.blake2b(digest_size=16)

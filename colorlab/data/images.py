@@ -43,16 +43,60 @@ def to_8bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(eight)
 
 
-def read_rgb(path: str | Path | BinaryIO, min_side: int | None = None, name: str | None = None) -> Image.Image:
-    """Decode `path` (or a file object, called `name` in errors) as an upright RGB PIL image; JPEGs
-    decode straight at >= `min_side` when smaller."""
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit: one limit for photos, frames and uploads
+
+
+class ImageTooLargeError(ValueError):
+    """More pixels than the configured limit (a decompression bomb, or simply too big)."""
+
+
+def too_large(width: int, height: int, max_pixels: int | None) -> ImageTooLargeError | None:
+    """The error for a `width` x `height` picture or frame over `max_pixels` (None when it fits)."""
+    if max_pixels is None or width * height <= max_pixels:
+        return None
+    return ImageTooLargeError(
+        f"{width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} "
+        f"(max_pixels={max_pixels:,}); raise it if you trust this file"
+    )
+
+
+def open_image(
+    path: str | Path | BinaryIO,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
+    name: str | None = None,
+) -> Image.Image:
+    """Decode a photo (or a file object, called `name` in errors), upright (EXIF orientation applied),
+    in its own mode; more than `max_pixels` is refused from the header, before anything is decoded.
+    JPEGs decode straight at >= `min_side` when smaller. The one reader of photos in colorlab."""
+    name = name or path
     try:
         with Image.open(path) as img:
+            error = too_large(img.width, img.height, max_pixels)
+            if error is not None:
+                raise error
             if min_side is not None and img.format == "JPEG":
                 img.draft("RGB", (min_side, min_side))  # DCT scaling: 2-8x faster on large photos
-            img = ImageOps.exif_transpose(img)
-            return to_8bit(img).convert("RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+            img.load()
+            return ImageOps.exif_transpose(img)
+    except ImageTooLargeError:
+        raise
+    except Image.DecompressionBombError as err:  # over Pillow's own limit, when max_pixels is above it
+        raise ImageTooLargeError(f"refused: {err} (the limit is max_pixels={max_pixels:,})") from err
+    except (OSError, ValueError, SyntaxError) as err:
+        raise UnreadableImageError(f"cannot read image {name}: {err}") from err
+
+
+def read_rgb(
+    path: str | Path | BinaryIO,
+    min_side: int | None = None,
+    name: str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> Image.Image:
+    """`open_image` as 8-bit RGB (what training and evaluation read); too large is unreadable here."""
+    try:
+        return to_8bit(open_image(path, max_pixels, min_side, name)).convert("RGB")
+    except ImageTooLargeError as err:
         raise UnreadableImageError(f"cannot read image {name or path}: {err}") from err
 
 

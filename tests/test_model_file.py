@@ -1,0 +1,84 @@
+"""The model file: versioned, only the model, and every older file still gives the same colors.
+
+tests/data/v1/ holds files of format version 1, written by colorlab before the model file existed:
+the first `pretrained:cats` as shipped, and two training checkpoints (a class-head U-Net and a
+batch-norm regression decoder on EfficientNet-Lite0, 64 px, 2 steps) from which only the encoder's
+ImageNet weights were removed and marked as packaged (they equal the installed package's). Beside
+them, `reference_outputs.pt`: each model's ab for three embedded sample photos, computed by that
+colorlab version.
+"""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from colorlab import model_file
+from colorlab.checkpoints import find_checkpoint, load_model, read_checkpoint
+from colorlab.nets import Colorizer, Decoder, VGG16Encoder
+
+V1 = Path(__file__).parent / "data" / "v1"
+REFERENCE = torch.load(V1 / "reference_outputs.pt", weights_only=True)
+
+
+@pytest.mark.parametrize(
+    "source, reference",
+    [
+        (V1 / "pretrained_cats_v1.ckpt", "pretrained_cats"),
+        (V1 / "unet_class_train_v1.ckpt", "unet_class"),
+        (V1 / "baseline_train_v1.ckpt", "baseline"),
+        ("pretrained:cats", "pretrained_cats"),  # today's shipped file, converted from the first
+    ],
+    ids=["v1 pretrained:cats", "v1 U-Net class checkpoint", "v1 batch-norm checkpoint", "pretrained:cats"],
+)
+@torch.no_grad()
+def test_every_file_version_gives_the_colors_its_own_colorlab_gave(source, reference):
+    model = load_model(source)
+    assert torch.equal(model(REFERENCE["lightness"]), REFERENCE[reference])
+
+
+def test_a_migration_per_version_and_the_shipped_file_is_the_current_one():
+    assert sorted(model_file.MIGRATIONS) == list(range(1, model_file.VERSION))
+    shipped = read_checkpoint(find_checkpoint("pretrained:cats"))
+    assert set(shipped) == {model_file.MODEL_KEY, "state_dict"}  # only the model: no run config, no optimizer
+    assert shipped[model_file.MODEL_KEY]["version"] == model_file.VERSION
+    assert not any(key.startswith("net.encoder.") for key in shipped["state_dict"])  # the package has them
+
+
+def test_a_version_1_file_migrates_to_exactly_the_current_entry():
+    meta, state = model_file.to_current(read_checkpoint(V1 / "unet_class_train_v1.ckpt"))
+    assert meta["version"] == 2 and meta["variant"] == "unet_class" and meta["image_size"] == 64
+    assert meta["network"]["decoder"] == {
+        "_target_": "colorlab.nets.UNetDecoder", "norm": None, "dropout": 0.0, "upsample": "nearest",
+        "widths": [32, 16, 16, 16, 16, 16], "skip_strides": [16, 8, 4],
+    }  # fmt: skip
+    assert meta["encoder_weights"] == "package" and all(key.startswith("net.") for key in state)
+
+
+def test_every_checkpoint_colorlab_trains_is_a_model_file(cli_sweep):
+    checkpoint = read_checkpoint(find_checkpoint(cli_sweep / "2_dropout"))
+    meta = checkpoint[model_file.MODEL_KEY]
+    assert meta["variant"] == "dropout" and meta["network"]["decoder"]["dropout"] == 0.3
+    assert meta["network"]["encoder"] == {"_target_": "colorlab.nets.VGG16Encoder"}  # the weights are in the file
+    assert meta["encoder_weights"] == "file" and meta["image_size"] == 32
+
+
+@torch.no_grad()
+def test_save_then_load_gives_the_same_network_and_half_keeps_the_statistics_exact(cli_sweep, tmp_path):
+    model = load_model(cli_sweep / "0_baseline")
+    model_file.save(tmp_path / "full.ckpt", model, "baseline")
+    model_file.save(tmp_path / "half.ckpt", model, "baseline", half=True)
+    lightness = torch.rand(2, 1, 64, 64)
+    assert torch.equal(load_model(tmp_path / "full.ckpt")(lightness), model(lightness))
+    half = load_model(tmp_path / "half.ckpt")
+    assert torch.allclose(half(lightness), model(lightness), atol=2e-2)
+    assert torch.equal(half.color_prior, model.color_prior) and half.color_prior.dtype == torch.float64
+
+
+def test_a_network_built_in_python_describes_its_own_constructor():
+    net = Colorizer(VGG16Encoder(None), Decoder, image_size=64)
+    meta = model_file.describe(net, "mine")
+    assert meta["network"]["decoder"] == {"_target_": "colorlab.nets.Decoder"}
+    assert meta["network"]["head"] == {"_target_": "colorlab.heads.RegressionHead"}
+    with pytest.raises(TypeError, match="class or a functools.partial"):
+        model_file.describe(Colorizer(VGG16Encoder(None), lambda **kw: Decoder(**kw)), "lambda")
