@@ -23,11 +23,11 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from colorlab import model_file
+from colorlab.cli.colorize import run_colorize
 from colorlab.color import rgb_to_lab
-from colorlab.colorize import run_colorize
 from colorlab.config import CONFIG_DIR
 from colorlab.data.embedded import SAMPLE_DIR
-from colorlab.inference import network_size
+from colorlab.inference.photo import network_size
 from colorlab.nets import Colorizer, Decoder, EfficientNetLite0Encoder, VGG16Encoder
 
 
@@ -52,9 +52,9 @@ def colorize_config(ckpt: Path, photos: Path, out: Path, device: str, batch_size
 def stage_profile(photos: list[Path], model, size: int, quality: int = 95) -> dict[str, float]:
     """Milliseconds per photo of each stage outside the network, one photo at a time (the profile that
     explains the ratio: work the network's threads cannot hide on a CPU they already fill)."""
-    from colorlab.colorize import write
     from colorlab.data.images import open_image
-    from colorlab.inference import assemble, network_lightness, predict_ab, recombine, split_alpha
+    from colorlab.inference.files import write
+    from colorlab.inference.photo import assemble, network_lightness, predict_ab, recombine, split_alpha
 
     stages = {"decode": 0.0, "network input (resize + L)": 0.0, "recombine (upsample + L + LAB->sRGB)": 0.0}
     stages["encode + write"] = 0.0

@@ -21,9 +21,9 @@ from harness import interleave, ratio, report  # benchmarks/harness.py
 from hydra import compose, initialize_config_dir
 
 from colorlab.checkpoints import load_model
+from colorlab.cli.evaluate import run_evaluation
 from colorlab.color import rgb_to_lab
 from colorlab.config import CONFIG_DIR
-from colorlab.evaluate import run_evaluation
 
 
 def main() -> None:

@@ -147,9 +147,9 @@ def colorize_rate(device: torch.device, tmp: Path, count: int, rounds: int) -> d
     from colorize_throughput import colorize_config, make_checkpoint  # benchmarks/colorize_throughput.py
 
     from colorlab.checkpoints import load_model
+    from colorlab.cli.colorize import run_colorize
     from colorlab.color import rgb_to_lab
-    from colorlab.colorize import run_colorize
-    from colorlab.inference import network_size
+    from colorlab.inference.photo import network_size
 
     folder = tmp / "colorize-photos"
     photos(folder, count, (500, 375))

@@ -20,7 +20,7 @@ import torch
 from harness import interleave, ratio, report  # benchmarks/harness.py
 from steps import train_step  # benchmarks/steps.py
 
-from colorlab import quantize
+from colorlab import color_classes
 from colorlab.color import rgb_to_lab
 from colorlab.data.features import FeatureBatch
 from colorlab.data.files import find_images
@@ -102,7 +102,7 @@ def main() -> None:
         {
             "soft-encode by lookup table": functools.partial(calls_per_second, lambda: head.soft_encode(ab), 50),
             "soft-encode by distance search": functools.partial(
-                calls_per_second, lambda: quantize.soft_encode(ab, head.centres)
+                calls_per_second, lambda: color_classes.soft_encode(ab, head.centres)
             ),
         },
         args.rounds,

@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     # Lazy: `import colorlab` stays cheap; the API pulls in torch only when used.
     if name == "colorize_image":
-        from colorlab.inference import colorize_image
+        from colorlab.inference.photo import colorize_image
 
         return colorize_image
     if name == "load_model":

@@ -9,8 +9,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from colorlab import ab_bins, metrics
-from colorlab.ab_bins import ColorStats
+from colorlab import ab_grid, metrics
+from colorlab.ab_grid import ColorStats
 from colorlab.color import AB_SCALE, lab_to_srgb8, rgb_to_lab
 from colorlab.threads import read_ahead
 
@@ -35,8 +35,8 @@ Predictor = Callable[[torch.Tensor], torch.Tensor]  # L/100 (B,1,H,W) -> ab/128 
 def baselines(stats: ColorStats, seed: int = 0) -> dict[str, Predictor]:
     """gray (ab = 0), mean (the training mean ab everywhere), random (ab drawn from the training prior)."""
     generator = torch.Generator().manual_seed(seed)
-    centres = ab_bins.bin_centres() / AB_SCALE  # (K,2) ab/128
-    half_bin = ab_bins.AB_STEP / 2 / AB_SCALE
+    centres = ab_grid.bin_centres() / AB_SCALE  # (K,2) ab/128
+    half_bin = ab_grid.AB_STEP / 2 / AB_SCALE
 
     def gray(lightness: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(lightness).expand(-1, 2, -1, -1)
@@ -69,7 +69,7 @@ class Truth(NamedTuple):
     @torch.no_grad()
     def of(cls, rgb: torch.Tensor, bin_weights: torch.Tensor) -> Truth:
         lightness, ab = rgb_to_lab(rgb)
-        weights = bin_weights.to(rgb.device)[ab_bins.bin_index(ab)]
+        weights = bin_weights.to(rgb.device)[ab_grid.bin_index(ab)]
         cf, cf_abs = metrics.colorfulness(rgb), metrics.colorfulness(rgb, absolute=True)
         return cls(rgb, lightness, ab, weights, cf, cf_abs, metrics.local_moments(rgb))
 
@@ -102,7 +102,7 @@ def evaluate(
     autocast_dtype: torch.dtype | None = None,
 ) -> dict[str, list[dict[str, float]]]:
     """Run each predictor over the same uint8 RGB batches; {name: one dict of metrics per image}."""
-    weights = ab_bins.inverse_prior_weights(stats.prior).float()
+    weights = ab_grid.inverse_prior_weights(stats.prior).float()
     records: dict[str, list[dict[str, float]]] = {name: [] for name in predictors}
     for rgb in read_ahead(batches):  # the next batch is decoded while this one is scored
         truth = Truth.of(rgb.to(device), weights)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from colorlab import quantize
+from colorlab import color_classes
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +75,9 @@ class ClassificationHead(nn.Module):
 
     def __init__(
         self,
-        temperature: float = quantize.TEMPERATURE,
-        sigma: float = quantize.SIGMA,
-        mix: float = quantize.MIX,
+        temperature: float = color_classes.TEMPERATURE,
+        sigma: float = color_classes.SIGMA,
+        mix: float = color_classes.MIX,
         output_stride: int = 4,
         out_kernel: int = 1,
     ) -> None:
@@ -91,7 +91,7 @@ class ClassificationHead(nn.Module):
         self.temperature = temperature
         self.output_stride, self.out_kernel = output_stride, out_kernel
         self.sigma, self.mix = sigma, mix
-        centres = quantize.gamut_centres()
+        centres = color_classes.gamut_centres()
         q = len(centres)
         # Saved with the model: the bins, and the prior and weights estimated on the training split.
         self.register_buffer("centres", centres)
@@ -124,15 +124,15 @@ class ClassificationHead(nn.Module):
     def soft_encode(self, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ab/128 (B,2,h,w) -> (indices, weights) (B,h,w,5): the soft targets, by table lookup."""
         if self._table is None or self._table[0].device != ab.device:
-            self._table = tuple(t.to(ab.device) for t in quantize.soft_encode_table(self.centres, self.sigma))
-        return quantize.soft_encode_lookup(ab, self._table)
+            self._table = tuple(t.to(ab.device) for t in color_classes.soft_encode_table(self.centres, self.sigma))
+        return color_classes.soft_encode_lookup(ab, self._table)
 
     def set_prior(self, counts: torch.Tensor) -> None:
         """Set the prior from pixel counts (or probabilities) on the full ab grid (training split);
         derive the weights."""
-        prior = quantize.smoothed_prior(counts, self.sigma)
+        prior = color_classes.smoothed_prior(counts, self.sigma)
         self.prior.copy_(prior)
-        self.weights.copy_(quantize.rebalancing_weights(prior, self.mix).float())
+        self.weights.copy_(color_classes.rebalancing_weights(prior, self.mix).float())
         self.prior_ready.fill_(True)
         log.info("color prior set: %d bins, weights %.2f..%.2f", self.num_bins, self.weights.min(), self.weights.max())
 
@@ -147,7 +147,7 @@ class ClassificationHead(nn.Module):
 
     def decode(self, logits: torch.Tensor, size: tuple[int, int], temperature: float | None = None) -> torch.Tensor:
         """Logits -> ab/128 by the annealed mean at `temperature` (default: the head's own)."""
-        ab = quantize.annealed_mean(logits, self.centres, self.temperature if temperature is None else temperature)
+        ab = color_classes.annealed_mean(logits, self.centres, self.temperature if temperature is None else temperature)
         if ab.shape[-2:] != tuple(size):
             ab = F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
         return ab

@@ -19,11 +19,11 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from colorlab.compare import Run, plot_curves, plot_grid
+from colorlab.cli.evaluate import run_evaluation
 from colorlab.config import CONFIG_DIR, register_resolvers
 from colorlab.data.embedded import SAMPLE_DIR
-from colorlab.evaluate import run_evaluation
 from colorlab.pretrained import PRETRAINED_DIR
+from colorlab.report import Run, plot_curves, plot_grid
 
 COLUMNS = [
     ("auc", "AuC (%)"),

@@ -17,7 +17,7 @@ from PIL import Image
 
 from colorlab.checkpoints import load_model
 from colorlab.data.embedded import SAMPLE_DIR
-from colorlab.video import colorize_video, read_frames
+from colorlab.inference.video import colorize_video, read_frames
 
 FRAMES, FPS, WIDTH, HEIGHT = 48, 24, 320, 240
 

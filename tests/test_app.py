@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorlab.app import colorize_files
 from colorlab.checkpoints import load_model
+from colorlab.webapp import colorize_files
 from tests.conftest import smooth_image
 
 ROOT = Path(__file__).resolve().parents[1]

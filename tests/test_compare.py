@@ -11,9 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
+from colorlab.cli.compare import run_compare
+from colorlab.cli.evaluate import run_evaluation
 from colorlab.color import rgb_to_lab
-from colorlab.compare import compare, run_compare
-from colorlab.evaluate import run_evaluation
+from colorlab.report import compare
 from tests.conftest import compose_app, compose_evaluate
 
 

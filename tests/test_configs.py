@@ -7,9 +7,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from colorlab.cli.train import train
 from colorlab.config import CONFIG_DIR, cpu_precision
 from colorlab.data import download as dl
-from colorlab.train import train
 from tests.conftest import compose_config, tiny_overrides
 from tests.test_download import cat_zip
 
@@ -54,6 +54,7 @@ TESTED = {
     ("debug", "overfit"),
     ("hparams_search", "decoder_optuna"),  # tests/test_scale.py
     ("hydra", "default"),
+    ("hydra", "command"),  # every command but train (tests/test_commands.py)
     ("experiment", "demo"),
     ("experiment", "cats_full"),
     ("experiment", "cats_rebalanced"),

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from colorlab.cli.download import run_download
 from colorlab.data import download as dl
 from colorlab.data.files import find_images
 from tests.conftest import compose_app
@@ -184,7 +185,7 @@ def test_a_corrupt_zip_is_deleted_with_a_clear_error(tmp_path):
 
 
 def test_command_line(server, tmp_path, capsys):
-    dl.run_download(compose_app("download", ["name=cats", f"root={tmp_path / 'cli'}"]))
+    run_download(compose_app("download", ["name=cats", f"root={tmp_path / 'cli'}"]))
     assert "ready" in capsys.readouterr().out
     assert len(find_images(tmp_path / "cli")) == 11
 
@@ -199,4 +200,4 @@ def test_real_registry_points_at_archive_org():
     assert [a.filename for a in cats.archives] == ["CAT_DATASET_01.zip", "CAT_DATASET_02.zip"]
     assert cats.checksums_url.endswith("CAT_DATASET_files.xml")
     with pytest.raises(ValueError, match="name=dogs: choose one of cats"):
-        dl.run_download(compose_app("download", ["name=dogs"]))
+        run_download(compose_app("download", ["name=dogs"]))

@@ -9,7 +9,7 @@ from skimage.metrics import peak_signal_noise_ratio
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from colorlab import ab_bins
+from colorlab import ab_grid
 from colorlab.data.files import find_images, split_files
 from colorlab.data.images import ImageFiles
 from colorlab.evaluation import ColorStats, baselines, evaluate, paired_differences, summarise
@@ -20,7 +20,7 @@ CATS = SHARED / "cats"
 
 def uniform_stats() -> ColorStats:
     return ColorStats(
-        prior=torch.full((ab_bins.NUM_BINS,), 1.0 / ab_bins.NUM_BINS, dtype=torch.float64), mean_ab=torch.zeros(2)
+        prior=torch.full((ab_grid.NUM_BINS,), 1.0 / ab_grid.NUM_BINS, dtype=torch.float64), mean_ab=torch.zeros(2)
     )
 
 
@@ -61,8 +61,8 @@ def test_gray_baseline_on_cats_test_split_matches_an_independent_implementation(
 
 
 def test_baselines_predict_what_they_say():
-    prior = torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64)
-    target = ab_bins.bin_index(torch.tensor([30.0, -20.0]).view(1, 2, 1, 1) / 128).item()
+    prior = torch.zeros(ab_grid.NUM_BINS, dtype=torch.float64)
+    target = ab_grid.bin_index(torch.tensor([30.0, -20.0]).view(1, 2, 1, 1) / 128).item()
     prior[target] = 1.0
     stats = ColorStats(prior=prior, mean_ab=torch.tensor([0.1, -0.2]))
     chosen = baselines(stats, seed=0)
@@ -79,7 +79,7 @@ def test_color_stats_from_batches():
     rgb[:, 0] = 255  # pure red: a ~ 80, b ~ 67
     stats = ColorStats.estimate([rgb])
     assert stats.prior.sum().item() == pytest.approx(1.0)
-    assert stats.prior.argmax() == ab_bins.bin_index(stats.mean_ab.view(1, 2, 1, 1)).item()
+    assert stats.prior.argmax() == ab_grid.bin_index(stats.mean_ab.view(1, 2, 1, 1)).item()
     assert stats.mean_ab[0] * 128 == pytest.approx(80.1, abs=0.5)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from colorlab.train import train
+from colorlab.cli.train import train
 from tests.conftest import compose_config, tiny_overrides
 
 OWN_CONFIGS = f"hydra.searchpath=[file://{Path(__file__).parent / 'helpers' / 'conf'}]"

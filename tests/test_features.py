@@ -13,6 +13,7 @@ from PIL import Image
 from torch.utils.data import default_collate
 from torchvision.transforms import v2
 
+from colorlab.cli.train import train
 from colorlab.color import rgb_to_lab
 from colorlab.data import ColorDataModule
 from colorlab.data.features import CACHE_VERSION, CachedViews, FeatureBatch, FeatureCache, encoder_fingerprint
@@ -20,7 +21,6 @@ from colorlab.data.files import find_images
 from colorlab.data.images import ImageFiles
 from colorlab.module import ColorizationModule
 from colorlab.nets import Colorizer, Decoder, UNetDecoder, VGG16Encoder
-from colorlab.train import train
 from tests.conftest import compose_config, smooth_image, tiny_overrides
 
 SIZE = 32

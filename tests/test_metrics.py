@@ -5,7 +5,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from colorlab import ab_bins, metrics
+from colorlab import ab_grid, metrics
 from colorlab.color import AB_SCALE
 from colorlab.evaluation import summarise
 from tests.test_color import real_photos
@@ -100,15 +100,15 @@ def test_abs_dcf_is_the_difference_of_the_set_means_not_the_mean_of_differences(
     assert 0 <= summary["abs_dcf_of_means"]["ci_low"] <= summary["abs_dcf_of_means"]["ci_high"]
 
 
-def test_ab_bins_grid_index_and_weights():
-    centres = ab_bins.bin_centres()
-    assert centres.shape == (ab_bins.NUM_BINS, 2) and ab_bins.NUM_BINS == 23 * 23
+def test_ab_grid_index_and_weights():
+    centres = ab_grid.bin_centres()
+    assert centres.shape == (ab_grid.NUM_BINS, 2) and ab_grid.NUM_BINS == 23 * 23
     ab = (centres.T / AB_SCALE).reshape(1, 2, 23, 23)
-    assert torch.equal(ab_bins.bin_index(ab).flatten(), torch.arange(ab_bins.NUM_BINS))
+    assert torch.equal(ab_grid.bin_index(ab).flatten(), torch.arange(ab_grid.NUM_BINS))
     shifted = ab + 4.9 / AB_SCALE  # still nearest to the same centre
-    assert torch.equal(ab_bins.bin_index(shifted), ab_bins.bin_index(ab))
-    assert ab_bins.histogram(ab).sum() == ab_bins.NUM_BINS
-    prior = torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64)
+    assert torch.equal(ab_grid.bin_index(shifted), ab_grid.bin_index(ab))
+    assert ab_grid.histogram(ab).sum() == ab_grid.NUM_BINS
+    prior = torch.zeros(ab_grid.NUM_BINS, dtype=torch.float64)
     prior[:2] = torch.tensor([0.75, 0.25])
-    weights = ab_bins.inverse_prior_weights(prior)
+    weights = ab_grid.inverse_prior_weights(prior)
     assert weights[0] == pytest.approx(4 / 3) and weights[1] == pytest.approx(4) and weights[5] == pytest.approx(4)

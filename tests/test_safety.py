@@ -17,8 +17,9 @@ from PIL import Image
 
 from colorlab.callbacks import BestCheckpoint
 from colorlab.checkpoints import CheckpointError, find_checkpoint, load_model
-from colorlab.colorize import PlanError, run_colorize
+from colorlab.cli.colorize import run_colorize
 from colorlab.config import CONFIG_DIR
+from colorlab.inference.files import PlanError
 from colorlab.trust import ALLOWED_TARGETS, UntrustedConfigError, check_config
 from tests.conftest import compose_app, smooth_image
 

@@ -9,10 +9,11 @@ import sys
 import pytest
 from torch.utils.data import DataLoader
 
+from colorlab.cli.shards import run_shards
+from colorlab.cli.train import train
 from colorlab.data.files import find_images, split_files
-from colorlab.data.shards import ShardStream, read_index, run_shards, shard_urls, write_shards
+from colorlab.data.shards import ShardStream, read_index, shard_urls, write_shards
 from colorlab.data.transforms import eval_transform
-from colorlab.train import train
 from tests.conftest import compose_app, compose_config, tiny_overrides
 
 
@@ -79,8 +80,8 @@ def test_training_from_shards(shards, tmp_path):
 
 
 def test_a_run_trained_from_shards_evaluates_and_compares(shards, tmp_path):
-    from colorlab.compare import compare
-    from colorlab.evaluate import run_evaluation
+    from colorlab.cli.evaluate import run_evaluation
+    from colorlab.report import compare
     from tests.conftest import compose_evaluate
 
     overrides = ["data=shards", f"data.urls={shards}", *tiny_overrides(tmp_path), "data.crop_scale=null"]
@@ -119,6 +120,6 @@ def test_the_cli_writes_shards_and_says_how_to_train(photo_dir, tmp_path, capsys
     with caplog.at_level(logging.INFO):
         run_shards(compose_app("shards", [f"folder={photo_dir}", f"out={tmp_path / 'out'}", "per_shard=5"]))
     assert f"data=shards data.urls={tmp_path / 'out'}" in capsys.readouterr().out
-    command = [sys.executable, "-m", "colorlab.data.shards", f"folder={tmp_path / 'missing'}", f"out={tmp_path / 'o2'}"]
+    command = [sys.executable, "-m", "colorlab.shards", f"folder={tmp_path / 'missing'}", f"out={tmp_path / 'o2'}"]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.count("error:") == 1 and "missing: no such folder" in done.stderr

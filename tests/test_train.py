@@ -11,13 +11,13 @@ from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from colorlab import ab_bins
-from colorlab.ab_bins import ColorStats
+from colorlab import ab_grid
+from colorlab.ab_grid import ColorStats
+from colorlab.cli.train import train
 from colorlab.data import ColorDataModule
 from colorlab.data.images import ImageFiles, UnreadableImageError
 from colorlab.module import HP_METRICS, ColorizationModule
 from colorlab.nets import Colorizer, Decoder, VGG16Encoder
-from colorlab.train import train
 from tests.conftest import compose_config, tiny_overrides
 
 
@@ -80,7 +80,7 @@ def test_a_file_that_breaks_mid_training_is_named_and_a_checkpoint_is_left(photo
         return original(self, index)
 
     monkeypatch.setattr(ImageFiles, "__getitem__", flaky)
-    uniform = ColorStats(prior=torch.full((ab_bins.NUM_BINS,), 1 / ab_bins.NUM_BINS).double(), mean_ab=torch.zeros(2))
+    uniform = ColorStats(prior=torch.full((ab_grid.NUM_BINS,), 1 / ab_grid.NUM_BINS).double(), mean_ab=torch.zeros(2))
     monkeypatch.setattr(ColorDataModule, "color_stats", lambda self, n: uniform)  # reads no photo before fit
     with pytest.raises(UnreadableImageError, match=str(photo_dir)):
         run(photo_dir, tmp_path, "trainer.limit_train_batches=4")

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from colorlab.checkpoints import load_model
-from colorlab.colorize import run_colorize
-from colorlab.video import TemporalFilter, colorize_video, flicker, read_frames
+from colorlab.cli.colorize import run_colorize
+from colorlab.inference.video import TemporalFilter, colorize_video, flicker, read_frames
 from tests.conftest import compose_app
 from tests.helpers.clips import make_clip, probe
 

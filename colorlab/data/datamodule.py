@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch.utils.data import DataLoader
 
-from colorlab import ab_bins
+from colorlab import ab_grid
 from colorlab.atomic import atomic_write
 from colorlab.color import rgb_to_lab
 from colorlab.data.download import ensure_dataset
@@ -234,7 +234,7 @@ class ColorDataModule(DataSource):
     def describe(self) -> str:
         return str(self.root)
 
-    def color_stats(self, max_images: int | None = 2000) -> ab_bins.ColorStats:
+    def color_stats(self, max_images: int | None = 2000) -> ab_grid.ColorStats:
         """The training split's color statistics (ab prior and mean) over a fixed subset of it.
 
         Deterministic crops; cached in `cache_dir` by the chosen files, their sizes and mtimes, and the
@@ -254,11 +254,11 @@ class ColorDataModule(DataSource):
         if cache is not None and cache.is_file():
             try:
                 stored = torch.load(cache, weights_only=True)
-                return ab_bins.ColorStats(prior=stored["prior"], mean_ab=stored["mean_ab"])
+                return ab_grid.ColorStats(prior=stored["prior"], mean_ab=stored["mean_ab"])
             except (RuntimeError, OSError, EOFError, KeyError, TypeError) as err:
                 log.warning("ignoring unreadable color statistics cache %s (%s)", cache, err)
         log.info("estimating the color statistics on %d training photos", len(files))
-        stats = ab_bins.ColorStats.estimate(self._loader("train", training=False, max_images=max_images))
+        stats = ab_grid.ColorStats.estimate(self._loader("train", training=False, max_images=max_images))
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(cache, lambda tmp: torch.save({"prior": stats.prior, "mean_ab": stats.mean_ab}, tmp))

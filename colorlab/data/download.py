@@ -1,6 +1,6 @@
 """Dataset downloader: resumable HTTP downloads, size and checksum checks, and safe zip extraction.
 
-    python -m colorlab.data.download name=cats [root=data/cats]
+    python -m colorlab.download name=cats [root=data/cats]
 
 The CAT dataset (Zhang, Sun and Tang, ECCV 2008; ~10,000 cat photos in CAT_00..CAT_06) lives on
 archive.org as two zips. archive.org publishes each file's size and MD5 in `<item>_files.xml`;
@@ -21,12 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import hydra
-from omegaconf import DictConfig
 from tqdm import tqdm
-
-from colorlab.cli import user_errors_exit
-from colorlab.config import CONFIG_DIR
 
 log = logging.getLogger(__name__)
 
@@ -222,23 +217,3 @@ def safe_extract(archive: Path, target: Path) -> None:
     except zipfile.BadZipFile as err:
         archive.unlink(missing_ok=True)
         raise DownloadError(f"{archive} is not a valid zip ({err}); deleted it, run again") from err
-
-
-def run_download(cfg: DictConfig) -> Path:
-    """Make sure dataset `cfg.name` is in place; returns its folder."""
-    if cfg.name not in DATASETS:
-        raise ValueError(f"name={cfg.name}: choose one of {', '.join(sorted(DATASETS))}")
-    root = Path(cfg.root).expanduser() if cfg.root else Path(cfg.paths.data_dir) / cfg.name
-    root = ensure_dataset(cfg.name, root, bool(cfg.keep_archives))
-    print(f"{cfg.name} is ready in {root}")
-    return root
-
-
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="download")
-@user_errors_exit
-def main(cfg: DictConfig) -> None:
-    run_download(cfg)
-
-
-if __name__ == "__main__":
-    main()

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import DataLoader
 
-from colorlab import ab_bins
+from colorlab import ab_grid
 from colorlab.color import rgb_to_lab
 from colorlab.data.shards import ShardStream, read_index, shard_urls
 from colorlab.data.source import DataSource
@@ -102,10 +102,10 @@ class ShardDataModule(DataSource):
     def describe(self) -> str:
         return str(self.hparams.urls)
 
-    def color_stats(self, max_images: int | None = 2000) -> ab_bins.ColorStats:
+    def color_stats(self, max_images: int | None = 2000) -> ab_grid.ColorStats:
         """The color statistics (ab prior and mean) of the first `max_images` training samples."""
         stream = self._stream("train", training=False)
-        return ab_bins.ColorStats.estimate(DataLoader(stream, batch_size=self.hparams.batch_size), max_images)
+        return ab_grid.ColorStats.estimate(DataLoader(stream, batch_size=self.hparams.batch_size), max_images)
 
     def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> tuple[torch.Tensor, ...]:
         """(B,3,H,W) uint8 RGB on the device -> (L/100, ab/128), as ColorDataModule."""

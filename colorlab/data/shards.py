@@ -1,6 +1,6 @@
 """WebDataset tar shards: write a photo folder as shards, and stream them back without duplicates.
 
-    python -m colorlab.data.shards folder=<photos> out=<shards> [per_shard=1000]
+    python -m colorlab.shards folder=<photos> out=<shards> [per_shard=1000]
 
 writes `<out>/{train,val,test}-000000.tar, ...` (the same hash split as `data=folder`, so a photo
 lands in the same split either way) and `<out>/index.json` (shards and counts per split). Each sample
@@ -23,15 +23,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import fsspec
-import hydra
 import torch
 import webdataset as wds
-from omegaconf import DictConfig
 from torch.utils.data import IterableDataset, get_worker_info
 from torchvision.transforms.v2 import functional as TF
 
-from colorlab.cli import user_errors_exit
-from colorlab.config import CONFIG_DIR
 from colorlab.data.files import SPLITS, find_images, split_files
 from colorlab.data.images import UnreadableImageError, read_rgb
 from colorlab.data.scan import scan_chroma
@@ -75,7 +71,7 @@ def write_shards(
         }
     (out / INDEX_FILE).write_text(json.dumps(index, indent=2))
     unreadable = sum(v is None for v in chroma.values())
-    log.info("wrote %s: %s (%d unreadable files left out)", out, _counts(index), unreadable)
+    log.info("wrote %s: %s (%d unreadable files left out)", out, counts(index), unreadable)
     return index
 
 
@@ -89,7 +85,7 @@ def _field(path: Path) -> str:
     return "jpg" if ext == "jpeg" else "tif" if ext == "tiff" else ext
 
 
-def _counts(index: dict) -> str:
+def counts(index: dict) -> str:
     return ", ".join(f"{s['count']} {n} in {len(s['shards'])} shards" for n, s in index["splits"].items())
 
 
@@ -104,7 +100,7 @@ def read_index(urls: str, index: str | None = None) -> dict:
     except (OSError, ValueError, ImportError) as err:
         raise FileNotFoundError(
             f"{setting}: cannot read {location} ({err}); write shards with "
-            "`python -m colorlab.data.shards folder=<photos> out=<out>` and point data.urls at <out>"
+            "`python -m colorlab.shards folder=<photos> out=<out>` and point data.urls at <out>"
         ) from err
     if found.get("version") != INDEX_VERSION or set(found.get("splits", {})) != set(SPLITS):
         raise ValueError(f"{setting}: {location} is not a colorlab shard index (version {INDEX_VERSION})")
@@ -179,24 +175,3 @@ def decode(sample: dict, min_side: int | None = None):
 def _name_shard(err: Exception) -> bool:
     """WebDataset's handler: re-raise with the shard named (it passes the url in the args)."""
     raise OSError(f"cannot read shard: {err}") from err
-
-
-def run_shards(cfg: DictConfig) -> dict:
-    """Write the shards `cfg` asks for; returns the index."""
-    split = tuple(float(share) for share in cfg.split)
-    if len(split) != 3:
-        raise ValueError(f"split={list(cfg.split)}: give three shares, train, val and test")
-    out = Path(cfg.out).expanduser()
-    index = write_shards(Path(cfg.folder).expanduser(), out, int(cfg.per_shard), split)
-    print(f"wrote {_counts(index)} to {out}; train with: data=shards data.urls={out.resolve()}")
-    return index
-
-
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="shards")
-@user_errors_exit
-def main(cfg: DictConfig) -> None:
-    run_shards(cfg)
-
-
-if __name__ == "__main__":
-    main()

@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
-from colorlab import ab_bins
-from colorlab.ab_bins import ColorStats
+from colorlab import ab_grid
+from colorlab.ab_grid import ColorStats
 from colorlab.heads import Head, RegressionHead
 from colorlab.nets.base import DecoderBase
 from colorlab.nets.encoder import FrozenEncoder
@@ -56,7 +56,7 @@ class Colorizer(nn.Module):
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
-        self.register_buffer("color_prior", torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64))
+        self.register_buffer("color_prior", torch.zeros(ab_grid.NUM_BINS, dtype=torch.float64))
         self.register_buffer("color_mean_ab", torch.zeros(2))
         self.register_buffer("color_stats_ready", torch.tensor(False))
 

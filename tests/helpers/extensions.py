@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from colorlab.ab_bins import ColorStats
+from colorlab.ab_grid import ColorStats
 from colorlab.color import rgb_to_lab
 from colorlab.data.source import DataSource
 from colorlab.heads import RegressionHead

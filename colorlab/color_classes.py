@@ -1,6 +1,6 @@
 """Zhang et al. 2016's color classes: the in-gamut ab bins, soft-encoding, rebalancing and decoding.
 
-The ab plane is cut into cells of 10x10 (ab_bins); a cell is kept when some color inside it is an
+The ab plane is cut into cells of 10x10 (colorlab.ab_grid); a cell is kept when some color inside it is an
 sRGB color for some L in [0, 100] (LAB -> RGB within [0, 1]). Every sRGB pixel's nearest cell is
 then a kept one. This gives 262 bins (Zhang et al. report 313 from their own quantisation of
 ImageNet; the count and mask are tested).
@@ -14,7 +14,7 @@ import kornia.color
 import torch
 import torch.nn.functional as F
 
-from colorlab import ab_bins
+from colorlab import ab_grid
 from colorlab.color import AB_SCALE
 
 SIGMA = 5.0  # ab units: soft-encoding and prior smoothing (Zhang et al.)
@@ -26,10 +26,10 @@ TEMPERATURE = 0.38
 @functools.cache
 def gamut_mask() -> torch.Tensor:
     """(NUM_BINS,) bool: the grid cells that hold an sRGB color for some L (sampled 5x5 x 101 L)."""
-    centres = ab_bins.bin_centres()  # (K,2)
+    centres = ab_grid.bin_centres()  # (K,2)
     lightness = torch.linspace(0, 100, 101)
     offsets = torch.tensor([-5.0, -2.5, 0.0, 2.5, 5.0])
-    inside = torch.zeros(ab_bins.NUM_BINS, dtype=torch.bool)
+    inside = torch.zeros(ab_grid.NUM_BINS, dtype=torch.bool)
     for da in offsets:
         for db in offsets:
             ab = centres + torch.stack([da, db])
@@ -47,7 +47,7 @@ def gamut_mask() -> torch.Tensor:
 
 def gamut_centres() -> torch.Tensor:
     """(Q,2) ab centres of the in-gamut bins, in ab units."""
-    return ab_bins.bin_centres()[gamut_mask()]
+    return ab_grid.bin_centres()[gamut_mask()]
 
 
 def soft_encode(ab: torch.Tensor, centres: torch.Tensor, sigma: float = SIGMA, k: int = NEIGHBOURS):
@@ -98,8 +98,8 @@ def soft_encode_lookup(
 
 def smoothed_prior(counts: torch.Tensor, sigma: float = SIGMA) -> torch.Tensor:
     """(NUM_BINS,) pixel counts on the full grid -> (Q,) in-gamut prior, Gaussian-smoothed (sigma in ab)."""
-    grid = counts.double().view(1, 1, ab_bins.SIDE, ab_bins.SIDE)
-    s = sigma / ab_bins.AB_STEP  # in cells
+    grid = counts.double().view(1, 1, ab_grid.SIDE, ab_grid.SIDE)
+    s = sigma / ab_grid.AB_STEP  # in cells
     radius = max(1, int(3 * s + 0.5))
     x = torch.arange(-radius, radius + 1, dtype=torch.float64)
     g = torch.exp(-(x**2) / (2 * s**2))

@@ -6,7 +6,7 @@ import functools
 import pytest
 import torch
 
-from colorlab import ab_bins, quantize
+from colorlab import ab_grid, color_classes
 from colorlab.color import AB_SCALE, rgb_to_lab
 from colorlab.heads import ClassificationHead
 from colorlab.module import ColorizationModule
@@ -16,21 +16,21 @@ from tests.test_module import fit_one_batch, smooth_batch
 
 
 def test_gamut_has_262_bins_and_holds_every_real_pixel():
-    mask = quantize.gamut_mask()
+    mask = color_classes.gamut_mask()
     assert mask.sum().item() == 262  # Zhang et al. report 313 with their own quantisation
-    assert quantize.gamut_centres().shape == (262, 2)
+    assert color_classes.gamut_centres().shape == (262, 2)
     _, ab = rgb_to_lab(torch.from_numpy(real_photos(8, 64)).permute(0, 3, 1, 2))
-    assert mask[ab_bins.bin_index(ab)].all()  # every sRGB pixel's nearest cell is kept
+    assert mask[ab_grid.bin_index(ab)].all()  # every sRGB pixel's nearest cell is kept
     extremes = torch.tensor(
         [[[[255]], [[0]], [[0]]], [[[0]], [[255]], [[0]]], [[[0]], [[0]], [[255]]]], dtype=torch.uint8
     )  # pure red, green, blue
-    assert mask[ab_bins.bin_index(rgb_to_lab(extremes)[1])].all()
+    assert mask[ab_grid.bin_index(rgb_to_lab(extremes)[1])].all()
 
 
 def test_soft_encoding_sums_to_one_and_peaks_at_the_nearest_bin():
-    centres = quantize.gamut_centres()
+    centres = color_classes.gamut_centres()
     ab = torch.tensor([[[[12.0, -31.0]], [[48.0, 3.0]]]]) / AB_SCALE  # (1,2,1,2): two pixels
-    index, weights = quantize.soft_encode(ab, centres)
+    index, weights = color_classes.soft_encode(ab, centres)
     assert index.shape == weights.shape == (1, 5, 1, 2)
     assert torch.allclose(weights.sum(1), torch.ones(1, 1, 2))
     nearest = centres[index[0, 0, 0]]
@@ -45,7 +45,7 @@ def test_the_lookup_table_gives_the_distance_search_soft_encoding():
     head = ClassificationHead()
     torch.manual_seed(0)
     ab = (torch.rand(2, 2, 40, 40) * 2 - 1) * 0.85  # every corner of the sRGB ab range
-    index, weights = quantize.soft_encode(ab, head.centres)  # (B,5,H,W): the exact search
+    index, weights = color_classes.soft_encode(ab, head.centres)  # (B,5,H,W): the exact search
     table_index, table_weights = head.soft_encode(ab)  # (B,H,W,5): the lookup
     table_index, table_weights = table_index.permute(0, 3, 1, 2), table_weights.permute(0, 3, 1, 2)
 
@@ -58,35 +58,35 @@ def test_the_lookup_table_gives_the_distance_search_soft_encoding():
     assert (table_index[:, 0] == index[:, 0]).float().mean() > 0.95  # the nearest bin (ties aside)
     assert torch.allclose(table_weights.sum(1), torch.ones(2, 40, 40))
     on_grid = torch.tensor([[[[12.0, 37.5]], [[-31.0, 60.5]]]]) / AB_SCALE  # exactly on the table's grid
-    exact, lookup = quantize.soft_encode(on_grid, head.centres), head.soft_encode(on_grid)
+    exact, lookup = color_classes.soft_encode(on_grid, head.centres), head.soft_encode(on_grid)
     assert torch.equal(lookup[0].permute(0, 3, 1, 2), exact[0])
     assert torch.allclose(lookup[1].permute(0, 3, 1, 2), exact[1])
 
 
 def test_rebalancing_weights_have_unit_expectation_under_the_prior():
-    counts = torch.zeros(ab_bins.NUM_BINS, dtype=torch.float64)
-    counts[ab_bins.bin_index(torch.zeros(1, 2, 1, 1)).item()] = 1000  # mostly gray
-    counts[ab_bins.bin_index(torch.tensor([40.0, 60.0]).view(1, 2, 1, 1) / AB_SCALE).item()] = 10
-    prior = quantize.smoothed_prior(counts)
+    counts = torch.zeros(ab_grid.NUM_BINS, dtype=torch.float64)
+    counts[ab_grid.bin_index(torch.zeros(1, 2, 1, 1)).item()] = 1000  # mostly gray
+    counts[ab_grid.bin_index(torch.tensor([40.0, 60.0]).view(1, 2, 1, 1) / AB_SCALE).item()] = 10
+    prior = color_classes.smoothed_prior(counts)
     assert prior.sum().item() == pytest.approx(1.0) and (prior > 0).sum() > 2  # smoothing spreads mass
-    weights = quantize.rebalancing_weights(prior)
+    weights = color_classes.rebalancing_weights(prior)
     assert (prior * weights).sum().item() == pytest.approx(1.0)
-    gray = quantize.gamut_centres().norm(dim=1).argmin()
+    gray = color_classes.gamut_centres().norm(dim=1).argmin()
     assert weights[gray] < 1 < weights.max()  # common colors count less, rare ones more
 
 
 def test_annealed_mean_is_the_expectation_at_t1_and_the_mode_as_t_goes_to_0():
-    centres = quantize.gamut_centres()
+    centres = color_classes.gamut_centres()
     torch.manual_seed(0)
     logits = torch.randn(1, len(centres), 2, 3) * 3
     logits.scatter_add_(1, logits.argmax(1, keepdim=True), torch.ones(1, 1, 2, 3))  # a clear mode
     probs = torch.softmax(logits, dim=1)
     expectation = torch.einsum("bqhw,qc->bchw", probs, centres) / AB_SCALE
-    assert torch.allclose(quantize.annealed_mean(logits, centres, 1.0), expectation, atol=1e-6)
+    assert torch.allclose(color_classes.annealed_mean(logits, centres, 1.0), expectation, atol=1e-6)
     mode = centres[logits.argmax(1)].permute(0, 3, 1, 2) / AB_SCALE
-    assert torch.allclose(quantize.annealed_mean(logits, centres, 0.01), mode, atol=1e-3)
+    assert torch.allclose(color_classes.annealed_mean(logits, centres, 0.01), mode, atol=1e-3)
     with pytest.raises(ValueError, match="temperature"):
-        quantize.annealed_mean(logits, centres, 0.0)
+        color_classes.annealed_mean(logits, centres, 0.0)
 
 
 def test_a_rebalanced_model_overfits_a_smooth_batch():
@@ -99,9 +99,9 @@ def test_a_rebalanced_model_overfits_a_smooth_batch():
     assert module.net.decoder(torch.zeros(1, 512, 2, 2)).shape == (1, 262, 16, 16)  # logits at a quarter
     assert module.net.decoder.blocks[-1][0].kernel_size == (1, 1)  # Zhang et al.'s 1x1 class layer
     batch = smooth_batch(6)
-    head.set_prior(ab_bins.histogram(batch[1]))
+    head.set_prior(ab_grid.histogram(batch[1]))
     # Cross-entropy against soft targets cannot go below their (weighted) entropy: the excess must halve.
-    index, target = quantize.soft_encode(torch.nn.functional.adaptive_avg_pool2d(batch[1], 16), head.centres)
+    index, target = color_classes.soft_encode(torch.nn.functional.adaptive_avg_pool2d(batch[1], 16), head.centres)
     floor = (head.weights[index[:, 0]] * -(target * target.log()).sum(1)).mean().item()
     module.train()
     with torch.no_grad():

@@ -1,4 +1,5 @@
-"""One error style for every command: a user error is one `error:` line naming the key or path, exit 2.
+"""The commands (one module each), and one error style for all of them: a user error is one `error:`
+line naming the key or path, exit 2, Hydra's own composition errors included.
 
 `HYDRA_FULL_ERROR=1` re-raises with the traceback instead. Errors from Hydra's `instantiate` are
 unwrapped to the constructor's own message.
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from hydra.errors import InstantiationException
+from hydra.errors import ConfigCompositionException, InstantiationException, OverrideParseException
 from hydra.experimental.callback import Callback
 from omegaconf.errors import MissingMandatoryValue
 
@@ -44,7 +45,13 @@ def user_error(err: BaseException) -> BaseException | None:
     return err if isinstance(err, _user_errors()) else None
 
 
+_user_verbose: bool | None = None  # HYDRA_FULL_ERROR as the user set it (hydra_errors_exit sets it for Hydra)
+
+
 def verbose() -> bool:
+    """Whether the user asked for tracebacks (HYDRA_FULL_ERROR=1)."""
+    if _user_verbose is not None:
+        return _user_verbose
     return os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
@@ -70,6 +77,61 @@ def user_errors_exit(fn: F) -> F:
                 raise
             report(found)
             sys.exit(USER_ERROR)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def whole_number(value: Any, key: str, low: int, high: int | None = None) -> int:
+    """`value` of setting `key` as an int in [low, high], else a ValueError naming the key."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bounds = f"{low} to {high}" if high is not None else f">= {low}"
+        raise ValueError(f"{key}={value!r}: must be a whole number, {bounds}")
+    return value
+
+
+QUOTING_HINT = (
+    "a value with special characters (= , [ ] ' spaces, non-ASCII, a newline) must be quoted for Hydra: "
+    "put the override in double quotes and the value in single quotes, e.g. \"input='my, photo.jpg'\""
+)
+
+
+def hydra_message(err: BaseException) -> str:
+    """Hydra's own composition or parsing error as one line, with its cause and, for a value Hydra's
+    override parser refused, how to quote it."""
+    text = str(err).split("Config search path")[0]
+    cause = err.__cause__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text += f" ({str(cause).splitlines()[0]})"
+    if isinstance(err, OverrideParseException):
+        text += f"; {QUOTING_HINT}"
+    elif "Key 'data' is not in struct" in text:
+        text += "; choose a data source first (data=folder data.root=..., data=sample, ...)"
+    return " ".join(text.split())
+
+
+def hydra_errors_exit(fn: F) -> F:
+    """Decorate a command's `@hydra.main` function: Hydra's own errors (a key that does not exist, an
+    unknown config choice, an override it cannot parse) become one `error:` line and exit 2 too."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        global _user_verbose
+        _user_verbose = verbose()
+        previous = os.environ.get("HYDRA_FULL_ERROR")
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing a report of its own
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigCompositionException, OverrideParseException) as err:
+            if _user_verbose:
+                raise
+            print(f"error: {hydra_message(err)}", file=sys.stderr)
+            sys.exit(USER_ERROR)
+        finally:
+            if previous is None:
+                os.environ.pop("HYDRA_FULL_ERROR", None)
+            else:
+                os.environ["HYDRA_FULL_ERROR"] = previous
+            _user_verbose = None
 
     return wrapper  # type: ignore[return-value]
 

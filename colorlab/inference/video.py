@@ -23,7 +23,7 @@ import torch
 from colorlab.atomic import atomic_write
 from colorlab.color import AB_SCALE, rgb_to_lab
 from colorlab.data.images import too_large
-from colorlab.inference import predict_batch, recombine
+from colorlab.inference.photo import predict_batch, recombine
 from colorlab.nets.colorizer import Colorizer
 
 log = logging.getLogger(__name__)

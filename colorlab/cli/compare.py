@@ -1,0 +1,44 @@
+"""The compare command: `python -m colorlab.compare runs=[outputs/multirun/<stamp>, <run dir>, ...]`.
+
+Writes the report (colorlab.report): `report.md`, a self-contained `report.html`, `curves.png` and
+`grid.png`, to `<sweep>/report/` (or `out=`); runs without evaluation results are evaluated first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from colorlab.cli import hydra_errors_exit, user_errors_exit
+from colorlab.config import CONFIG_DIR, register_resolvers
+from colorlab.report import compare
+
+register_resolvers()
+
+
+def run_compare(cfg: DictConfig) -> Path:
+    """Check the settings and write the report; returns its folder."""
+    if cfg.split not in ("train", "val", "test"):
+        raise ValueError(f"split={cfg.split}: choose train, val or test")
+    runs = [cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs)
+    if not runs:
+        raise ValueError("runs=[]: give at least one sweep or run folder")
+    out = compare(
+        [Path(r).expanduser() for r in runs],
+        Path(cfg.out).expanduser() if cfg.out else None,
+        cfg.split,
+        int(cfg.bootstrap),
+        int(cfg.images),
+        Path(cfg.grid_root).expanduser() if cfg.grid_root else None,
+    )
+    print(f"report: {out / 'report.md'}  (and report.html, curves.png, grid.png)")
+    return out
+
+
+@hydra_errors_exit
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="compare")
+@user_errors_exit
+def main(cfg: DictConfig) -> None:
+    run_compare(cfg)

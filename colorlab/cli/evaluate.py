@@ -1,0 +1,36 @@
+"""The evaluate command: `python -m colorlab.evaluate run=<run folder, checkpoint or pretrained:name>`.
+
+Evaluates the model and the baselines on a split (colorlab.results) and prints a table; the settings
+are conf/evaluate.yaml's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from colorlab.cli import hydra_errors_exit, user_errors_exit, whole_number
+from colorlab.config import CONFIG_DIR, register_resolvers
+from colorlab.results import evaluate_run
+
+register_resolvers()
+SETTINGS = ("run", "data", "split", "protocol", "batch_size", "bootstrap", "prior_images", "baselines",
+            "temperature", "device", "out", "seed")  # fmt: skip
+
+
+def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
+    """conf/evaluate.yaml's settings as plain arguments to `colorlab.results.evaluate_run`."""
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    whole_number(settings["batch_size"], "batch_size", 1)
+    whole_number(settings["bootstrap"], "bootstrap", 0)
+    whole_number(settings["prior_images"], "prior_images", 1)
+    return evaluate_run(**{key: settings.get(key) for key in SETTINGS})
+
+
+@hydra_errors_exit
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
+@user_errors_exit
+def main(cfg: DictConfig) -> None:
+    run_evaluation(cfg)

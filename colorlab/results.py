@@ -1,0 +1,147 @@
+"""A trained model's results on a split: `metrics.json` (means with 95% bootstrap intervals, for the
+model and each baseline, and their paired differences) and `per_image.csv`, beside a printed table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import OmegaConf
+
+from colorlab.checkpoints import open_model, stored_data_config, stored_precision
+from colorlab.data.source import DataSource
+from colorlab.evaluation import (
+    DATASET_METRICS,
+    METRIC_KEYS,
+    ColorStats,
+    evaluate,
+    paired_differences,
+    summarise,
+)
+from colorlab.evaluation import baselines as baseline_predictors
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+def evaluate_run(
+    run: str | Path,
+    data: Mapping[str, Any] | None = None,
+    split: str = "test",
+    protocol: str = "centre_crop",
+    batch_size: int = 16,
+    bootstrap: int = 1000,
+    prior_images: int = 1000,
+    baselines: Sequence[str] = ("gray", "mean", "random"),
+    temperature: float | None = None,
+    device: str = "auto",
+    out: str | Path | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Evaluate the model of `run` (a run folder, checkpoint, model file or `pretrained:<name>`) and the
+    baselines on `split` of `data` (a data-source config; default: the run's own, through
+    `stored_data_config`'s refusals); write `metrics.json` and `per_image.csv` to `out` (default
+    `<run>/eval/<split>/`) and return the metrics. The options are conf/evaluate.yaml's."""
+    if split not in SPLITS:
+        raise ValueError(f"split={split}: choose one of {', '.join(SPLITS)}")
+    opened = open_model(run, device, temperature)
+    model, ckpt, device = opened.net, opened.path, opened.net.device
+    # The user's data settings, else the run's own through stored_data_config's refusals (no command,
+    # no URL, no download, no cache written where the file says).
+    data_cfg = OmegaConf.create(dict(data) if data is not None else stored_data_config(opened))
+    datamodule: DataSource = hydra.utils.instantiate(data_cfg, batch_size=batch_size)
+    datamodule.prepare_data()
+    datamodule.setup()
+
+    stats, stats_source = model.color_stats, "the model's training data (stored in the checkpoint)"
+    if stats is None:  # a model trained before colorlab stored them
+        stats = ColorStats.estimate(datamodule.eval_dataloader("train", max_images=prior_images))
+        stats_source = f"the evaluated data's train split ({prior_images} photos at most)"
+        log.warning("%s holds no color statistics: using %s", ckpt, stats_source)
+    chosen = baseline_predictors(stats, seed)
+    unknown = set(baselines) - set(chosen)
+    if unknown:
+        raise ValueError(f"baselines={list(baselines)}: unknown {sorted(unknown)}; choose from {list(chosen)}")
+    variant = opened.variant
+    predictors = {variant: model, **{f"{name} baseline": chosen[name] for name in baselines}}
+    precision = str(stored_precision(opened))
+    autocast = torch.bfloat16 if precision.startswith("bf16") else None
+    log.info("evaluating %s (%s) and %d baselines on the %s split of %s", variant, ckpt, len(baselines),
+             split, datamodule.describe())  # fmt: skip
+    loader = datamodule.eval_dataloader(split, protocol=protocol)
+    records = evaluate(predictors, loader, stats, device, autocast)
+    images = len(records[variant])
+    files = datamodule.eval_names(split) or [f"{split}-{i:06d}" for i in range(images)]
+
+    out = Path(out) if out else _run_folder(ckpt) / "eval" / split
+    out.mkdir(parents=True, exist_ok=True)
+    result = {
+        "checkpoint": str(ckpt),
+        "split": split,
+        "protocol": protocol,
+        "image_size": datamodule.image_size(),
+        "data_root": datamodule.describe(),
+        "images": images,
+        "variant": variant,
+        "temperature": model.temperature,  # the annealed mean's, for class heads
+        "bootstrap": bootstrap,
+        "color_stats": stats_source,
+        "skipped": skipped_metrics(),
+        "results": {name: summarise(rows, bootstrap, seed) for name, rows in records.items()},
+        "differences": {  # the model minus each baseline, image by image: does it beat them?
+            f"{variant} - {name}": paired_differences(records[variant], rows, bootstrap, seed)
+            for name, rows in records.items()
+            if name != variant
+        },
+    }
+    (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    _write_csv(out / "per_image.csv", files, records)
+    print(format_table(result["results"]))
+    for pair, diff in result["differences"].items():
+        auc, psnr = diff["auc"], diff["psnr"]
+        print(f"{pair}: AuC {auc['mean']:+.3f} [{auc['ci_low']:+.3f}, {auc['ci_high']:+.3f}], "
+              f"PSNR {psnr['mean']:+.3f} [{psnr['ci_low']:+.3f}, {psnr['ci_high']:+.3f}] (paired, 95%)")  # fmt: skip
+    for name, reason in result["skipped"].items():
+        print(f"{name}: skipped ({reason})")
+    log.info("wrote %s and %s", out / "metrics.json", out / "per_image.csv")
+    return result
+
+
+def skipped_metrics() -> dict[str, str]:
+    """LPIPS and FID need pretrained networks that are not bundled; say why they are not reported."""
+    return {
+        "lpips": "needs LPIPS' AlexNet/VGG weights, which are downloaded on first use; not available offline here",
+        "fid": "needs the Inception-v3 FID weights, which are downloaded on first use; not available offline here",
+    }
+
+
+def _run_folder(ckpt: Path) -> Path:
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+
+
+def _write_csv(path: Path, files: list[str], records: dict[str, list[dict[str, float]]]) -> None:
+    keys = list(METRIC_KEYS)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["predictor", "file", *keys])
+        for name, rows in records.items():
+            for file, row in zip(files, rows, strict=True):
+                writer.writerow([name, str(file), *(f"{row[k]:.6g}" for k in keys)])
+
+
+def format_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    """A plain-text table: one row per predictor, mean [95% CI] per metric."""
+    keys = [key for key in (*METRIC_KEYS, *DATASET_METRICS) if key not in ("cf_true", "cf_abs_true")]
+    header = ["predictor", *keys]
+    lines = [header]
+    for name, summary in results.items():
+        lines.append([name, *(f"{summary[k]['mean']:.3f}" for k in keys)])
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in lines)

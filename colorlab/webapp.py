@@ -1,0 +1,99 @@
+"""The web page that colorizes photos (what `python -m colorlab.app` serves).
+
+Drop or pick one or several photos, compare gray and color with a before/after slider, adjust the
+saturation (and, for a color-class model, the annealed-mean temperature), and download every result
+at its photo's original resolution. Gradio (`pip install 'colorlab[app]'`) serves it; requests are
+queued one at a time, and a photo that cannot be used gets a message in the page, never a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+from colorlab.data.images import open_image
+from colorlab.inference.photo import colorize_image
+from colorlab.nets.colorizer import Colorizer
+
+log = logging.getLogger(__name__)
+
+PREVIEW_SIDE = 1024  # the slider shows a downscaled pair; downloads keep the original size
+
+
+def colorize_files(
+    paths: list[str],
+    model: Colorizer,
+    out_dir: Path,
+    saturation: float,
+    max_pixels: int,
+    temperature: float | None = None,
+) -> tuple[list[tuple[Image.Image, Image.Image]], list[Path], list[str]]:
+    """(gray/color preview pairs, result files at original size, one message per photo that failed);
+    `temperature` is this request's (the shared model is never changed)."""
+    previews, results, problems = [], [], []
+    for index, path in enumerate(paths or []):
+        name = Path(path).name
+        try:
+            image = open_image(path, max_pixels)
+            color = colorize_image(image, model, saturation=saturation, temperature=temperature)
+        except (OSError, ValueError, SyntaxError) as err:  # what Pillow and our checks raise for bad files
+            problems.append(f"{name}: {err}")
+            continue
+        target = out_dir / f"{index:03d}_{Path(name).stem}_color.png"
+        color.save(target)  # lossless, original resolution
+        results.append(target)
+        gray = color.convert("L").convert(color.mode)
+        previews.append((preview(gray), preview(color)))
+    return previews, results, problems
+
+
+def preview(image: Image.Image) -> Image.Image:
+    small = image.copy()
+    small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    return small
+
+
+def build_app(model: Colorizer, name: str, max_pixels: int):
+    """The Gradio page for `model` (imported here: gradio is an optional extra)."""
+    import gradio as gr
+
+    trained_temperature = model.temperature
+    out_root = Path(tempfile.mkdtemp(prefix="colorlab-app-"))
+
+    def run(files, saturation, temperature):
+        paths = [f if isinstance(f, str) else f.name for f in files or []]
+        if not paths:
+            return None, None, "Pick or drop one or more photos first."
+        chosen = float(temperature) if trained_temperature is not None else None
+        out_dir = Path(tempfile.mkdtemp(dir=out_root))
+        previews, results, problems = colorize_files(paths, model, out_dir, float(saturation), max_pixels, chosen)
+        lines = [f"Colorized {len(results)} of {len(paths)} photos."]
+        lines += [f"- could not colorize {problem}" for problem in problems]
+        return (previews[0] if previews else None), ([str(p) for p in results] or None), "\n".join(lines)
+
+    with gr.Blocks(title="colorlab") as page:
+        gr.Markdown(f"# colorlab\nColorize photos with **{name}**. Results download at the original resolution.")
+        with gr.Row():
+            with gr.Column():
+                files = gr.File(label="Photos", file_count="multiple", file_types=["image"], elem_id="photos")
+                saturation = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Saturation", elem_id="saturation")
+                temperature = gr.Slider(
+                    0.05,
+                    max(2.0, trained_temperature or 0.0),  # the model's own T must fit (pretrained:cats: 1.3)
+                    value=trained_temperature or 0.38,
+                    step=0.01,
+                    label="Temperature (annealed mean: near 0 the most likely color, 1 the average of all)",
+                    visible=trained_temperature is not None,
+                    elem_id="temperature",
+                )
+                button = gr.Button("Colorize", variant="primary", elem_id="colorize")
+                status = gr.Markdown(elem_id="status")
+            with gr.Column():
+                slider = gr.ImageSlider(label="gray | color (first photo)", type="pil", elem_id="slider")
+                results = gr.File(label="Results (original resolution)", file_count="multiple", elem_id="results")
+        button.click(run, [files, saturation, temperature], [slider, results, status], concurrency_limit=1)
+    page.queue(default_concurrency_limit=1)
+    return page
