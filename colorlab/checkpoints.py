@@ -7,6 +7,7 @@ use of it, evaluation's default data settings, goes through `stored_data_config`
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import pickle
 import zipfile
@@ -48,6 +49,15 @@ def find_checkpoint(run: str | Path) -> Path:
     if (folder / "last.ckpt").is_file():
         return folder / "last.ckpt"
     raise CheckpointError(f"run={path}: no checkpoints/best-*.ckpt or checkpoints/last.ckpt in it")
+
+
+def file_sha256(path: Path) -> str:
+    """The checkpoint's content hash: results record it, so results of another checkpoint are never reused."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # torch.save writes a zip archive (PK..) or, in its legacy format, a pickle (protocol 2+: 0x80).

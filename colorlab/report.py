@@ -25,7 +25,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from colorlab.checkpoints import CheckpointError, find_checkpoint, open_model, stored_data_config  # noqa: E402
+from colorlab.checkpoints import (  # noqa: E402
+    CheckpointError,
+    file_sha256,
+    find_checkpoint,
+    open_model,
+    stored_data_config,
+)
 from colorlab.color import gray_rgb, lab_to_rgb, rgb_to_lab  # noqa: E402
 from colorlab.results import evaluate_run  # noqa: E402
 from colorlab.run_folder import SUMMARY_FILE  # noqa: E402
@@ -82,28 +88,41 @@ def _job_order(path: Path) -> tuple:
 
 
 def load_run(folder: Path, split: str, bootstrap: int) -> Run:
-    """Status from summary.json; evaluation results from eval/<split>/metrics.json, computed if missing."""
+    """Status from summary.json; evaluation results from eval/<split>/metrics.json when they are of the
+    run's current checkpoint (its path and content hash), else evaluated again."""
     summary_file = folder / SUMMARY_FILE
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     status = summary.get("status", "unknown (no summary.json)")
     run = Run(folder, folder.name, status, summary, note=summary.get("error", ""))
-    metrics_file = folder / "eval" / split / "metrics.json"
-    if metrics_file.is_file():
-        run.results = json.loads(metrics_file.read_text())
     if status == "running":
         run.note = "still running (or killed without a chance to say so)"
-    if run.results is not None or status == "running":
-        return run
     try:
-        find_checkpoint(folder)
+        checkpoint = find_checkpoint(folder)
     except CheckpointError as err:
         run.note = run.note or str(err)
+        return run
+    run.results = current_results(folder / "eval" / split / "metrics.json", checkpoint)
+    if run.results is not None or status == "running":
         return run
     try:  # finished runs, and failed or interrupted ones that left a checkpoint (their status says so)
         run.results = evaluate_run(folder, split=split, bootstrap=bootstrap)
     except (CheckpointError, OSError, ValueError) as err:
         run.note = f"evaluation failed: {err}"
     return run
+
+
+def current_results(metrics_file: Path, checkpoint: Path) -> dict | None:
+    """metrics.json if it exists, reads and records exactly `checkpoint` (path and content), else None."""
+    try:
+        results = json.loads(metrics_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(results, dict):
+        return None
+    if results.get("checkpoint") != str(checkpoint) or results.get("checkpoint_sha256") != file_sha256(checkpoint):
+        log.info("%s: of another checkpoint than %s; evaluating again", metrics_file, checkpoint.name)
+        return None
+    return results
 
 
 def table_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:

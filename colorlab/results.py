@@ -14,7 +14,7 @@ import hydra
 import torch
 from omegaconf import OmegaConf
 
-from colorlab.checkpoints import open_model, stored_data_config, stored_precision
+from colorlab.checkpoints import file_sha256, open_model, stored_data_config, stored_precision
 from colorlab.data.source import DataSource
 from colorlab.evaluation import (
     DATASET_METRICS,
@@ -84,6 +84,7 @@ def evaluate_run(
     out.mkdir(parents=True, exist_ok=True)
     result = {
         "checkpoint": str(ckpt),
+        "checkpoint_sha256": file_sha256(ckpt),  # what these results are of (compare re-evaluates on a change)
         "split": split,
         "protocol": protocol,
         "image_size": datamodule.image_size(),

@@ -79,11 +79,22 @@ def refuse_used_folder(output_dir: Path, ckpt_path: str | None) -> None:
     """A second run into a folder that holds one would mix their metrics and checkpoints: refused
     unless it resumes (with ckpt_path)."""
     used = [name for name in RUN_FILES if (output_dir / name).exists()]
-    if used and ckpt_path is None:
+    if used and ckpt_path is None and not ended_before_its_first_checkpoint(output_dir):
         raise ValueError(
             f"hydra.run.dir={output_dir} already holds a run ({', '.join(used)}): resume it with ckpt_path=last, "
             "or choose a new folder"
         )
+
+
+def ended_before_its_first_checkpoint(output_dir: Path) -> bool:
+    """A run that failed or was interrupted before writing a checkpoint or a metric (a wrong data.root,
+    say): nothing to resume and nothing to lose, so the folder may be run again in place."""
+    try:
+        status = json.loads((output_dir / SUMMARY_FILE).read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return False
+    written = list((output_dir / "checkpoints").glob("*.ckpt")) + [output_dir / "csv" / "metrics.csv"]
+    return status in ("failed", "interrupted") and not any(path.exists() for path in written)
 
 
 def check_image_size(image_size: int | None, stride: int) -> None:

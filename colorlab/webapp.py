@@ -8,8 +8,11 @@ queued one at a time, and a photo that cannot be used gets a message in the page
 
 from __future__ import annotations
 
+import atexit
 import logging
+import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from PIL import Image
@@ -37,7 +40,7 @@ def colorize_files(
     for index, path in enumerate(paths or []):
         name = Path(path).name
         try:
-            image = open_image(path, max_pixels)
+            image = open_image(path, max_pixels, name=name)  # messages name the upload, never a server path
             color = colorize_image(image, model, saturation=saturation, temperature=temperature)
         except (OSError, ValueError, SyntaxError) as err:  # what Pillow and our checks raise for bad files
             problems.append(f"{name}: {err}")
@@ -56,25 +59,62 @@ def preview(image: Image.Image) -> Image.Image:
     return small
 
 
-def build_app(model: Colorizer, name: str, max_pixels: int):
-    """The Gradio page for `model` (imported here: gradio is an optional extra)."""
+class ResultFolders:
+    """The page's files: one folder per server, removed when the server exits; inside it a folder per
+    request, the oldest removed once they hold more than `max_bytes` (their downloads expire)."""
+
+    def __init__(self, max_bytes: int = 512 * 1024 * 1024, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="colorlab-app-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        atexit.register(self.remove)
+
+    def new_request(self) -> Path:
+        with self._lock:
+            return Path(tempfile.mkdtemp(dir=self.root, prefix="request-"))
+
+    def prune(self, keep: Path) -> None:
+        """Remove the oldest request folders, never `keep`, until the rest fit in `max_bytes`."""
+        with self._lock:
+            folders = sorted((p for p in self.root.glob("request-*") if p.is_dir()), key=lambda p: p.stat().st_mtime_ns)
+            sizes = {p: sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) for p in folders}
+            total = sum(sizes.values())
+            for folder in folders:
+                if total <= self.max_bytes:
+                    break
+                if folder != keep:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    total -= sizes[folder]
+
+    def bytes_used(self) -> int:
+        return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def build_app(model: Colorizer, name: str, max_pixels: int, store: ResultFolders | None = None):
+    """The Gradio page for `model` (imported here: gradio is an optional extra); its results go to
+    `store` (default: a new folder of its own)."""
     import gradio as gr
 
     trained_temperature = model.temperature
-    out_root = Path(tempfile.mkdtemp(prefix="colorlab-app-"))
+    store = store or ResultFolders()
 
     def run(files, saturation, temperature):
         paths = [f if isinstance(f, str) else f.name for f in files or []]
         if not paths:
             return None, None, "Pick or drop one or more photos first."
         chosen = float(temperature) if trained_temperature is not None else None
-        out_dir = Path(tempfile.mkdtemp(dir=out_root))
+        out_dir = store.new_request()
         previews, results, problems = colorize_files(paths, model, out_dir, float(saturation), max_pixels, chosen)
+        store.prune(keep=out_dir)
         lines = [f"Colorized {len(results)} of {len(paths)} photos."]
         lines += [f"- could not colorize {problem}" for problem in problems]
         return (previews[0] if previews else None), ([str(p) for p in results] or None), "\n".join(lines)
 
-    with gr.Blocks(title="colorlab") as page:
+    with gr.Blocks(title="colorlab", delete_cache=(60, 600)) as page:  # Gradio's own copies: gone after 10 min
         gr.Markdown(f"# colorlab\nColorize photos with **{name}**. Results download at the original resolution.")
         with gr.Row():
             with gr.Column():

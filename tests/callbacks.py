@@ -54,3 +54,14 @@ class RecordBatches(pl.Callback):
             "sync_batchnorm": any(isinstance(m, torch.nn.SyncBatchNorm) for m in pl_module.modules()),
         }
         (self.folder / f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
+
+
+class InterruptAtStep(pl.Callback):
+    """Sends its own process SIGINT (what Ctrl-C sends) once `global_step` reaches `step`."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step >= self.step:
+            os.kill(os.getpid(), signal.SIGINT)

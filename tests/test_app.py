@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from colorlab.checkpoints import load_model
-from colorlab.webapp import colorize_files
+from colorlab.webapp import ResultFolders, colorize_files
 from tests.conftest import smooth_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +39,19 @@ def test_bad_uploads_get_a_message_and_good_ones_a_full_size_result(cli_sweep, t
     assert [Image.open(p).size for p in results] == [(70, 50)] and len(previews) == 1
     assert "broken.jpg: cannot identify image file" in problems[0] or "broken.jpg" in problems[0]
     assert "big.png" in problems[1] and "max_pixels=30,000" in problems[1]
+    assert not any(str(tmp_path) in problem for problem in problems)  # the upload's name, never a server path
+
+
+def test_the_results_folder_is_capped_while_serving_and_removed_at_exit(tmp_path):
+    store = ResultFolders(max_bytes=3_000, root=tmp_path / "results")
+    for _ in range(10):
+        request = store.new_request()
+        (request / "result.png").write_bytes(b"x" * 1_000)
+        store.prune(keep=request)
+        assert (request / "result.png").is_file() and store.bytes_used() <= 3_000
+    assert len(list(store.root.iterdir())) == 3
+    store.remove()
+    assert not store.root.exists()
 
 
 def free_port() -> int:
@@ -94,7 +107,11 @@ def serve(ckpt: str, cwd: Path):
     """`python -m colorlab.app ckpt=<ckpt>` on a free port; yields its URL, stops it afterwards."""
     pytest.importorskip("gradio", reason="the web page needs Gradio (pip install -e .[app])")
     port = free_port()
+    temp = cwd / "system-temp"  # the server's temporary folders go here: checked empty after it stops
+    temp.mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADIO_ANALYTICS_ENABLED": "False", "NO_PROXY": "127.0.0.1"}
+    env.update(TMPDIR=str(temp))
+    env.pop("GRADIO_TEMP_DIR", None)
     command = [sys.executable, "-m", "colorlab.app", f"ckpt={ckpt}", f"port={port}"]
     server = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
@@ -104,6 +121,7 @@ def serve(ckpt: str, cwd: Path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+    assert not list(temp.iterdir()), f"the server left {sorted(p.name for p in temp.iterdir())} behind"
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ and every user error is one `error:` line with exit status 2."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -179,10 +180,21 @@ def test_a_hostile_run_config_runs_nothing_and_writes_nothing_anywhere(cli_sweep
 def test_a_hostile_model_entry_is_refused_with_the_key_named(cli_sweep, tmp_path, edit, message):
     path = evil_model_file(cli_sweep, tmp_path, edit)
     with pytest.raises(CheckpointError, match=message):
-        load_model(path)
-    done = cli("colorlab.colorize", f"ckpt={path}", f"input={tmp_path}", f"output={tmp_path / 'out'}")
-    assert_one_error_line(done, "evil_model.ckpt")
-    assert not (tmp_path / "out").exists()
+        load_model(path)  # what every command opens a model with (the next test runs them)
+
+
+def test_every_command_refuses_a_hostile_model_entry_before_any_work(cli_sweep, tmp_path):
+    edit = lambda m: m["network"]["decoder"].update(_target_="colorlab.data.files.os.system")  # noqa: E731
+    path = evil_model_file(cli_sweep, tmp_path, edit)
+    commands = [
+        ("colorlab.app", f"ckpt={path}", "port=8123"),
+        ("colorlab.export", f"ckpt={path}"),
+        ("colorlab.colorize", f"ckpt={path}", f"input={tmp_path}", f"output={tmp_path / 'out'}"),
+        ("colorlab.evaluate", f"run={path}"),
+    ]
+    for command in commands:
+        assert_one_error_line(cli(*command, cwd=tmp_path), "evil_model.ckpt", "not one of the decoders")
+    assert not list(tmp_path.rglob("pwned*")) and not (tmp_path / "out").exists()
 
 
 def test_an_old_checkpoints_stored_optimizer_and_callbacks_are_never_read(tmp_path):
@@ -387,3 +399,147 @@ def test_the_best_checkpoint_stays_the_best_across_a_resume_into_a_new_folder(tm
     trainer = SimpleNamespace(strategy=SimpleNamespace(reduce_boolean_decision=lambda decision, all=True: decision))
     assert not callback.check_monitor_top_k(trainer, torch.tensor(0.9))  # a worse epoch is not "best"
     assert callback.check_monitor_top_k(trainer, torch.tensor(0.4))
+
+
+# --- careless input through the real command line: one error line, exit 2 ------------------------------
+
+
+def test_careless_settings_get_one_error_line_naming_the_key(cli_sweep, tmp_path):
+    run = f"hydra.run.dir={tmp_path / 'run'}"
+    model = f"ckpt={cli_sweep / '0_baseline'}"
+    io = [f"input={tmp_path}", f"output={tmp_path / 'out'}"]
+    cases = {  # arguments -> what the error line names
+        ("colorlab.train", "data.imagesize=64", run): "data.imagesize",
+        ("colorlab.train", "model=nonexistent", run): "model/nonexistent",
+        ("colorlab.train", "trainer.max_epochs=abc", run): "trainer.max_epochs='abc'",
+        ("colorlab.evaluate", f"run={cli_sweep / '0_baseline'}", "data.image_size=64"): "data=folder",
+        ("colorlab.evaluate", f"run={cli_sweep / '0_baseline'}", "batch_size=0"): "batch_size=0",
+        ("colorlab.app", "port=abc"): "port='abc'",
+        ("colorlab.colorize", model, *io, "batch_size=0"): "batch_size=0",
+        ("colorlab.colorize", model, *io, "quality=500"): "quality=500",
+        ("colorlab.colorize", model, f"input={tmp_path}/a,b[1].jpg", f"output={tmp_path / 'out'}"): "quoted",
+    }
+    processes = {
+        case: subprocess.Popen([sys.executable, "-m", *case], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=ENV, cwd=tmp_path)
+        for case in cases
+    }  # fmt: skip
+    for case, process in processes.items():
+        stdout, stderr = process.communicate(timeout=300)
+        assert_one_error_line(SimpleNamespace(returncode=process.returncode, stderr=stderr), cases[case])
+    assert not (tmp_path / "out").exists() and not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_path_with_special_characters_works_once_quoted_as_the_error_says(cli_sweep, tmp_path):
+    photo = save_photo(tmp_path / "in" / "a, b=[c]'é.jpg", 5)
+    done = cli("colorlab.colorize", f"ckpt={cli_sweep / '0_baseline'}", f'input="{photo}"', f"output={tmp_path / 'o'}")
+    assert done.returncode == 0 and "1 colorized" in done.stdout, done.stderr[-2000:]
+    assert (tmp_path / "o" / photo.name).is_file()
+
+
+def test_a_link_planted_under_a_temporary_files_name_is_never_written_through(cli_sweep, tmp_path):
+    photo = save_photo(tmp_path / "in" / "p.jpg", 3)
+    out, victim = tmp_path / "out", tmp_path / "victim.jpg"
+    out.mkdir()
+    victim.write_bytes(b"precious")
+    planted = [out / f".p.jpg.{os.getpid()}{suffix}.colorlab-part" for suffix in ("", ".000000000000")]
+    for link in planted:  # under the names this process would use if they were predictable
+        link.symlink_to(victim)
+    assert colorize(cli_sweep, f"input={photo}", f"output={out}").colorized == 1
+    assert victim.read_bytes() == b"precious"
+    assert (out / "p.jpg").is_file() and not (out / "p.jpg").is_symlink()
+    assert not any(link.is_symlink() for link in planted)  # planted links are removed
+
+
+def test_a_video_with_frames_over_max_pixels_is_refused_from_its_header(cli_sweep, tmp_path):
+    from tests.helpers.clips import make_clip
+
+    (tmp_path / "in").mkdir()
+    make_clip(tmp_path / "in" / "big.mp4", frames=3, size=(1280, 1024))
+    done = cli("colorlab.colorize", f"ckpt={cli_sweep / '0_baseline'}", f"input={tmp_path / 'in'}",
+               f"output={tmp_path / 'out'}", "max_pixels=1000000")  # fmt: skip
+    assert done.returncode == 1 and "big.mp4: its frames are 1280x1024" in done.stderr, done.stderr[-2000:]
+    assert "max_pixels=1,000,000" in done.stderr and not (tmp_path / "out" / "big.mp4").exists()
+
+
+def test_format_png_on_a_video_is_a_failure_not_a_silent_mp4(cli_sweep, tmp_path):
+    from tests.helpers.clips import make_clip
+
+    (tmp_path / "in").mkdir()
+    make_clip(tmp_path / "in" / "clip.mp4", frames=2)
+    done = cli("colorlab.colorize", f"ckpt={cli_sweep / '0_baseline'}", f"input={tmp_path / 'in'}",
+               f"output={tmp_path / 'out'}", "format=png")  # fmt: skip
+    assert done.returncode == 1 and "clip.mp4: format=png is for photos" in done.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+# --- nothing lost, nothing stale ------------------------------------------------------------------------
+
+
+def test_a_run_that_failed_before_its_first_checkpoint_runs_again_in_place(photo_dir, tmp_path):
+    run = tmp_path / "run"
+    photo = next(photo_dir.rglob("*.jpg"))
+    common = ["data=folder", "debug=tiny", f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run}"]
+    done = cli("colorlab.train", *common, f"data.root={photo}")
+    assert_one_error_line(done, "data.root")
+    assert "config:" not in done.stdout + done.stderr  # the config is dumped once data and model are good
+    assert json.loads((run / "summary.json").read_text())["status"] == "failed"
+    done = cli("colorlab.train", *common, f"data.root={photo_dir}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((run / "summary.json").read_text())["status"] == "finished"
+    done = cli("colorlab.train", *common, f"data.root={photo_dir}")  # a run that has checkpoints is kept
+    assert_one_error_line(done, "already holds a run")
+
+
+def test_ctrl_c_is_recorded_as_interrupted_and_resumes(photo_dir, tmp_path):
+    run = tmp_path / "run"
+    common = ["data=folder", f"data.root={photo_dir}", "debug=tiny", f"paths.cache_dir={tmp_path / 'cache'}",
+              f"hydra.run.dir={run}", "trainer.max_epochs=3"]  # fmt: skip
+    interrupt = ["+callbacks.interrupt._target_=tests.callbacks.InterruptAtStep", "+callbacks.interrupt.step=3"]
+    done = cli("colorlab.train", *common, *interrupt)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted", (summary, done.stderr[-2000:])
+    done = cli("colorlab.train", *common, "ckpt_path=last")
+    assert done.returncode == 0 and json.loads((run / "summary.json").read_text())["status"] == "finished"
+
+
+def test_results_of_an_earlier_checkpoint_are_evaluated_again(cli_sweep, tmp_path):
+    import shutil
+
+    from colorlab.cli.compare import run_compare
+
+    run = tmp_path / "sweep" / "0_baseline"
+    shutil.copytree(cli_sweep / "0_baseline", run)
+    shutil.rmtree(run / "eval", ignore_errors=True)
+    (old,) = run.glob("checkpoints/best-*.ckpt")
+    first = run_compare(compose_app("compare", [f"runs={run.parent}", "bootstrap=0"]))
+    metrics = json.loads((run / "eval" / "test" / "metrics.json").read_text())
+    assert metrics["checkpoint"] == str(old) and metrics["checkpoint_sha256"] == digest(old)
+    newer = old.with_name("best-epoch999-val_loss0.00001.ckpt")  # training ended with a better epoch
+    checkpoint = torch.load(old, weights_only=True)
+    checkpoint["state_dict"] = {
+        k: v + 0.01 if v.is_floating_point() else v for k, v in checkpoint["state_dict"].items()
+    }
+    torch.save(checkpoint, newer)
+    old.unlink()
+    run_compare(compose_app("compare", [f"runs={run.parent}", "bootstrap=0", f"out={first}"]))
+    metrics = json.loads((run / "eval" / "test" / "metrics.json").read_text())
+    assert metrics["checkpoint"] == str(newer) and metrics["checkpoint_sha256"] == digest(newer)
+
+
+def test_the_report_escapes_everything_it_reads(cli_sweep, tmp_path):
+    import shutil
+
+    from colorlab.cli.compare import run_compare
+
+    run = tmp_path / "sweep" / "0_baseline"
+    shutil.copytree(cli_sweep / "0_baseline", run)
+    out = run_compare(compose_app("compare", [f"runs={run.parent}", "bootstrap=0"]))
+    metrics_file = run / "eval" / "test" / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    metrics["data_root"] = "</p><script>alert(1)</script>"
+    metrics_file.write_text(json.dumps(metrics))
+    (run / "summary.json").write_text(json.dumps({"status": "failed", "error": "<img src=x onerror=alert(2)>"}))
+    run_compare(compose_app("compare", [f"runs={run.parent}", "bootstrap=0", f"out={out}"]))
+    page = (out / "report.html").read_text()
+    assert "<script>" not in page and "<img src=x" not in page and "&lt;script&gt;" in page

@@ -55,7 +55,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     remove_stale_parts([output_dir / "checkpoints"])
 
     log.info("output folder: %s", output_dir.resolve())
-    log.info("config:\n%s", OmegaConf.to_yaml(cfg, resolve=True))
     summary = RunSummary(output_dir / SUMMARY_FILE)  # "running" until it says otherwise
     started = time.perf_counter()
     trainer: pl.Trainer | None = None
@@ -67,6 +66,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
         check_image_size(cfg.data.get("image_size"), model.net.stride)
         model.net.set_color_stats(color_stats)  # else setup estimates them on the default number of photos
+        log.info("config:\n%s", OmegaConf.to_yaml(cfg, resolve=True))  # once data and model are known good
         summary.info = dict(model.hparams)
         callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
         callbacks.append(StoreRunConfig(OmegaConf.to_container(cfg, resolve=True)))  # a record of the run
@@ -84,7 +84,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
             trainer.test(model, datamodule=datamodule, ckpt_path="best" if _has_best(trainer) else None)
             metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
     except BaseException as err:
-        summary.write("failed", time.perf_counter() - started, trainer, error=f"{type(err).__name__}: {err}")
+        # Ctrl-C: Lightning stops gracefully, marks the trainer interrupted and exits with status 1.
+        interrupted = isinstance(err, KeyboardInterrupt) or (trainer is not None and trainer.interrupted)
+        status = "interrupted" if interrupted else "failed"
+        summary.write(status, time.perf_counter() - started, trainer, error=f"{type(err).__name__}: {err}")
         raise
     summary.write("interrupted" if trainer.interrupted else "finished", seconds, trainer, metrics)
     if any(math.isnan(v) for k, v in metrics.items() if k.endswith("loss")):
