@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from colorlab import pretrained
+from colorlab.config import whole_number
 from colorlab.model_file import MAX_IMAGE_SIZE, ModelFileError, build, to_current
 from colorlab.nets.colorizer import Colorizer
 from colorlab.trust import UntrustedConfigError, check_config
@@ -111,13 +112,10 @@ def open_model(run: str | Path, device: str | torch.device = "cpu", temperature:
     except ModelFileError as err:
         raise CheckpointError(f"{path}: {err}") from err
     if temperature is not None:
-        if net.temperature is None:
-            raise CheckpointError(
-                f"temperature={temperature}: {path} is a {type(net.head).__name__} model, "
-                "which has no color classes to anneal"
-            )
-        if temperature <= 0:
-            raise ValueError(f"temperature={temperature}: must be > 0")
+        try:
+            net.check_temperature(temperature)
+        except ValueError as err:
+            raise CheckpointError(f"{path}: {err}") from err
         net.head.temperature = float(temperature)
     return LoadedModel(net.to(device).eval(), path, str(meta.get("variant") or "model"), checkpoint)
 
@@ -146,9 +144,11 @@ def stored_data_config(loaded: LoadedModel) -> dict[str, Any]:
         raise CheckpointError(f"{loaded.path}: its stored data settings are refused: {err}") from err
     if "_target_" not in data:
         raise CheckpointError(f"{loaded.path}: its stored data settings name no data source")
-    size = data.get("image_size")
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_IMAGE_SIZE):
-        raise CheckpointError(f"{loaded.path}: its stored data.image_size={size!r} is refused (1 to {MAX_IMAGE_SIZE})")
+    if data.get("image_size") is not None:
+        try:
+            whole_number(data["image_size"], "data.image_size", 1, MAX_IMAGE_SIZE)
+        except ValueError as err:
+            raise CheckpointError(f"{loaded.path}: its stored settings are refused: {err}") from err
     for key, value in data.items():
         if key.startswith("_") and key != "_target_":
             raise CheckpointError(f"{loaded.path}: its stored data.{key} is refused; give data=... on the command line")

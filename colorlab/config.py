@@ -1,12 +1,22 @@
-"""Where the configs live, and the OmegaConf resolvers they use (registered before any is composed)."""
+"""Where the configs live, the OmegaConf resolvers they use (registered before any is composed), and
+the check of a whole-number setting that commands and stored files share."""
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import OmegaConf
 
 # Inside the package, so an installed wheel has them; the repository's top-level conf/ links here.
 CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
+
+
+def whole_number(value: Any, key: str, low: int, high: int | None = None) -> int:
+    """`value` of setting `key` as an int in [low, high], else a ValueError naming the key."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bounds = f"{low} to {high}" if high is not None else f">= {low}"
+        raise ValueError(f"{key}={value!r}: must be a whole number, {bounds}")
+    return value
 
 
 def sync_batchnorm(accelerator: str) -> bool:

@@ -26,6 +26,7 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from colorlab import heads, nets
+from colorlab.config import whole_number
 from colorlab.nets.colorizer import Colorizer
 
 FORMAT = "colorlab-model"
@@ -235,10 +236,11 @@ def build(meta: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> Coloriz
     if packaged and encoder_name not in PACKAGED_WEIGHTS:
         raise ModelFileError(f"{MODEL_KEY}: its encoder {encoder_name} has no weights in an installed package")
     image_size = meta.get("image_size")
-    if image_size is not None and (not isinstance(image_size, int) or not 1 <= image_size <= MAX_IMAGE_SIZE):
-        raise ModelFileError(
-            f"{MODEL_KEY}.image_size={image_size!r}: must be a whole number of pixels, 1 to {MAX_IMAGE_SIZE}"
-        )
+    if image_size is not None:
+        try:
+            whole_number(image_size, f"{MODEL_KEY}.image_size", 1, MAX_IMAGE_SIZE)
+        except ValueError as err:
+            raise ModelFileError(str(err)) from err
     channels_last = meta.get("channels_last", False)
     if not isinstance(channels_last, bool):
         raise ModelFileError(f"{MODEL_KEY}.channels_last={channels_last!r}: must be true or false")

@@ -59,6 +59,11 @@ def preview(image: Image.Image) -> Image.Image:
     return small
 
 
+def folder_bytes(folder: Path) -> int:
+    """The size of the files under `folder`."""
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
 class ResultFolders:
     """The page's files: one folder per server, removed when the server exits; inside it a folder per
     request, the oldest removed once they hold more than `max_bytes` (their downloads expire)."""
@@ -78,7 +83,7 @@ class ResultFolders:
         """Remove the oldest request folders, never `keep`, until the rest fit in `max_bytes`."""
         with self._lock:
             folders = sorted((p for p in self.root.glob("request-*") if p.is_dir()), key=lambda p: p.stat().st_mtime_ns)
-            sizes = {p: sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) for p in folders}
+            sizes = {folder: folder_bytes(folder) for folder in folders}
             total = sum(sizes.values())
             for folder in folders:
                 if total <= self.max_bytes:
@@ -88,7 +93,7 @@ class ResultFolders:
                     total -= sizes[folder]
 
     def bytes_used(self) -> int:
-        return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
+        return folder_bytes(self.root)
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -81,14 +81,6 @@ def user_errors_exit(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def whole_number(value: Any, key: str, low: int, high: int | None = None) -> int:
-    """`value` of setting `key` as an int in [low, high], else a ValueError naming the key."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        bounds = f"{low} to {high}" if high is not None else f">= {low}"
-        raise ValueError(f"{key}={value!r}: must be a whole number, {bounds}")
-    return value
-
-
 QUOTING_HINT = (
     "a value with special characters (= , [ ] ' spaces, non-ASCII, a newline) must be quoted for Hydra: "
     "put the override in double quotes and the value in single quotes, e.g. \"input='my, photo.jpg'\""

@@ -13,8 +13,8 @@ import hydra
 from omegaconf import DictConfig
 
 from colorlab.checkpoints import open_model
-from colorlab.cli import hydra_errors_exit, user_errors_exit, whole_number
-from colorlab.config import CONFIG_DIR, register_resolvers
+from colorlab.cli import hydra_errors_exit, user_errors_exit
+from colorlab.config import CONFIG_DIR, register_resolvers, whole_number
 from colorlab.webapp import ResultFolders, build_app
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from colorlab.cli import hydra_errors_exit, user_errors_exit, whole_number
-from colorlab.config import CONFIG_DIR, register_resolvers
+from colorlab.cli import hydra_errors_exit, user_errors_exit
+from colorlab.config import CONFIG_DIR, register_resolvers, whole_number
 from colorlab.results import evaluate_run
 
 register_resolvers()

@@ -22,8 +22,8 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from colorlab.atomic import remove_stale_parts
 from colorlab.callbacks import BuildFeatureCache, StoreRunConfig
-from colorlab.cli import hydra_errors_exit, user_errors_exit, whole_number
-from colorlab.config import CONFIG_DIR, register_resolvers
+from colorlab.cli import hydra_errors_exit, user_errors_exit
+from colorlab.config import CONFIG_DIR, register_resolvers, whole_number
 from colorlab.run_folder import (
     SUMMARY_FILE,
     RunSummary,

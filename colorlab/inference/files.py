@@ -22,6 +22,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from colorlab.atomic import atomic_write, remove_stale_parts
+from colorlab.config import whole_number
 from colorlab.data.files import IMAGE_EXTENSIONS
 from colorlab.data.images import DEFAULT_MAX_PIXELS, open_image
 from colorlab.inference.photo import assemble, default_size, predict_ab, recombine, split_alpha
@@ -168,14 +169,12 @@ class Options:
             raise ValueError(f"format={self.format}: choose same, {', '.join(FORMATS)}")
         if not isinstance(self.saturation, int | float) or self.saturation < 0:
             raise ValueError(f"saturation={self.saturation!r}: must be a number >= 0")
-        for key, low, high in (("batch_size", 1, None), ("quality", 1, 100), ("max_pixels", 1, None)):
-            value = getattr(self, key)
-            if value is None and key == "max_pixels":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
-                raise ValueError(f"{key}={value!r}: must be a whole number, {low} to {high or 'any'}")
-        if self.size is not None and (not isinstance(self.size, int) or not 1 <= self.size <= 4096):
-            raise ValueError(f"size={self.size!r}: must be a whole number of pixels, 1 to 4096")
+        whole_number(self.batch_size, "batch_size", 1)
+        whole_number(self.quality, "quality", 1, 100)
+        if self.max_pixels is not None:
+            whole_number(self.max_pixels, "max_pixels", 1)
+        if self.size is not None:
+            whole_number(self.size, "size", 1, 4096)
 
 
 def colorize_inputs(model: Colorizer, inputs: list[str], output: Path, options: Options) -> Tally:

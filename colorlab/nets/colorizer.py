@@ -111,11 +111,18 @@ class Colorizer(nn.Module):
         """The decoder's raw output -> ab/128 (B,2,*size); `temperature` overrides a class head's own."""
         if temperature is None:
             return self.head.decode(output, size)
+        self.check_temperature(temperature)
+        return self.head.decode(output, size, temperature=temperature)
+
+    def check_temperature(self, temperature: float) -> None:
+        """A temperature for this network's decoding, or a ValueError saying why not."""
         if self.temperature is None:
-            raise ValueError(f"temperature={temperature}: a {type(self.head).__name__} has no color classes to anneal")
+            raise ValueError(
+                f"temperature={temperature}: this is a {type(self.head).__name__} model, "
+                "which has no color classes to anneal"
+            )
         if temperature <= 0:
             raise ValueError(f"temperature={temperature}: must be > 0")
-        return self.head.decode(output, size, temperature=temperature)
 
     def raw_output(self, lightness: torch.Tensor) -> torch.Tensor:
         """L/100 -> the decoder's raw output (the head's loss reads this)."""
