@@ -543,3 +543,14 @@ def test_the_report_escapes_everything_it_reads(cli_sweep, tmp_path):
     run_compare(compose_app("compare", [f"runs={run.parent}", "bootstrap=0", f"out={out}"]))
     page = (out / "report.html").read_text()
     assert "<script>" not in page and "<img src=x" not in page and "&lt;script&gt;" in page
+
+
+def test_a_max_pixels_above_pillows_own_limit_lets_a_trusted_big_photo_open(tmp_path, monkeypatch):
+    from colorlab.data.images import ImageTooLargeError, open_image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)  # Pillow refuses from 2,000 pixels on
+    save_photo(tmp_path / "big.png", 1, size=100)  # 10,000 pixels
+    with pytest.raises(ImageTooLargeError, match="max_pixels=5,000"):
+        open_image(tmp_path / "big.png", max_pixels=5_000)
+    assert open_image(tmp_path / "big.png", max_pixels=20_000).size == (100, 100)
+    assert Image.MAX_IMAGE_PIXELS == 1_000  # Pillow's limit is as it was

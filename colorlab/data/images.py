@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -60,6 +63,26 @@ def too_large(width: int, height: int, max_pixels: int | None) -> ImageTooLargeE
     )
 
 
+_PILLOW_LIMIT = threading.Lock()
+
+
+@contextlib.contextmanager
+def pillow_limit_at_least(max_pixels: int | None) -> Iterator[None]:
+    """Pillow refuses pictures over its own global limit (twice MAX_IMAGE_PIXELS) before colorlab's
+    header check could allow them: a `max_pixels` above that limit lifts it while the file opens."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is None or (max_pixels is not None and max_pixels <= limit):
+        yield
+        return
+    with _PILLOW_LIMIT, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # colorlab's own check has passed
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+
+
 def open_image(
     path: str | Path | BinaryIO,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
@@ -71,7 +94,7 @@ def open_image(
     JPEGs decode straight at >= `min_side` when smaller. The one reader of photos in colorlab."""
     name = name or path
     try:
-        with Image.open(path) as img:
+        with pillow_limit_at_least(max_pixels), Image.open(path) as img:
             error = too_large(img.width, img.height, max_pixels)
             if error is not None:
                 raise error
