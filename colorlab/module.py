@@ -21,6 +21,7 @@ from torchmetrics import MeanMetric, MinMetric
 from colorlab import model_file
 from colorlab.data.features import encoded
 from colorlab.data.source import DataSource
+from colorlab.hints import Simulation
 from colorlab.metrics import ab_accuracy
 from colorlab.nets import Colorizer, count_parameters
 
@@ -45,6 +46,7 @@ class ColorizationModule(pl.LightningModule):
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
         variant: str = "custom",
         acc_threshold: float = 10.0,
+        hint_simulation: Simulation | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(net, Colorizer):
@@ -54,6 +56,9 @@ class ColorizationModule(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.variant = variant
         self.acc_threshold = acc_threshold
+        if net.takes_hints and hint_simulation is None:
+            hint_simulation = Simulation()
+        self.hint_simulation = hint_simulation if net.takes_hints else None
         self.best_epoch = -1
         self._resumed_best: dict[str, float] | None = None  # val/loss_best from a checkpoint we resume
 
@@ -94,13 +99,21 @@ class ColorizationModule(pl.LightningModule):
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         return self.net(lightness)  # (B,2,H,W)
 
-    def _step(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _step(self, batch: Any, batch_idx: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(training loss, MSE of the decoded ab/128 (comparable across heads), per-image acc).
 
-        Photos go through the frozen encoder; a `FeatureBatch` (the feature cache) already has.
+        Photos go through the frozen encoder; a `FeatureBatch` (the feature cache) already has. A model
+        that takes hints gets them simulated from the target: random in training, and drawn with a
+        fixed seed per batch (`batch_idx`) in validation and test, so its val/loss compares across epochs.
         """
         features, skips, ab = encoded(batch, self.net)
-        output = self.net.decode_features(features, skips)
+        hints = None
+        if self.hint_simulation is not None:
+            generator = None
+            if batch_idx is not None:
+                generator = torch.Generator(device=ab.device).manual_seed(batch_idx)
+            hints = self.hint_simulation(ab.float(), generator)
+        output = self.net.decode_features(features, skips, hints)
         with torch.no_grad():  # the decoded ab is for the metrics; only the head's loss is trained
             pred = self.net.to_ab(output.detach(), ab.shape[-2:])
         return self.net.head.loss(output, ab), F.mse_loss(pred, ab), ab_accuracy(pred, ab, self.acc_threshold)
@@ -117,7 +130,7 @@ class ColorizationModule(pl.LightningModule):
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        loss, mse, acc = self._step(batch)
+        loss, mse, acc = self._step(batch, batch_idx)
         self.val_loss(loss, weight=batch[0].shape[0])
         self.val_mse(mse, weight=batch[0].shape[0])
         self.val_acc(acc)
@@ -126,7 +139,7 @@ class ColorizationModule(pl.LightningModule):
         self.log("val/acc", self.val_acc, on_step=False, on_epoch=True, prog_bar=True)
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
-        loss, _, acc = self._step(batch)
+        loss, _, acc = self._step(batch, batch_idx)
         self.test_acc(acc)
         self.log("test/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
         self.log("test/acc", self.test_acc, on_step=False, on_epoch=True)

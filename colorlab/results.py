@@ -15,6 +15,8 @@ import torch
 from omegaconf import OmegaConf
 
 from colorlab.checkpoints import file_sha256, open_model, stored_data_config, stored_precision
+from colorlab.config import whole_number
+from colorlab.data.images import open_image
 from colorlab.data.source import DataSource
 from colorlab.evaluation import (
     DATASET_METRICS,
@@ -25,6 +27,8 @@ from colorlab.evaluation import (
     summarise,
 )
 from colorlab.evaluation import baselines as baseline_predictors
+from colorlab.hint_evaluation import check_counts, format_sweep, plot_hint_curves, summarise_sweep, sweep
+from colorlab.inference.guidance import reference_distribution
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +48,28 @@ def evaluate_run(
     device: str = "auto",
     out: str | Path | None = None,
     seed: int = 0,
+    hints: Sequence[int] | None = None,
+    global_hint: str | None = None,
+    hint_patch: int = 6,
+    hint_sigma: float = 24.0,
 ) -> dict[str, Any]:
     """Evaluate the model of `run` (a run folder, checkpoint, model file or `pretrained:<name>`) and the
     baselines on `split` of `data` (a data-source config; default: the run's own, through
     `stored_data_config`'s refusals); write `metrics.json` and `per_image.csv` to `out` (default
-    `<run>/eval/<split>/`) and return the metrics. The options are conf/evaluate.yaml's."""
+    `<run>/eval/<split>/`) and return the metrics. The options are conf/evaluate.yaml's.
+
+    `hints=[0, 1, 5, ...]` adds a hint sweep (colorlab.hint_evaluation): every metric per number of
+    points revealed from the truth, for the model and the Gaussian-blend baseline, in `metrics.json`
+    under "hints" and drawn in `hint_curves.png`."""
     if split not in SPLITS:
         raise ValueError(f"split={split}: choose one of {', '.join(SPLITS)}")
+    counts = check_counts(hints) if hints is not None else None
+    whole_number(hint_patch, "hint_patch", 1, 64)
+    if isinstance(hint_sigma, bool) or not isinstance(hint_sigma, int | float) or not 0 < hint_sigma <= 1000:
+        raise ValueError(f"hint_sigma={hint_sigma!r}: must be a number of pixels in (0, 1000]")
+    reference = None
+    if global_hint not in (None, "truth"):
+        reference = reference_distribution(open_image(global_hint).convert("RGB"))
     opened = open_model(run, device, temperature)
     model, ckpt, device = opened.net, opened.path, opened.net.device
     # The user's data settings, else the run's own through stored_data_config's refusals (no command,
@@ -102,6 +121,16 @@ def evaluate_run(
             if name != variant
         },
     }
+    if counts is not None:
+        if (global_hint is not None) and not model.takes_hints:
+            raise ValueError(f"global_hint={global_hint}: this model does not take hints")
+        log.info("hint sweep: %s points, %d px patches, blend sigma %s px", counts, hint_patch, hint_sigma)
+        swept = sweep(model, datamodule.eval_dataloader(split, protocol=protocol), stats, counts, device, seed,
+                        hint_patch, hint_sigma, reference if reference is not None else global_hint)  # fmt: skip
+        result["hints"] = {
+            "counts": counts, "patch": hint_patch, "sigma": hint_sigma, "seed": seed,
+            "global_hint": global_hint, **summarise_sweep(swept, bootstrap, seed),
+        }  # fmt: skip
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
     _write_csv(out / "per_image.csv", files, records)
     print(format_table(result["results"]))
@@ -109,6 +138,9 @@ def evaluate_run(
         auc, psnr = diff["auc"], diff["psnr"]
         print(f"{pair}: AuC {auc['mean']:+.3f} [{auc['ci_low']:+.3f}, {auc['ci_high']:+.3f}], "
               f"PSNR {psnr['mean']:+.3f} [{psnr['ci_low']:+.3f}, {psnr['ci_high']:+.3f}] (paired, 95%)")  # fmt: skip
+    if counts is not None:
+        print(format_sweep(result["hints"]))
+        plot_hint_curves({variant: result["hints"]}, out / "hint_curves.png")
     for name, reason in result["skipped"].items():
         print(f"{name}: skipped ({reason})")
     log.info("wrote %s and %s", out / "metrics.json", out / "per_image.csv")

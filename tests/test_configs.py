@@ -35,6 +35,8 @@ TESTED = {
     ("model", "unet"),
     ("model", "unet_batchnorm"),
     ("model", "unet_class"),
+    ("model", "unet_hints"),
+    ("model", "hints"),
     ("model/net/encoder", "vgg16"),
     ("model/net/encoder", "efficientnet_lite0"),
     ("trainer", "default"),
@@ -61,6 +63,7 @@ TESTED = {
     ("experiment", "cats_class"),
     ("experiment", "cats_unet_class"),
     ("experiment", "cats_unet_rebalanced"),
+    ("experiment", "cats_unet_hints"),
 }
 
 
@@ -70,7 +73,8 @@ def test_every_config_file_is_tested():
 
 
 @pytest.mark.parametrize(
-    "model", ["baseline", "batchnorm", "dropout", "rebalanced", "unet", "unet_batchnorm", "unet_class"]
+    "model",
+    ["baseline", "batchnorm", "dropout", "rebalanced", "unet", "unet_batchnorm", "unet_class", "unet_hints", "hints"],
 )
 def test_model_variants_compose_and_train_a_step(model, photo_dir, tmp_path):
     overrides = [f"model={model}", "data=folder", f"data.root={photo_dir}", *tiny_overrides(tmp_path)]
@@ -118,7 +122,8 @@ def test_debug_logger_and_callback_choices_run(choices, photo_dir, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "experiment", ["cats_full", "cats_rebalanced", "cats_class", "cats_unet_class", "cats_unet_rebalanced"]
+    "experiment",
+    ["cats_full", "cats_rebalanced", "cats_class", "cats_unet_class", "cats_unet_rebalanced", "cats_unet_hints"],
 )
 def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, tmp_path):
     overrides = [f"experiment={experiment}", f"data.root={photo_dir}", *tiny_overrides(tmp_path)]
@@ -133,7 +138,8 @@ def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, t
         assert model.net.decoder.output_stride == 4 and model.net.decoder.out_channels == 262
         model.net.head.set_prior(torch.linspace(1.0, 100.0, 529))  # a skewed prior over the ab grid
         weights = model.net.head.weights  # rebalanced: rare colors weigh more; class: every pixel the same
-        assert bool(torch.allclose(weights, weights[0])) == experiment.endswith("class")
+        assert bool(torch.allclose(weights, weights[0])) == experiment.endswith(("class", "hints"))
+        assert model.net.takes_hints == experiment.endswith("hints")
     if experiment.startswith("cats_unet"):  # the skips it reads were cached with the features
         assert model.net.decoder.skip_strides_used == (16, 8, 4)
         (folder,) = (tmp_path / "cache" / "features").glob("EfficientNetLite0Encoder-*")

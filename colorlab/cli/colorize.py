@@ -31,7 +31,7 @@ def run_colorize(cfg: DictConfig) -> Tally:
     opened = open_model(cfg.ckpt, cfg.device, cfg.temperature)
     log.info("model: %s", opened.path)
     inputs = list(cfg.input) if isinstance(cfg.input, ListConfig | list) else [str(cfg.input)]
-    return colorize_inputs(opened.net, inputs, Path(cfg.output), options)
+    return colorize_inputs(opened.net, inputs, Path(cfg.output), options, cfg.get("hints"), cfg.get("reference"))
 
 
 @hydra_errors_exit

@@ -17,7 +17,7 @@ from colorlab.results import evaluate_run
 
 register_resolvers()
 SETTINGS = ("run", "data", "split", "protocol", "batch_size", "bootstrap", "prior_images", "baselines",
-            "temperature", "device", "out", "seed")  # fmt: skip
+            "temperature", "device", "out", "seed", "hints", "global_hint", "hint_patch", "hint_sigma")  # fmt: skip
 
 
 def run_evaluation(cfg: DictConfig) -> dict[str, Any]:

@@ -25,7 +25,8 @@ from colorlab.atomic import atomic_write, remove_stale_parts
 from colorlab.config import whole_number
 from colorlab.data.files import IMAGE_EXTENSIONS
 from colorlab.data.images import DEFAULT_MAX_PIXELS, open_image
-from colorlab.inference.photo import assemble, default_size, predict_ab, recombine, split_alpha
+from colorlab.inference.guidance import HintError, Point, read_hints_file, reference_distribution
+from colorlab.inference.photo import assemble, default_size, predict_ab, predict_guided, recombine, split_alpha
 from colorlab.inference.video import VIDEO_EXTENSIONS, VideoError, colorize_video
 from colorlab.nets.colorizer import Colorizer
 
@@ -177,11 +178,66 @@ class Options:
             whole_number(self.size, "size", 1, 4096)
 
 
-def colorize_inputs(model: Colorizer, inputs: list[str], output: Path, options: Options) -> Tally:
-    """Colorize every photo and video that `inputs` (files, folders, globs) name into `output`."""
+@dataclass
+class Guidance:
+    """Hints for the photos of one colorize run: points per photo, and a reference photo's colour
+    distribution for all of them (colorlab.inference.guidance)."""
+
+    points: dict[Path, list[Point]] = field(default_factory=dict)
+    reference: torch.Tensor | None = None
+
+    def for_photo(self, source: Path) -> tuple[list[Point] | None, torch.Tensor | None]:
+        return self.points.get(source), self.reference
+
+    def __bool__(self) -> bool:
+        return bool(self.points) or self.reference is not None
+
+
+def read_guidance(
+    model: Colorizer, jobs: list[Job], hints: str | Path | None, reference: str | Path | None, max_pixels: int | None
+) -> Guidance:
+    """The run's hints, checked before any work: a model that takes them, a readable hints file whose
+    every point lies in its photo, a readable reference photo. HintError or OSError naming the file."""
+    if hints is None and reference is None:
+        return Guidance()
+    if not model.takes_hints:
+        raise HintError(
+            f"{'hints=' + str(hints) if hints else 'reference=' + str(reference)}: this model does not take hints; "
+            "use a model trained with them (model=unet_hints)"
+        )
+    photos = [job.source for job in jobs if not is_video(job.source)]
+    guidance = Guidance()
+    if hints is not None:
+        guidance.points = read_hints_file(hints, photos, lambda photo: _photo_size(photo, max_pixels))
+    if reference is not None:
+        guidance.reference = reference_distribution(open_image(reference, max_pixels).convert("RGB"))
+    if any(is_video(job.source) for job in jobs):
+        log.warning("hints and reference photos guide photos; videos are colorized without them")
+    return guidance
+
+
+def _photo_size(photo: Path, max_pixels: int | None) -> tuple[int, int]:
+    """(width, height) of a photo as colorize sees it (upright), from its header when it has no EXIF turn."""
+    with Image.open(photo) as img:
+        width, height = img.size
+        orientation = img.getexif().get(0x0112, 1)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def colorize_inputs(
+    model: Colorizer,
+    inputs: list[str],
+    output: Path,
+    options: Options,
+    hints: str | Path | None = None,
+    reference: str | Path | None = None,
+) -> Tally:
+    """Colorize every photo and video that `inputs` (files, folders, globs) name into `output`; `hints`
+    (a hints file) and `reference` (a photo) guide a model trained with hints."""
     options.check()
     size = default_size(model, options.size)
     jobs, problems = plan(inputs, output, options.recursive, options.format)
+    guidance = read_guidance(model, jobs, hints, reference, options.max_pixels)
     tally = Tally(failed=problems, found=len(jobs))
     for problem in problems:
         print(f"failed: {problem}", file=sys.stderr)
@@ -203,7 +259,7 @@ def colorize_inputs(model: Colorizer, inputs: list[str], output: Path, options: 
             _record(tally, job, reason)
             bar.update()
 
-        colorize_photos(photos, model, size, options, sources, done)
+        colorize_photos(photos, model, size, options, sources, done, guidance)
     print(tally.line())
     return tally
 
@@ -275,7 +331,15 @@ class Loaded:
         return sum(rgb.shape[0] * rgb.shape[1] for rgb, _ in self.photos.values())
 
 
-def colorize_photos(photos: list[Job], model: Colorizer, size: int, options: Options, sources: set[Path], done) -> None:
+def colorize_photos(
+    photos: list[Job],
+    model: Colorizer,
+    size: int,
+    options: Options,
+    sources: set[Path],
+    done,
+    guidance: Guidance | None = None,
+) -> None:
     """Colorize `photos` in batches, calling `done(job, None or why not)` for each, in order.
 
     While the network runs on one batch, one thread decodes the next batch and another recombines the
@@ -301,7 +365,7 @@ def colorize_photos(photos: list[Job], model: Colorizer, size: int, options: Opt
             following = batches[k + 1] if k + 1 < len(batches) else None
             if following and not alone:
                 reading = reader.submit(_load_batch, following, options, sources)
-            predictions = _predict_batch(loaded, model, size)
+            predictions = _predict_batch(loaded, model, size, guidance or Guidance())
             if writing is not None:
                 _report(writing.result(), done)
             writing = writer.submit(_write_batch, loaded, predictions, options)
@@ -334,11 +398,19 @@ def _load_batch(jobs: list[Job], options: Options, sources: set[Path]) -> Loaded
     return loaded
 
 
-def _predict_batch(loaded: Loaded, model: Colorizer, size: int) -> dict:
-    """The network: job index -> predicted ab/128 at the network's size."""
-    order = list(loaded.photos)
+def _predict_batch(loaded: Loaded, model: Colorizer, size: int, guidance: Guidance) -> dict:
+    """The network: job index -> predicted ab/128 at the network's size. Photos with hints go one by
+    one (each has its own); the rest as batches."""
+    guided = [
+        i for i in loaded.photos if guidance and any(x is not None for x in guidance.for_photo(loaded.jobs[i].source))
+    ]
+    order = [i for i in loaded.photos if i not in guided]
     predictions = predict_ab(model, [loaded.photos[i][0] for i in order], size) if order else []
-    return dict(zip(order, predictions, strict=True))
+    result = dict(zip(order, predictions, strict=True))
+    for i in guided:
+        points, reference = guidance.for_photo(loaded.jobs[i].source)
+        result[i] = predict_guided(model, loaded.photos[i][0], points, reference, size)
+    return dict(sorted(result.items()))
 
 
 def _write_batch(loaded: Loaded, predictions: dict, options: Options) -> Loaded:

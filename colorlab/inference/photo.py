@@ -6,6 +6,8 @@ own full-resolution L: the output keeps every pixel of detail and exactly the in
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -13,6 +15,7 @@ from PIL import Image
 
 from colorlab.color import lab_to_srgb8, lightness
 from colorlab.data.images import to_8bit
+from colorlab.inference.guidance import Point, network_hints, parse_points, reference_distribution
 from colorlab.nets.colorizer import Colorizer
 
 STRIP_ROWS = 512  # full-resolution LAB work is done in strips of rows: bounded memory for huge photos
@@ -102,6 +105,31 @@ def recombine(rgb: np.ndarray, ab_small: torch.Tensor, saturation: float = 1.0) 
     return out
 
 
+@torch.no_grad()
+def predict_guided(
+    model: Colorizer,
+    rgb: np.ndarray,
+    points: Sequence[Point | Mapping] | None = None,
+    reference: Image.Image | torch.Tensor | None = None,
+    size: int | None = None,
+    temperature: float | None = None,
+) -> torch.Tensor:
+    """One (H,W,3) uint8 photo with hints -> ab/128 (1,2,h,w) at its network size. `points`: Points,
+    or dicts as a hints file holds them (colorlab.inference.guidance); `reference`: a photo whose
+    colours to use, or its distribution. A model that takes no hints refuses them (ValueError)."""
+    if not model.takes_hints:
+        raise ValueError("this model does not take hints: colorize without points or a reference photo, "
+                         "or use a model trained with hints (model=unet_hints)")  # fmt: skip
+    height, width = rgb.shape[:2]
+    light = network_lightness([rgb], network_size(height, width, default_size(model, size), model.stride), model.device)
+    if points and not isinstance(points[0], Point):
+        points = parse_points(points, width, height)
+    if isinstance(reference, Image.Image):
+        reference = reference_distribution(reference)
+    hints = network_hints(points, reference, light, (width, height))
+    return model(light, temperature, hints).float()
+
+
 def colorize_image(
     image: Image.Image,
     model: Colorizer,
@@ -109,14 +137,23 @@ def colorize_image(
     saturation: float = 1.0,
     side_by_side: bool = False,
     temperature: float | None = None,
+    hints: Sequence[Point | Mapping] | None = None,
+    reference: Image.Image | None = None,
 ) -> Image.Image:
     """Colorize a PIL image of any mode at its own resolution; alpha is kept, color inputs go gray first.
 
     `model`: a `Colorizer` (`colorlab.load_model(...)`); `size` is the network's input short side
     (default: the size the model was trained at); `temperature` a class head's, for this call only.
+    A model trained with hints also takes `hints`, points as `{"x", "y", "color", "radius"}` dicts
+    (x, y in the photo's pixels or as fractions; color "#rrggbb" or [a, b]), and a `reference` photo
+    whose colour distribution it should follow.
     """
     rgb, alpha = split_alpha(image)
-    color = recombine(rgb, predict_ab(model, [rgb], size, temperature)[0], saturation)
+    if hints or reference is not None:
+        ab = predict_guided(model, rgb, hints, reference, size, temperature)
+    else:
+        ab = predict_ab(model, [rgb], size, temperature)[0]
+    color = recombine(rgb, ab, saturation)
     return assemble(rgb, color, alpha, side_by_side)
 
 

@@ -14,6 +14,7 @@ from torch import nn
 from colorlab import ab_grid
 from colorlab.ab_grid import ColorStats
 from colorlab.heads import Head, RegressionHead
+from colorlab.hints import Hints
 from colorlab.nets.base import DecoderBase
 from colorlab.nets.encoder import FrozenEncoder
 
@@ -99,13 +100,25 @@ class Colorizer(nn.Module):
         features, skips = self.encoder.forward_with_skips(lightness)
         return features, {stride: skips[stride] for stride in self.skip_strides}
 
-    def decode_features(self, features: torch.Tensor, skips: Skips | None = None) -> torch.Tensor:
+    @property
+    def takes_hints(self) -> bool:
+        """Whether the decoder takes local and global hints (colorlab.hints)."""
+        return self.decoder.takes_hints
+
+    def decode_features(
+        self, features: torch.Tensor, skips: Skips | None = None, hints: Hints | None = None
+    ) -> torch.Tensor:
         """Encoder features (and skips) -> the decoder's raw output (ab, or color-class logits); the
-        decoder contract's call, `decoder(features, skips)` for one that `uses_skips`."""
+        decoder contract's call: `decoder(features, skips)` for one that `uses_skips`, plus `hints=` for
+        one that takes them (None: no hints)."""
+        if hints is not None and not self.takes_hints:
+            raise ValueError("this model does not take hints: colorize it without points or a reference photo")
         features = self.layout(features)
+        kwargs = {"hints": hints} if self.takes_hints else {}
         if not self.decoder.uses_skips:
-            return self.decoder(features)
-        return self.decoder(features, {stride: self.layout(skip) for stride, skip in (skips or {}).items()})
+            return self.decoder(features, **kwargs)
+        skips = {stride: self.layout(skip) for stride, skip in (skips or {}).items()}
+        return self.decoder(features, skips, **kwargs)
 
     def to_ab(self, output: torch.Tensor, size: tuple[int, int], temperature: float | None = None) -> torch.Tensor:
         """The decoder's raw output -> ab/128 (B,2,*size); `temperature` overrides a class head's own."""
@@ -124,12 +137,15 @@ class Colorizer(nn.Module):
         if temperature <= 0:
             raise ValueError(f"temperature={temperature}: must be > 0")
 
-    def raw_output(self, lightness: torch.Tensor) -> torch.Tensor:
+    def raw_output(self, lightness: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
         """L/100 -> the decoder's raw output (the head's loss reads this)."""
-        return self.decode_features(*self.encode(lightness))
+        return self.decode_features(*self.encode(lightness), hints=hints)
 
-    def forward(self, lightness: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
-        return self.to_ab(self.raw_output(lightness), tuple(lightness.shape[-2:]), temperature)  # (B,2,H,W)
+    def forward(
+        self, lightness: torch.Tensor, temperature: float | None = None, hints: Hints | None = None
+    ) -> torch.Tensor:
+        output = self.raw_output(lightness, hints)
+        return self.to_ab(output, tuple(lightness.shape[-2:]), temperature)  # (B,2,H,W)
 
     def set_color_stats(self, stats: ColorStats) -> None:
         """Keep the training data's color statistics with the model (evaluation's baselines and

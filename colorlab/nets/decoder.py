@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from colorlab.hints import Hints
 from colorlab.nets.base import DecoderBase
 
 NORMS = {None: None, "none": None, "batch": nn.BatchNorm2d}
@@ -23,6 +24,8 @@ class Decoder(DecoderBase):
     `output_stride` is where the output layer sits: 1 (the paper: Up2+Conv at 1/2, then a final Up2),
     2 (Up2+Conv at 1/2, no final Up2) or 4 (the output conv right after the last hidden block, at
     1/4, as Zhang et al.'s class layer); `out_kernel` is its kernel (3, or 1 for a class layer).
+    With `hints=True` the local hints pooled to each conv's resolution join its input, and the global
+    hint the first conv's output.
     """
 
     def __init__(
@@ -39,8 +42,11 @@ class Decoder(DecoderBase):
         norm: str | None = None,
         dropout: float = 0.0,
         upsample: str = "nearest",
+        hints: bool = False,
     ) -> None:
-        super().__init__(in_channels, stride, skip_channels, out_channels, final_activation, output_stride, out_kernel)
+        super().__init__(
+            in_channels, stride, skip_channels, out_channels, final_activation, output_stride, out_kernel, hints
+        )
         n_up = len(up_widths) + 2  # an Up2 before each up-width conv, before the output conv, and last
         if 2**n_up != stride:
             raise ValueError(
@@ -50,18 +56,41 @@ class Decoder(DecoderBase):
         check_variant(norm, dropout)
 
         block = functools.partial(conv_block, norm=norm, dropout=dropout, upsample=upsample)
+        extra = self.hint_channels
         chans = [in_channels, *widths]
-        blocks = [block(a, b, up=False) for a, b in zip(chans[:-1], chans[1:], strict=True)]
+        blocks = [block(a + extra, b, up=False) for a, b in zip(chans[:-1], chans[1:], strict=True)]
         ups = [chans[-1], *up_widths]
-        blocks += [block(a, b, up=True) for a, b in zip(ups[:-1], ups[1:], strict=True)]
-        out = block(ups[-1], out_channels, up=output_stride < 4, activation=final_activation, kernel=out_kernel)
-        blocks.append(out)
+        blocks += [block(a + extra, b, up=True) for a, b in zip(ups[:-1], ups[1:], strict=True)]
+        out_up = output_stride < 4
+        blocks.append(block(ups[-1] + extra, out_channels, up=out_up, activation=final_activation, kernel=out_kernel))
         if output_stride == 1:  # the paper's final Up2; a classification head upsamples ab itself
             blocks.append(nn.Sequential(nn.Upsample(scale_factor=2, mode=upsample)))
         self.blocks = nn.Sequential(*blocks)
+        # The stride each conv works at (None: the final Up2, which has no conv).
+        self.block_strides = [stride] * len(widths)
+        self.block_strides += [stride >> (i + 1) for i in range(len(up_widths))]
+        self.block_strides.append(self.block_strides[-1] >> out_up)
+        if output_stride == 1:
+            self.block_strides.append(None)
+        self.build_global_layer((*widths, *up_widths)[0])
 
-    def forward(self, features: torch.Tensor, skips: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
-        return self.blocks(features)
+    def forward(
+        self, features: torch.Tensor, skips: Mapping[int, torch.Tensor] | None = None, hints: Hints | None = None
+    ) -> torch.Tensor:
+        if not self.takes_hints:
+            return self.blocks(features)
+        x = features
+        for index, (stride, layers) in enumerate(zip(self.block_strides, self.blocks, strict=True)):
+            if stride is None:
+                x = layers(x)
+                continue
+            if isinstance(layers[0], nn.Upsample):
+                x = layers[0](x)
+                layers = layers[1:]
+            x = layers(self.with_hints(x, hints, stride))
+            if index == 0:
+                x = self.inject_global(x, hints)
+        return x
 
 
 def check_variant(norm: str | None, dropout: float) -> None:

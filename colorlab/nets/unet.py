@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from colorlab.hints import Hints
 from colorlab.nets.base import DecoderBase
 from colorlab.nets.decoder import check_variant, conv_block
 
@@ -21,7 +22,8 @@ class UNetDecoder(DecoderBase):
 
     At the encoder's resolution: Conv C->widths[0]. Then, per halving of the stride: Up2, concatenate
     the encoder's skip at that stride (if it has one and `skip_strides` lists it; None: every one), Conv
-    to the next width; the output conv last.
+    to the next width; the output conv last. With `hints=True` the local hints pooled to each of those
+    strides join every conv's input, and the global hint the first conv's output.
     """
 
     uses_skips = True
@@ -40,14 +42,18 @@ class UNetDecoder(DecoderBase):
         dropout: float = 0.0,
         upsample: str = "nearest",
         skip_strides: Sequence[int] | None = None,
+        hints: bool = False,
     ) -> None:
-        super().__init__(in_channels, stride, skip_channels, out_channels, final_activation, output_stride, out_kernel)
+        super().__init__(
+            in_channels, stride, skip_channels, out_channels, final_activation, output_stride, out_kernel, hints
+        )
         levels = stride.bit_length() - 1  # 5 halvings for stride 32
         if 2**levels != stride or len(widths) != levels + 1:
             raise ValueError(f"unet decoder: stride {stride} needs {levels + 1} widths, got {list(widths)}")
         check_variant(norm, dropout)
         block = functools.partial(conv_block, norm=norm, dropout=dropout, upsample=upsample)
-        self.head = block(in_channels, widths[0], up=False)
+        self.head = block(in_channels + self.hint_channels, widths[0], up=False)
+        self.build_global_layer(widths[0])
         self.strides = [stride >> (i + 1) for i in range(levels)]  # 16, 8, 4, 2, 1
         self.strides = [s for s in self.strides if s >= output_stride]  # stop at the output's resolution
         if skip_strides is not None:
@@ -59,7 +65,8 @@ class UNetDecoder(DecoderBase):
                 )
             self.skip_channels = {s: c for s, c in self.skip_channels.items() if s in skip_strides}
         self.ups = nn.ModuleList(
-            block(widths[i] + self.skip_channels.get(s, 0), widths[i + 1], up=True) for i, s in enumerate(self.strides)
+            block(widths[i] + self.skip_channels.get(s, 0) + self.hint_channels, widths[i + 1], up=True)
+            for i, s in enumerate(self.strides)
         )
         self.out = conv_block(
             widths[len(self.strides)],
@@ -76,13 +83,15 @@ class UNetDecoder(DecoderBase):
     def skip_strides_used(self) -> tuple[int, ...]:
         return tuple(s for s in self.strides if s in self.skip_channels)
 
-    def forward(self, features: torch.Tensor, skips: Mapping[int, torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(
+        self, features: torch.Tensor, skips: Mapping[int, torch.Tensor] | None = None, hints: Hints | None = None
+    ) -> torch.Tensor:
         skips = skips or {}
-        x = self.head(features)
+        x = self.inject_global(self.head(self.with_hints(features, hints, self.stride)), hints)
         for stride, up in zip(self.strides, self.ups, strict=True):
             upsample, rest = up[0], up[1:]
             x = upsample(x)
             if stride in self.skip_channels:
                 x = torch.cat([x, skips[stride].to(x.dtype)], dim=1)
-            x = rest(x)
+            x = rest(self.with_hints(x, hints, stride))
         return self.out(x)

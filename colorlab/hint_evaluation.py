@@ -1,0 +1,156 @@
+"""Evaluation with hints: N points revealed from the truth, every metric per N, as Zhang et al. 2017
+measured user-guided colorization (PSNR against the number of points).
+
+Per batch the encoder runs once; the decoder runs once per N. Beside the model, the non-learned hint
+baseline: the model's own zero-hint colours with each point's colour blended in by a Gaussian
+(`colorlab.hints.gaussian_blend`). A model that takes no hints is measured by that baseline alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import torch
+
+from colorlab import ab_grid
+from colorlab import hints as hint_maps
+from colorlab.ab_grid import ColorStats
+from colorlab.evaluation import METRIC_KEYS, Truth, paired_differences, score_batch, summarise
+from colorlab.nets import Colorizer
+from colorlab.threads import read_ahead
+
+MODEL, BLEND = "model", "gaussian blend"
+MAX_POINTS = 1024
+
+
+def check_counts(counts: Sequence[int]) -> list[int]:
+    """The hint counts of a sweep: whole numbers in 0..MAX_POINTS, sorted, each once."""
+    if isinstance(counts, str | bytes) or not isinstance(counts, Sequence) or not counts:
+        raise ValueError(f"hints={counts!r}: give a list of point counts, e.g. hints=[0,1,5,10]")
+    for count in counts:
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_POINTS:
+            raise ValueError(f"hints={list(counts)}: each count must be a whole number in 0..{MAX_POINTS}")
+    return sorted(set(counts))
+
+
+@torch.no_grad()
+def sweep(
+    model: Colorizer,
+    batches: Iterable[torch.Tensor],
+    stats: ColorStats,
+    counts: Sequence[int],
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    patch: int = 6,
+    sigma: float = 24.0,
+    global_hint: str | torch.Tensor | None = None,
+    temperature: float | None = None,
+) -> dict[int, dict[str, list[dict[str, float]]]]:
+    """{N: {predictor: one dict of metrics per image}} for each count N of points revealed from the truth
+    (`patch` px squares at random locations, `hints.reveal` with `seed`: the same points for every model).
+
+    `global_hint`: None, "truth" (each photo's own colour distribution: an oracle) or a (GLOBAL_CHANNELS,)
+    distribution (a reference photo's), given with every N to a model that takes hints."""
+    counts = check_counts(counts)
+    weights = ab_grid.inverse_prior_weights(stats.prior).float()
+    records: dict[int, dict[str, list[dict[str, float]]]] = {n: {} for n in counts}
+    learned = model.takes_hints
+    first = 0
+    for rgb in read_ahead(batches):
+        truth = Truth.of(rgb.to(device), weights)
+        size = tuple(truth.lightness.shape[-2:])
+        features, skips = model.encode(truth.lightness)
+        given = _global(global_hint, truth.ab)
+        automatic = model.to_ab(model.decode_features(features, skips), size, temperature).float()
+        for n in counts:
+            revealed = hint_maps.reveal(truth.ab, n, seed, patch, first)
+            predictions = {BLEND: hint_maps.gaussian_blend(automatic, revealed, sigma, patch * patch)}
+            if learned:
+                hints = revealed.with_global(given)
+                output = model.decode_features(features, skips, hints)
+                predictions = {MODEL: model.to_ab(output, size, temperature).float(), **predictions}
+            for name, pred in predictions.items():
+                scores = score_batch(truth, pred)
+                table = torch.stack([scores[key].double() for key in METRIC_KEYS], 1).cpu().tolist()
+                records[n].setdefault(name, []).extend(dict(zip(METRIC_KEYS, row, strict=True)) for row in table)
+        first += rgb.shape[0]
+    return records
+
+
+def _global(global_hint: str | torch.Tensor | None, truth_ab: torch.Tensor) -> torch.Tensor | None:
+    if global_hint is None:
+        return None
+    if isinstance(global_hint, str):
+        if global_hint != "truth":
+            raise ValueError(f"global_hint={global_hint!r}: use truth, or a photo's colour distribution")
+        return hint_maps.distribution(truth_ab)
+    return global_hint.to(truth_ab.device).view(1, -1).expand(truth_ab.shape[0], -1)
+
+
+def summarise_sweep(
+    records: dict[int, dict[str, list[dict[str, float]]]], bootstrap: int = 1000, seed: int = 0
+) -> dict[str, dict]:
+    """Means with 95% intervals per N and predictor, and the paired differences that say what the hints
+    bought: each predictor against its own zero-point result, and the model against the blend baseline."""
+    curves = {
+        str(n): {name: summarise(rows, bootstrap, seed) for name, rows in by_name.items()}
+        for n, by_name in records.items()
+    }
+    differences: dict[str, dict] = {}
+    zero = records.get(0)
+    for n, by_name in records.items():
+        pairs = {}
+        if MODEL in by_name:
+            pairs[f"{MODEL} - {BLEND}"] = paired_differences(by_name[MODEL], by_name[BLEND], bootstrap, seed)
+        if zero is not None:
+            for name, rows in by_name.items():
+                pairs[f"{name} - {name} at 0"] = paired_differences(rows, zero[name], bootstrap, seed)
+        differences[str(n)] = pairs
+    return {"curves": curves, "differences": differences}
+
+
+def format_sweep(summary: dict[str, dict]) -> str:
+    """A plain-text table: PSNR and AuC per N and predictor, with the paired gains."""
+    lines = ["points  predictor          PSNR (dB)  AuC (%)  gain over 0 points (PSNR, paired 95%)"]
+    for n, by_name in summary["curves"].items():
+        for name, metrics in by_name.items():
+            gain = summary["differences"][n].get(f"{name} - {name} at 0", {}).get("psnr")
+            gain_text = f"{gain['mean']:+.2f} [{gain['ci_low']:+.2f}, {gain['ci_high']:+.2f}]" if gain else ""
+            lines.append(
+                f"{n:>6}  {name:<17}  {metrics['psnr']['mean']:9.2f}  {metrics['auc']['mean']:7.2f}  {gain_text}"
+            )
+    return "\n".join(lines)
+
+
+def plot_hint_curves(runs: dict[str, dict], path: Path) -> None:
+    """PSNR and AuC against the number of points, one colour per run: the model solid with its 95%
+    band, its Gaussian-blend baseline dashed. `runs`: {name: the "hints" entry of its metrics.json}."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for (name, entry), color in zip(runs.items(), colors * 4, strict=False):
+        counts = [int(n) for n in entry["curves"]]
+        for ax, key, label in zip(axes, ("psnr", "auc"), ("PSNR (dB)", "AuC (%)"), strict=True):
+            for predictor, style in ((MODEL, "-"), (BLEND, "--")):
+                rows = [entry["curves"][str(n)].get(predictor) for n in counts]
+                if any(row is None for row in rows):
+                    continue
+                mean = [row[key]["mean"] for row in rows]
+                ax.plot(counts, mean, style, color=color, marker="o", ms=3, label=f"{name}: {predictor}")
+                if predictor == MODEL:
+                    low, high = [row[key]["ci_low"] for row in rows], [row[key]["ci_high"] for row in rows]
+                    ax.fill_between(counts, low, high, color=color, alpha=0.15)
+            ax.set_xscale("symlog", linthresh=1)
+            ax.set_xlabel("points revealed from the truth")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Guided colorization: quality against the number of points")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,213 @@
+"""A user's hints for one photo: points (where, which colour, how large) and a reference photo, turned
+into the network's `colorlab.hints.Hints` at its input size.
+
+A point's x and y are in the photo's own pixels, or fractions of its sides when both are in [0, 1]
+and given as decimals; its colour is `#rrggbb` (its ab is taken at the photo's own lightness there,
+pulled into the displayable gamut) or `[a, b]` in CIE ab units. The radius is in the photo's pixels
+(default: about 1% of its short side).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kornia
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from colorlab import hints as hint_maps
+from colorlab.color import AB_SCALE, rgb_to_lab
+from colorlab.hints import Hints
+
+HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+MAX_POINTS = 1024
+POINT_KEYS = {"x", "y", "color", "radius"}
+
+
+class HintError(ValueError):
+    """A hint that cannot be used; the message names the point and what is wrong with it."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """A point in the photo's pixels; `rgb` (0-255) or `ab` (CIE units) says its colour."""
+
+    x: float
+    y: float
+    radius: float | None = None
+    rgb: tuple[int, int, int] | None = None
+    ab: tuple[float, float] | None = None
+
+
+def parse_points(items: Any, width: int, height: int, where: str = "hints") -> list[Point]:
+    """A JSON list of {x, y, color, radius?} for a photo of width x height -> Points in its pixels; a
+    HintError naming `where` and the point's index for anything else."""
+    if not isinstance(items, Sequence) or isinstance(items, str | bytes):
+        raise HintError(f'{where}: expected a list of points like {{"x": 10, "y": 20, "color": "#1e90ff"}}')
+    if len(items) > MAX_POINTS:
+        raise HintError(f"{where}: {len(items)} points; at most {MAX_POINTS}")
+    return [_point(item, width, height, f"{where}[{index}]") for index, item in enumerate(items)]
+
+
+def _point(item: Any, width: int, height: int, where: str) -> Point:
+    if not isinstance(item, Mapping):
+        raise HintError(f"{where}: a point is an object with x, y and color")
+    unknown = set(item) - POINT_KEYS
+    if unknown:
+        raise HintError(f"{where}: unknown keys {sorted(map(str, unknown))}; a point has {sorted(POINT_KEYS)}")
+    missing = {"x", "y", "color"} - set(item)
+    if missing:
+        raise HintError(f"{where}: missing {sorted(missing)}")
+    x, y = _number(item["x"], f"{where}.x"), _number(item["y"], f"{where}.y")
+    if isinstance(item["x"], float) and isinstance(item["y"], float) and 0 <= x <= 1 and 0 <= y <= 1:
+        x, y = x * (width - 1), y * (height - 1)  # fractions of the sides
+    if not (0 <= x <= width - 1 and 0 <= y <= height - 1):
+        raise HintError(f"{where}: ({item['x']}, {item['y']}) lies outside the {width}x{height} photo")
+    radius = None
+    if item.get("radius") is not None:
+        radius = _number(item["radius"], f"{where}.radius")
+        if not 0 < radius <= max(width, height):
+            raise HintError(f"{where}.radius={item['radius']}: must be > 0 and at most the photo's side")
+    color = item["color"]
+    if isinstance(color, str):
+        if not HEX.match(color):
+            raise HintError(f"{where}.color={color!r}: use #rrggbb or [a, b]")
+        rgb = tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
+        return Point(x, y, radius, rgb=rgb)
+    if isinstance(color, Sequence) and len(color) == 2:
+        a, b = (_number(v, f"{where}.color") for v in color)
+        if not (-128 <= a <= 127 and -128 <= b <= 127):
+            raise HintError(f"{where}.color={list(color)}: a and b must be in [-128, 127]")
+        return Point(x, y, radius, ab=(a, b))
+    raise HintError(f"{where}.color={color!r}: use #rrggbb or [a, b]")
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        raise HintError(f"{where}={value!r}: must be a number")
+    return float(value)
+
+
+def default_radius(width: int, height: int) -> float:
+    return max(1.0, 0.01 * min(width, height))
+
+
+def ab_at_lightness(rgb: tuple[int, int, int], lightness: float) -> tuple[float, float]:
+    """The ab (CIE units) of an sRGB colour, with its chroma reduced until it is displayable at the
+    photo's `lightness` (0-100): a bright yellow on a dark blanket becomes the darker yellow there."""
+    colour = torch.tensor(rgb, dtype=torch.uint8).view(1, 3, 1, 1)
+    _, ab = rgb_to_lab(colour)
+    ab = ab.view(2) * AB_SCALE
+    for scale in torch.linspace(1.0, 0.0, 41):
+        lab = torch.cat([torch.tensor([lightness]), ab * scale]).view(1, 3, 1, 1)
+        rgb_out = kornia.color.lab_to_rgb(lab, clip=False)
+        if bool(((rgb_out >= -1e-3) & (rgb_out <= 1 + 1e-3)).all()):
+            ab = ab * scale
+            break
+    return float(ab[0]), float(ab[1])
+
+
+def local_hints(points: Sequence[Point], lightness: torch.Tensor, photo_size: tuple[int, int]) -> Hints:
+    """Points in a (width, height) photo -> Hints at the network input's size, from its L/100 (1,1,h,w):
+    each point a square of its radius, scaled to the network's pixels (at least one)."""
+    _, _, h, w = lightness.shape
+    width, height = photo_size
+    ab = torch.zeros(1, 2, h, w, device=lightness.device)
+    mask = torch.zeros(1, 1, h, w, device=lightness.device)
+    for point in points:
+        radius = point.radius if point.radius is not None else default_radius(width, height)
+        left, right = _span(point.x, radius, width, w)
+        top, bottom = _span(point.y, radius, height, h)
+        if point.ab is not None:
+            a, b = point.ab
+        else:
+            light = float(lightness[0, 0, top:bottom, left:right].mean()) * 100
+            a, b = ab_at_lightness(point.rgb, light)
+        ab[0, 0, top:bottom, left:right] = a / AB_SCALE
+        ab[0, 1, top:bottom, left:right] = b / AB_SCALE
+        mask[0, 0, top:bottom, left:right] = 1.0
+    return Hints(ab, mask)
+
+
+def _span(coordinate: float, radius: float, photo_side: int, side: int) -> tuple[int, int]:
+    """[first, last) network pixels whose centres lie within `radius` photo pixels of the point (at
+    least the one it falls in)."""
+    scale = side / photo_side
+    centre, r = (coordinate + 0.5) * scale, radius * scale
+    first, last = int(np.ceil(centre - r - 0.5)), int(np.floor(centre + r - 0.5)) + 1
+    if last <= first:
+        first = int(np.floor(centre))
+        last = first + 1
+    return max(0, min(first, side - 1)), max(1, min(last, side))
+
+
+def reference_distribution(image: Image.Image, side: int = 256) -> torch.Tensor:
+    """A reference photo's colour distribution (GLOBAL_CHANNELS,): the global hint that asks for its
+    colours. Read at `side` px on the short side: the distribution, not the detail, matters."""
+    rgb = np.asarray(image.convert("RGB"))
+    tensor = torch.from_numpy(rgb.copy()).permute(2, 0, 1).unsqueeze(0)
+    scale = side / min(tensor.shape[-2:])
+    if scale < 1:
+        size = (max(1, round(tensor.shape[-2] * scale)), max(1, round(tensor.shape[-1] * scale)))
+        tensor = F.interpolate(tensor.float(), size=size, mode="area").round().clamp(0, 255).to(torch.uint8)
+    _, ab = rgb_to_lab(tensor)
+    return hint_maps.distribution(ab)[0]
+
+
+def network_hints(
+    points: Sequence[Point] | None,
+    reference: torch.Tensor | None,
+    lightness: torch.Tensor,
+    photo_size: tuple[int, int],
+) -> Hints:
+    """The Hints for one photo at its network size: its points, and the reference's distribution."""
+    hints = local_hints(points or (), lightness, photo_size)
+    if reference is not None:
+        hints = hints.with_global(reference.to(lightness.device).view(1, -1))
+    return hints
+
+
+MAX_HINTS_FILE_BYTES = 10_000_000
+
+
+def read_hints_file(
+    path: str | Path, photos: Sequence[Path], size_of: Callable[[Path], tuple[int, int]]
+) -> dict[Path, list[Point]]:
+    """A hints file -> {photo: its Points}, every point checked against its photo's (width, height)
+    as `size_of` reads it.
+
+    The file is JSON: an object from photo names (as given, relative to an input folder, or the file
+    name alone) to lists of points; or, for a single photo, the list itself. A name that matches no
+    input photo, or matches two, is refused, as is any bad point: HintError naming the file and point.
+    """
+    path = Path(path)
+    if path.stat().st_size > MAX_HINTS_FILE_BYTES:
+        raise HintError(f"hints={path}: larger than {MAX_HINTS_FILE_BYTES:,} bytes")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise HintError(f"hints={path}: not a JSON file ({err})") from err
+    if isinstance(data, list):
+        if len(photos) != 1:
+            raise HintError(f"hints={path}: a list of points needs exactly one input photo; "
+                            f"for {len(photos)} photos give an object {{\"photo.jpg\": [points]}}")  # fmt: skip
+        data = {str(photos[0]): data}
+    if not isinstance(data, dict):
+        raise HintError(f"hints={path}: expected an object from photo names to lists of points")
+    found: dict[Path, list[Point]] = {}
+    for name, items in data.items():
+        matches = [p for p in photos if str(p) == name or p.as_posix().endswith("/" + name) or p.name == name]
+        if len(matches) != 1:
+            why = "matches no input photo" if not matches else f"matches {len(matches)} input photos"
+            raise HintError(f"hints={path}: {name!r} {why}")
+        (photo,) = matches
+        width, height = size_of(photo)
+        found[photo] = parse_points(items, width, height, f"hints={path}: {name}")
+    return found
