@@ -18,6 +18,8 @@ from pathlib import Path
 from PIL import Image
 
 from colorlab.data.images import open_image
+from colorlab.inference.guidance import Point, parse_points, reference_distribution
+from colorlab.inference.guided import GuidedPhoto
 from colorlab.inference.photo import colorize_image
 from colorlab.nets.colorizer import Colorizer
 
@@ -140,5 +142,125 @@ def build_app(model: Colorizer, name: str, max_pixels: int, store: ResultFolders
                 slider = gr.ImageSlider(label="gray | color (first photo)", type="pil", elem_id="slider")
                 results = gr.File(label="Results (original resolution)", file_count="multiple", elem_id="results")
         button.click(run, [files, saturation, temperature], [slider, results, status], concurrency_limit=1)
+        if model.takes_hints:
+            guided_section(model, max_pixels, saturation, temperature, trained_temperature, store)
     page.queue(default_concurrency_limit=1)
     return page
+
+
+def point_label(number: int, point: Point) -> str:
+    colour = "#%02x%02x%02x" % point.rgb if point.rgb is not None else f"ab {point.ab}"
+    return f"{number}: ({point.x:.0f}, {point.y:.0f}) {colour}"
+
+
+def guided_section(model: Colorizer, max_pixels: int, saturation, temperature, trained_temperature, store) -> None:
+    """Guide the colours: click the photo to drop a point in the picked colour; points are listed,
+    removable one by one, with undo and clear; an optional reference photo; the result follows each
+    change. The photo's encoder features are kept, so a change re-runs only the decoder."""
+    import gradio as gr
+
+    gr.Markdown(
+        "## Guide the colours\nUpload a photo, pick a colour, and click where it belongs. "
+        "A reference photo (optional) asks for its colours."
+    )
+    held = gr.State(None, time_to_live=1800)  # this visitor's GuidedPhoto
+    points = gr.State([], time_to_live=1800)
+    with gr.Row():
+        with gr.Column():
+            photo = gr.Image(
+                label="Photo: click to place a point", type="pil", sources=["upload"], elem_id="guide_photo"
+            )
+            with gr.Row():
+                colour = gr.ColorPicker(value="#1e90ff", label="Point colour", elem_id="point_colour")
+                radius = gr.Slider(
+                    1, 50, value=4, step=1, label="Point radius (px of the photo)", elem_id="point_radius"
+                )
+            listed = gr.Dropdown([], label="Points", elem_id="points", interactive=True)
+            with gr.Row():
+                remove = gr.Button("Remove point", elem_id="remove_point")
+                undo = gr.Button("Undo", elem_id="undo_point")
+                clear = gr.Button("Clear", elem_id="clear_points")
+            reference = gr.Image(
+                label="Reference photo (optional)", type="pil", sources=["upload"], elem_id="reference"
+            )
+        with gr.Column():
+            result = gr.Image(label="Guided result", type="pil", interactive=False, elem_id="guided_result")
+            download = gr.File(label="Result (original resolution)", elem_id="guided_download")
+            note = gr.Markdown(elem_id="guided_status")
+
+    def chosen_temperature(value):
+        return float(value) if trained_temperature is not None else None
+
+    def render(guided: GuidedPhoto | None, marks, ref, sat, temp):
+        if guided is None:
+            return None, None, gr.update(choices=[], value=None), None, "Upload a photo to guide."
+        distribution = reference_distribution(ref) if ref is not None else None
+        chosen = chosen_temperature(temp)
+        colored = guided.colorize(marks, distribution, float(sat), chosen)
+        out_dir = store.new_request()
+        target = out_dir / "guided_color.png"
+        guided.colorize(marks, distribution, float(sat), chosen, full=True).save(target)
+        store.prune(keep=out_dir)
+        labels = [point_label(i, p) for i, p in enumerate(marks, start=1)]
+        text = f"{len(marks)} point(s)" + (", with a reference photo" if ref is not None else "") + "."
+        return guided.marked(marks), colored, gr.update(choices=labels, value=None), str(target), text
+
+    def load(image, ref, sat, temp):
+        if image is None:
+            return (None, [], *render(None, [], None, sat, temp))
+        try:
+            if image.width * image.height > max_pixels:
+                raise ValueError(f"{image.width}x{image.height} is more than max_pixels={max_pixels:,}")
+            guided = GuidedPhoto(model, image)
+        except (OSError, ValueError) as err:
+            return (None, [], None, None, gr.update(choices=[], value=None), None, f"Could not use this photo: {err}")
+        return (guided, [], *render(guided, [], ref, sat, temp))
+
+    def add(guided, marks, hex_colour, size, ref, sat, temp, event: gr.SelectData):
+        if guided is None:
+            return marks, *render(None, marks, ref, sat, temp)
+        x, y = guided.to_photo(*event.index[:2])
+        try:
+            (point,) = parse_points([{"x": float(round(x)), "y": float(round(y)), "color": to_hex(hex_colour),
+                                      "radius": float(size)}], guided.width, guided.height, "point")  # fmt: skip
+        except ValueError as err:
+            return marks, *render(guided, marks, ref, sat, temp)[:4], f"Could not place the point: {err}"
+        marks = [*marks, point]
+        return marks, *render(guided, marks, ref, sat, temp)
+
+    add.__annotations__["event"] = gr.SelectData  # Gradio passes the click by this type (a string here)
+
+    def drop(guided, marks, label, ref, sat, temp):
+        if label:
+            index = int(str(label).split(":", 1)[0]) - 1
+            marks = [p for i, p in enumerate(marks) if i != index]
+        return marks, *render(guided, marks, ref, sat, temp)
+
+    def undo_last(guided, marks, ref, sat, temp):
+        return marks[:-1], *render(guided, marks[:-1], ref, sat, temp)
+
+    def clear_all(guided, marks, ref, sat, temp):
+        return [], *render(guided, [], ref, sat, temp)
+
+    def refresh(guided, marks, ref, sat, temp):
+        return render(guided, marks, ref, sat, temp)
+
+    shown = [photo, result, listed, download, note]
+    settings = [reference, saturation, temperature]
+    photo.upload(load, [photo, *settings], [held, points, *shown], concurrency_limit=1)
+    photo.select(add, [held, points, colour, radius, *settings], [points, *shown], concurrency_limit=1)
+    remove.click(drop, [held, points, listed, *settings], [points, *shown], concurrency_limit=1)
+    undo.click(undo_last, [held, points, *settings], [points, *shown], concurrency_limit=1)
+    clear.click(clear_all, [held, points, *settings], [points, *shown], concurrency_limit=1)
+    reference.change(refresh, [held, points, *settings], shown, concurrency_limit=1)
+
+
+def to_hex(colour: str) -> str:
+    """A colour picker's value (#rrggbb, #rgb or rgba(r, g, b, a)) as #rrggbb."""
+    colour = str(colour).strip()
+    if colour.startswith("rgb"):
+        parts = colour[colour.index("(") + 1 : colour.index(")")].split(",")
+        return "#" + "".join(f"{min(255, max(0, round(float(v)))):02x}" for v in parts[:3])
+    if len(colour) == 4 and colour.startswith("#"):
+        return "#" + "".join(c * 2 for c in colour[1:])
+    return colour

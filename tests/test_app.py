@@ -183,3 +183,94 @@ def test_the_shipped_model_colorizes_on_the_page_at_its_own_temperature(browser,
     with serve("pretrained:cats", tmp_path) as url:
         browser.get(url)
         upload_and_wait(browser, [photo], "Colorized 1 of 1")
+
+
+def image_of(driver, selector: str) -> np.ndarray | None:
+    """The picture an <img> inside `selector` shows, fetched as the browser would (None: none yet)."""
+    import base64
+
+    from selenium.webdriver.common.by import By
+
+    found = driver.find_elements(By.CSS_SELECTOR, f"{selector} img")
+    source = found[0].get_attribute("src") if found else None
+    if not source:
+        return None
+    if source.startswith("data:"):
+        data = base64.b64decode(source.split(",", 1)[1])
+    else:
+        with urllib.request.urlopen(source, timeout=30) as response:
+            data = response.read()
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float64)
+
+
+def wait_for_change(driver, selector: str, before: np.ndarray | None, seconds: float = 90) -> np.ndarray:
+    """Wait until the picture in `selector` differs from `before`; return it."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        now = image_of(driver, selector)
+        if now is not None and (before is None or now.shape != before.shape or np.abs(now - before).max() > 0):
+            return now
+        time.sleep(0.5)
+    raise AssertionError(f"{selector} never changed")
+
+
+def click_at(driver, selector: str, fx: float, fy: float) -> None:
+    """Click the picture in `selector` at fractions (fx, fy) of its width and height."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    picture = driver.find_element(By.CSS_SELECTOR, f"{selector} img")
+    width, height = picture.size["width"], picture.size["height"]
+    ActionChains(driver).move_to_element_with_offset(
+        picture, int((fx - 0.5) * width), int((fy - 0.5) * height)
+    ).click().perform()
+
+
+def blueness(rgb: np.ndarray) -> float:
+    return float((rgb[..., 2] - (rgb[..., 0] + rgb[..., 1]) / 2).mean())
+
+
+def guide_in_browser(driver, url: str, photo: Path, point: tuple[float, float]) -> dict[str, np.ndarray]:
+    """Upload `photo` to the guided section, place a saturated blue point at `point` (fractions), then
+    remove it: the result before, with and after the point."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    located = expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#guide_photo input[type=file]"))
+    WebDriverWait(driver, 60).until(located).send_keys(str(photo))
+    automatic = wait_for_change(driver, "#guided_result", None)
+    driver.find_element(By.CSS_SELECTOR, "#point_colour button.dialog-button").click()  # open the picker
+    typed = driver.find_element(By.CSS_SELECTOR, "#point_colour input[type=text]")
+    typed.send_keys(Keys.CONTROL, "a")
+    typed.send_keys("#0000ff", Keys.ENTER)  # its hex field, as a user types it
+    driver.find_element(By.CSS_SELECTOR, "#guided_status").click()  # close it
+    swatch = driver.find_element(By.CSS_SELECTOR, "#point_colour button.dialog-button")
+    WebDriverWait(driver, 10).until(lambda _: "0, 0, 255" in swatch.get_attribute("style"))
+    time.sleep(0.5)
+    click_at(driver, "#guide_photo", *point)
+    guided = wait_for_change(driver, "#guided_result", automatic)
+    assert "1 point(s)" in driver.find_element(By.CSS_SELECTOR, "#guided_status").text
+    driver.find_element(By.CSS_SELECTOR, "#undo_point").click()
+    restored = wait_for_change(driver, "#guided_result", guided)
+    assert "0 point(s)" in driver.find_element(By.CSS_SELECTOR, "#guided_status").text
+    return {"automatic": automatic, "guided": guided, "restored": restored}
+
+
+def test_guided_colorizing_in_a_real_browser(browser, tmp_path):
+    """A model that takes hints gets the guided section: a click places a point, the result changes,
+    undo brings the automatic colours back exactly."""
+    from colorlab import model_file
+    from tests.test_hints import hint_net
+
+    model = tmp_path / "hints.ckpt"
+    model_file.save(model, hint_net(strong=True), variant="unet_hints")
+    photo = tmp_path / "cat.png"
+    Image.fromarray(smooth_image(128, 3)).save(photo)
+    with serve(str(model), tmp_path) as url:
+        shots = guide_in_browser(browser, url, photo, (0.3, 0.4))
+    assert shots["guided"].shape == shots["automatic"].shape == (128, 128, 3)
+    assert np.abs(shots["guided"] - shots["automatic"]).max() > 0
+    assert np.abs(shots["restored"] - shots["automatic"]).max() <= 1  # the automatic colours again

@@ -34,7 +34,8 @@ def random_ab(batch: int = 3, size: int = 64, seed: int = 0) -> torch.Tensor:
     return torch.rand(batch, 2, size, size, generator=generator) * 1.2 - 0.6
 
 
-def hint_net(unet: bool = True, seed: int = 0) -> Colorizer:
+def hint_net(unet: bool = True, seed: int = 0, strong: bool = False) -> Colorizer:
+    """A small random hint model; `strong` makes the local hints weigh heavily (a visible effect)."""
     torch.manual_seed(seed)
     if unet:
         decoder = functools.partial(UNetDecoder, widths=[64, 32, 32, 16, 16, 16], skip_strides=[16, 8, 4], hints=True)
@@ -47,6 +48,11 @@ def hint_net(unet: bool = True, seed: int = 0) -> Colorizer:
     for layer in net.decoder.global_layer:  # away from the zero start, so the global hint has an effect
         if isinstance(layer, torch.nn.Linear):
             torch.nn.init.normal_(layer.weight, std=0.05)
+    if strong:
+        with torch.no_grad():
+            for conv in net.decoder.modules():
+                if isinstance(conv, torch.nn.Conv2d) and conv.in_channels > hint_maps.LOCAL_CHANNELS + 2:
+                    conv.weight[:, -hint_maps.LOCAL_CHANNELS :] *= 100  # the hint channels come last
     return net.eval()
 
 

@@ -1,0 +1,82 @@
+"""One photo held for guided colorizing: its encoder features are computed once, so every change of
+points or reference re-runs only the decoder (what the web page does on each click)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from colorlab.inference.guidance import Point, default_radius, network_hints
+from colorlab.inference.photo import (
+    assemble,
+    default_size,
+    network_lightness,
+    network_size,
+    recombine,
+    split_alpha,
+)
+from colorlab.nets.colorizer import Colorizer
+
+
+class GuidedPhoto:
+    """A photo, its network-size L and the frozen encoder's features of it; `colorize` applies hints.
+
+    `preview_side` bounds the side of what `colorize` returns (the page shows a preview; `full` gives
+    the original resolution)."""
+
+    def __init__(self, model: Colorizer, image: Image.Image, size: int | None = None, preview_side: int = 1024) -> None:
+        if not model.takes_hints:
+            raise ValueError("this model does not take hints: guided colorizing needs a model trained with them")
+        self.model = model
+        self.rgb, self.alpha = split_alpha(image)
+        self.height, self.width = self.rgb.shape[:2]
+        shape = network_size(self.height, self.width, default_size(model, size), model.stride)
+        self.lightness = network_lightness([self.rgb], shape, model.device)
+        with torch.no_grad():
+            self.features, self.skips = model.encode(self.lightness)
+        scale = min(1.0, preview_side / max(self.width, self.height))
+        self.preview_size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
+        self.preview_rgb = np.array(Image.fromarray(self.rgb).resize(self.preview_size, Image.Resampling.BILINEAR))
+
+    @torch.no_grad()
+    def ab(self, points: Sequence[Point] = (), reference: torch.Tensor | None = None, temperature: float | None = None):
+        """ab/128 (1,2,h,w) at the network size: the decoder alone, on the stored features."""
+        hints = network_hints(points, reference, self.lightness, (self.width, self.height))
+        output = self.model.decode_features(self.features, self.skips, hints)
+        return self.model.to_ab(output, tuple(self.lightness.shape[-2:]), temperature).float()
+
+    def colorize(
+        self,
+        points: Sequence[Point] = (),
+        reference: torch.Tensor | None = None,
+        saturation: float = 1.0,
+        temperature: float | None = None,
+        full: bool = False,
+    ) -> Image.Image:
+        """The colorized photo with these hints: at the preview size, or the original one (`full`)."""
+        ab = self.ab(points, reference, temperature)
+        if full:
+            return assemble(self.rgb, recombine(self.rgb, ab, saturation), self.alpha, side_by_side=False)
+        return Image.fromarray(recombine(self.preview_rgb, ab, saturation))
+
+    def marked(self, points: Sequence[Point]) -> Image.Image:
+        """The gray preview with each point drawn as a ring in its colour, numbered (what the user clicks on)."""
+        gray = Image.fromarray(self.preview_rgb).convert("L").convert("RGB")
+        draw = ImageDraw.Draw(gray)
+        scale = self.preview_size[0] / self.width
+        for number, point in enumerate(points, start=1):
+            x, y = point.x * scale, point.y * scale
+            r = max(4.0, (point.radius or default_radius(self.width, self.height)) * scale)
+            fill = tuple(point.rgb) if point.rgb is not None else (255, 255, 255)
+            draw.ellipse((x - r, y - r, x + r, y + r), outline=(0, 0, 0), width=3)
+            draw.ellipse((x - r + 1, y - r + 1, x + r - 1, y + r - 1), outline=fill, width=2)
+            draw.text((x + r + 2, y - r), str(number), fill=(255, 255, 0))
+        return gray
+
+    def to_photo(self, x: float, y: float) -> tuple[float, float]:
+        """A click on the preview (its pixels) -> the photo's own pixels."""
+        scale = self.width / self.preview_size[0]
+        return min(self.width - 1, x * scale), min(self.height - 1, y * scale)
