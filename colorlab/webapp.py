@@ -149,7 +149,7 @@ def build_app(model: Colorizer, name: str, max_pixels: int, store: ResultFolders
 
 
 def point_label(number: int, point: Point) -> str:
-    colour = "#%02x%02x%02x" % point.rgb if point.rgb is not None else f"ab {point.ab}"
+    colour = "#{:02x}{:02x}{:02x}".format(*point.rgb) if point.rgb is not None else f"ab {point.ab}"
     return f"{number}: ({point.x:.0f}, {point.y:.0f}) {colour}"
 
 
