@@ -3,7 +3,9 @@ measured user-guided colorization (PSNR against the number of points).
 
 Per batch the encoder runs once; the decoder runs once per N. Beside the model, the non-learned hint
 baseline: the model's own zero-hint colours with each point's colour blended in by a Gaussian
-(`colorlab.hints.gaussian_blend`). A model that takes no hints is measured by that baseline alone.
+(`colorlab.hints.gaussian_blend`), and the model's guided colours blended the same way ("model +
+blend": what the points give when their colours are also pinned around them). A model that takes
+no hints is measured by the baseline alone.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from colorlab.evaluation import METRIC_KEYS, Truth, paired_differences, score_ba
 from colorlab.nets import Colorizer
 from colorlab.threads import read_ahead
 
-MODEL, BLEND = "model", "gaussian blend"
+MODEL, BLEND, PINNED = "model", "gaussian blend", "model + blend"
 MAX_POINTS = 1024
 
 
@@ -69,7 +71,9 @@ def sweep(
             if learned:
                 hints = revealed.with_global(given)
                 output = model.decode_features(features, skips, hints)
-                predictions = {MODEL: model.to_ab(output, size, temperature).float(), **predictions}
+                guided = model.to_ab(output, size, temperature).float()
+                pinned = hint_maps.gaussian_blend(guided, revealed, sigma, patch * patch)
+                predictions = {MODEL: guided, PINNED: pinned, **predictions}
             for name, pred in predictions.items():
                 scores = score_batch(truth, pred)
                 table = torch.stack([scores[key].double() for key in METRIC_KEYS], 1).cpu().tolist()
@@ -101,8 +105,9 @@ def summarise_sweep(
     zero = records.get(0)
     for n, by_name in records.items():
         pairs = {}
-        if MODEL in by_name:
-            pairs[f"{MODEL} - {BLEND}"] = paired_differences(by_name[MODEL], by_name[BLEND], bootstrap, seed)
+        for name in (MODEL, PINNED):
+            if name in by_name:
+                pairs[f"{name} - {BLEND}"] = paired_differences(by_name[name], by_name[BLEND], bootstrap, seed)
         if zero is not None:
             for name, rows in by_name.items():
                 pairs[f"{name} - {name} at 0"] = paired_differences(rows, zero[name], bootstrap, seed)
@@ -125,7 +130,7 @@ def format_sweep(summary: dict[str, dict]) -> str:
 
 def plot_hint_curves(runs: dict[str, dict], path: Path) -> None:
     """PSNR and AuC against the number of points, one colour per run: the model solid with its 95%
-    band, its Gaussian-blend baseline dashed. `runs`: {name: the "hints" entry of its metrics.json}."""
+    band, the model + blend dash-dotted, the Gaussian-blend baseline dashed. `runs`: {name: the "hints" entry of its metrics.json}."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -136,7 +141,7 @@ def plot_hint_curves(runs: dict[str, dict], path: Path) -> None:
     for (name, entry), color in zip(runs.items(), colors * 4, strict=False):
         counts = [int(n) for n in entry["curves"]]
         for ax, key, label in zip(axes, ("psnr", "auc"), ("PSNR (dB)", "AuC (%)"), strict=True):
-            for predictor, style in ((MODEL, "-"), (BLEND, "--")):
+            for predictor, style in ((MODEL, "-"), (PINNED, "-."), (BLEND, "--")):
                 rows = [entry["curves"][str(n)].get(predictor) for n in counts]
                 if any(row is None for row in rows):
                     continue

@@ -19,7 +19,7 @@ from colorlab import hints as hint_maps
 from colorlab.ab_grid import ColorStats
 from colorlab.checkpoints import load_model
 from colorlab.heads import ClassificationHead
-from colorlab.hint_evaluation import BLEND, MODEL, check_counts, summarise_sweep, sweep
+from colorlab.hint_evaluation import BLEND, MODEL, PINNED, check_counts, summarise_sweep, sweep
 from colorlab.inference import guidance
 from colorlab.inference.photo import colorize_image
 from colorlab.nets import Colorizer, Decoder, UNetDecoder
@@ -206,12 +206,14 @@ def test_a_sweep_runs_the_encoder_once_per_photo_and_reports_the_gains():
     stats = net.color_stats
     records = sweep(net, batches, stats, [0, 2, 10], global_hint="truth")
     assert calls == [2, 2]  # once per batch, for every N
-    assert set(records) == {0, 2, 10} and set(records[0]) == {MODEL, BLEND}
+    assert set(records) == {0, 2, 10} and set(records[0]) == {MODEL, PINNED, BLEND}
     assert records[0][BLEND] != records[0][MODEL]  # the model gets the global hint even at 0 points
     summary = summarise_sweep(records, bootstrap=50)
     assert set(summary["differences"]["10"]) == {
         f"{MODEL} - {BLEND}",
+        f"{PINNED} - {BLEND}",
         f"{MODEL} - {MODEL} at 0",
+        f"{PINNED} - {PINNED} at 0",
         f"{BLEND} - {BLEND} at 0",
     }
     assert summary["differences"]["10"][f"{BLEND} - {BLEND} at 0"]["psnr"]["mean"] > 0  # the truth, blended in
