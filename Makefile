@@ -36,10 +36,13 @@ lint: $(STAMP) ## ruff check and format check
 	$(VENV)/bin/ruff check colorlab tests benchmarks scripts
 	$(VENV)/bin/ruff format --check colorlab tests benchmarks scripts
 
+docs: $(STAMP) ## build the documentation site into site/ (offline; strict: any warning fails)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
 tensorboard: $(STAMP) ## open TensorBoard on all runs under outputs/
 	$(VENV)/bin/tensorboard --logdir outputs
 
 clean: ## remove outputs/ (runs and logs)
 	rm -rf outputs
 
-.PHONY: help install demo test test-slow lint tensorboard clean
+.PHONY: help install demo test test-slow lint docs tensorboard clean

@@ -1,4 +1,4 @@
-"""Building the feature cache vs the bare encoder forward on the same photos. Target (issue 15): >= 0.8.
+"""Building the feature cache vs the bare encoder forward on the same photos. Target: >= 0.8.
 
     python benchmarks/cache_build.py [--root ../shared/data/cats] [--photos 256] [--size 192] [--rounds 5]
 

@@ -1,5 +1,5 @@
 """Photos per second of `colorlab.colorize` on a folder of 500x375 JPEGs, vs the bare model forward.
-Target (issue 15): the pipeline at >= 0.9 of the bare forward, for Lite0 and VGG-16.
+Target: the pipeline at >= 0.9 of the bare forward, for Lite0 and VGG-16.
 
     python benchmarks/colorize_throughput.py [--photos 48] [--encoder efficientnet_lite0|vgg16] [--rounds 5]
 

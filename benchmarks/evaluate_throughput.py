@@ -1,5 +1,5 @@
 """Images per second of `colorlab.evaluate` (the model, three baselines, every metric, 1,000 bootstrap
-resamples) vs the bare model forward on the same photos. Target (issue 15): >= 0.5.
+resamples) vs the bare model forward on the same photos. Target: >= 0.5.
 
     python benchmarks/evaluate_throughput.py [--run pretrained:cats] [--size 224] [--rounds 5]
 

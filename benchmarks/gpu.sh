@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check (issue 15), for a machine lent with a GPU: installs what it needs if missing, runs
+# The GPU check, for a machine lent with a GPU: installs what it needs if missing, runs
 # benchmarks/gpu.py (about 3 minutes on one H200) and prints its table. Nothing in the tests needs it.
 #   bash benchmarks/gpu.sh
 set -euo pipefail

@@ -1,9 +1,9 @@
 """Rebalanced vs regression head: training steps from cached encoder features, same batches, one run.
-Target (issue 11): the rebalanced step at >= 1/3 of the regression step's images/s.
+Target: the rebalanced step at >= 1/3 of the regression step's images/s.
 
     python benchmarks/head_speed.py [--root ../shared/data/cats] [--size 192] [--batch 32] [--steps 10]
 
-Batches are what `data.cache_features=true` serves: EfficientNet-Lite0 features of real CAT photos
+Batches are what `data.cache_features=true` serves: EfficientNet-Lite0 features of real Kaggle cat photos
 (ImageNet weights) and their ab/128 targets; channels-last, Adam; fp32 (`--bf16`: bf16 autocast, as
 `trainer=cpu`; on a CPU without AVX-512 torch runs bf16 convolutions on a slow fallback).
 Also times the soft-encoding alone: the per-pixel distance search vs the lookup table.
@@ -90,7 +90,7 @@ def main() -> None:
     ratios = [ratio(values, name, base, f"{name} / regression") for name in heads if name != base]
     ratios[0].target = 1 / 3
     settings = (
-        f"cached Lite0 features of {args.batch} CAT photos at {args.size} px, decoder up widths {args.up_widths}, "
+        f"cached Lite0 features of {args.batch} Kaggle cat photos at {args.size} px, decoder up widths {args.up_widths}, "
         f"{'bf16' if args.bf16 else 'fp32'} + channels-last, Adam, {args.steps} steps per round"
     )
     report("head_speed", settings, "images/s", values, ratios)

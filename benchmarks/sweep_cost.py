@@ -10,7 +10,7 @@ build, fit, checkpoints) and prints:
 
   E      one frozen-encoder pass over the data (train + val): the centre-only cache build
   D      one decoder epoch from cached features (train + val), from the cached runs' own timings
-  ideal  N(E+D) / (E+N*D) for N decoder-epochs (the issue's ceiling); for the two-view cache also
+  ideal  N(E+D) / (E+N*D) for N decoder-epochs (the ceiling); for the two-view cache also
          N(E+D) / (2E+N*D), the ceiling when the build encodes both views
   achieved = uncached sweep seconds / cached sweep seconds
 

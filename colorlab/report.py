@@ -33,6 +33,7 @@ from colorlab.checkpoints import (  # noqa: E402
     stored_data_config,
 )
 from colorlab.color import gray_rgb, lab_to_rgb, rgb_to_lab  # noqa: E402
+from colorlab.hint_evaluation import plot_hint_curves  # noqa: E402
 from colorlab.results import evaluate_run  # noqa: E402
 from colorlab.run_folder import SUMMARY_FILE  # noqa: E402
 
@@ -323,6 +324,10 @@ def compare(
     plot_curves(runs, out / "curves.png")
     plot_grid(runs, out / "grid.png", split, images, root=grid_root)
     text = markdown(header, rows, runs, split)
+    with_hints = {run.name: run.results["hints"] for run in runs if run.results and "hints" in run.results}
+    if with_hints:  # runs evaluated with a hint sweep (evaluate hints=[...]): their curves side by side
+        plot_hint_curves(with_hints, out / "hint_curves.png")
+        text += "\n![quality against the number of points](hint_curves.png)\n"
     (out / "report.md").write_text(text)
     intro = text.split("\n")[2] if text.split("\n")[2] else ""
     (out / "report.html").write_text(html(header, rows, "colorlab comparison", out, intro))

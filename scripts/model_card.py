@@ -4,7 +4,7 @@
 
 Evaluations (`colorlab.evaluate`, 95% bootstrap intervals, baselines from the model's own training
 statistics): the embedded Oxford-IIIT Pet sample (every photo a test photo; another source than the
-training photos) and the CAT test split (photos the model never saw), 224 px centre crops; and the
+training photos) and the Kaggle cats test split (photos the model never saw), 224 px centre crops; and the
 sample under DDColor's protocol (resized to 256x256) for the field's CF conventions.
 """
 
@@ -92,7 +92,7 @@ def differences(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True)
-    parser.add_argument("--cats-root", help="the CAT photos the model was trained on (for its test split)")
+    parser.add_argument("--cats-root", help="the Kaggle cat photos the model was trained on (for its test split)")
     parser.add_argument("--command", default="", help="the exact training command, for the card")
     parser.add_argument("--run", type=Path, help="the training run: its curves go to docs/<name>_curves.png")
     args = parser.parse_args()
@@ -134,7 +134,7 @@ def main() -> None:
     ]
     titles = {
         "embedded_sample": "Embedded Oxford-IIIT Pet sample (120 photos, another source), 224 px centre crops",
-        "cat_test": "CAT test split (photos never seen in training), 224 px centre crops",
+        "cat_test": "Kaggle cats test split (photos never seen in training), 224 px centre crops",
         "embedded_sample_ddcolor_protocol": "Embedded sample, DDColor's protocol (resized to 256x256)",
     }
     for key, result in results.items():
