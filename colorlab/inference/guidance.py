@@ -211,3 +211,37 @@ def read_hints_file(
         width, height = size_of(photo)
         found[photo] = parse_points(items, width, height, f"hints={path}: {name}")
     return found
+
+
+PIN_SPREAD = 3.0  # a pinned point's Gaussian sigma, in multiples of its radius
+
+
+def pin_points(
+    ab: torch.Tensor, points: Sequence[Point], lightness: torch.Tensor, photo_size: tuple[int, int]
+) -> torch.Tensor:
+    """The network's ab/128 (1,2,h,w) with each point's own colour blended in around it: weight 1 at
+    the point, falling as a Gaussian of sigma PIN_SPREAD x its radius (the same blend the evaluation's
+    baseline uses, per point). Where the network follows a point only part of the way, the user
+    still sees the colour asked for; far from every point the network's colours are untouched."""
+    if not points:
+        return ab
+    _, _, h, w = ab.shape
+    width, height = photo_size
+    ys = (torch.arange(h, device=ab.device, dtype=torch.float32) + 0.5) * height / h  # photo pixels
+    xs = (torch.arange(w, device=ab.device, dtype=torch.float32) + 0.5) * width / w
+    keep = torch.ones(h, w, device=ab.device)  # the product of (1 - weight): how much of the network stays
+    total = torch.zeros(h, w, device=ab.device)
+    colour = torch.zeros(2, h, w, device=ab.device)
+    hints = local_hints(points, lightness, photo_size)
+    for point in points:
+        radius = point.radius if point.radius is not None else default_radius(width, height)
+        sigma = PIN_SPREAD * radius
+        weight = torch.exp(-((ys[:, None] - point.y - 0.5) ** 2 + (xs[None, :] - point.x - 0.5) ** 2) / (2 * sigma**2))
+        left, _ = _span(point.x, radius, width, w)
+        top, _ = _span(point.y, radius, height, h)
+        value = hints.ab[0, :, top, left]  # the point's ab as the network received it
+        keep = keep * (1 - weight)
+        total = total + weight
+        colour = colour + weight * value[:, None, None]
+    alpha = 1 - keep
+    return ab * keep + alpha * colour / total.clamp_min(1e-8)

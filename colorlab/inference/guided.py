@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from colorlab.inference.guidance import Point, default_radius, network_hints
+from colorlab.inference.guidance import Point, default_radius, network_hints, pin_points
 from colorlab.inference.photo import (
     assemble,
     default_size,
@@ -42,11 +42,20 @@ class GuidedPhoto:
         self.preview_rgb = np.array(Image.fromarray(self.rgb).resize(self.preview_size, Image.Resampling.BILINEAR))
 
     @torch.no_grad()
-    def ab(self, points: Sequence[Point] = (), reference: torch.Tensor | None = None, temperature: float | None = None):
-        """ab/128 (1,2,h,w) at the network size: the decoder alone, on the stored features."""
-        hints = network_hints(points, reference, self.lightness, (self.width, self.height))
+    def ab(
+        self,
+        points: Sequence[Point] = (),
+        reference: torch.Tensor | None = None,
+        temperature: float | None = None,
+        pin: bool = True,
+    ):
+        """ab/128 (1,2,h,w) at the network size: the decoder alone, on the stored features; `pin` blends
+        each point's colour in around it (colorlab.inference.guidance.pin_points)."""
+        photo_size = (self.width, self.height)
+        hints = network_hints(points, reference, self.lightness, photo_size)
         output = self.model.decode_features(self.features, self.skips, hints)
-        return self.model.to_ab(output, tuple(self.lightness.shape[-2:]), temperature).float()
+        ab = self.model.to_ab(output, tuple(self.lightness.shape[-2:]), temperature).float()
+        return pin_points(ab, points, self.lightness, photo_size) if pin else ab
 
     def colorize(
         self,

@@ -15,7 +15,7 @@ from PIL import Image
 
 from colorlab.color import lab_to_srgb8, lightness
 from colorlab.data.images import to_8bit
-from colorlab.inference.guidance import Point, network_hints, parse_points, reference_distribution
+from colorlab.inference.guidance import Point, network_hints, parse_points, pin_points, reference_distribution
 from colorlab.nets.colorizer import Colorizer
 
 STRIP_ROWS = 512  # full-resolution LAB work is done in strips of rows: bounded memory for huge photos
@@ -113,10 +113,12 @@ def predict_guided(
     reference: Image.Image | torch.Tensor | None = None,
     size: int | None = None,
     temperature: float | None = None,
+    pin: bool = True,
 ) -> torch.Tensor:
     """One (H,W,3) uint8 photo with hints -> ab/128 (1,2,h,w) at its network size. `points`: Points,
     or dicts as a hints file holds them (colorlab.inference.guidance); `reference`: a photo whose
-    colours to use, or its distribution. A model that takes no hints refuses them (ValueError)."""
+    colours to use, or its distribution; `pin`: blend each point's colour in around it after the
+    network (`guidance.pin_points`). A model that takes no hints refuses them (ValueError)."""
     if not model.takes_hints:
         raise ValueError("this model does not take hints: colorize without points or a reference photo, "
                          "or use a model trained with hints (model=unet_hints)")  # fmt: skip
@@ -127,7 +129,8 @@ def predict_guided(
     if isinstance(reference, Image.Image):
         reference = reference_distribution(reference)
     hints = network_hints(points, reference, light, (width, height))
-    return model(light, temperature, hints).float()
+    ab = model(light, temperature, hints).float()
+    return pin_points(ab, points or (), light, (width, height)) if pin else ab
 
 
 def colorize_image(
@@ -139,6 +142,7 @@ def colorize_image(
     temperature: float | None = None,
     hints: Sequence[Point | Mapping] | None = None,
     reference: Image.Image | None = None,
+    pin: bool = True,
 ) -> Image.Image:
     """Colorize a PIL image of any mode at its own resolution; alpha is kept, color inputs go gray first.
 
@@ -146,11 +150,12 @@ def colorize_image(
     (default: the size the model was trained at); `temperature` a class head's, for this call only.
     A model trained with hints also takes `hints`, points as `{"x", "y", "color", "radius"}` dicts
     (x, y in the photo's pixels or as fractions; color "#rrggbb" or [a, b]), and a `reference` photo
-    whose colour distribution it should follow.
+    whose colour distribution it should follow; `pin=False` shows the network's own response to the
+    points, without their colours blended in around them.
     """
     rgb, alpha = split_alpha(image)
     if hints or reference is not None:
-        ab = predict_guided(model, rgb, hints, reference, size, temperature)
+        ab = predict_guided(model, rgb, hints, reference, size, temperature, pin)
     else:
         ab = predict_ab(model, [rgb], size, temperature)[0]
     color = recombine(rgb, ab, saturation)
