@@ -274,3 +274,33 @@ def test_guided_colorizing_in_a_real_browser(browser, tmp_path):
     assert shots["guided"].shape == shots["automatic"].shape == (128, 128, 3)
     assert np.abs(shots["guided"] - shots["automatic"]).max() > 0
     assert np.abs(shots["restored"] - shots["automatic"]).max() <= 1  # the automatic colours again
+
+
+def test_a_blue_point_turns_a_warm_region_blue_in_a_real_browser(browser, tmp_path):
+    """The shipped hint model on a real cat photo: a saturated blue point where the model paints warm
+    turns that region blue; far from it the colours barely move; undoing it brings the automatic
+    colours back."""
+    import torch
+
+    from colorlab.color import rgb_to_lab
+    from colorlab.inference.guided import GuidedPhoto
+    from tests.conftest import SAMPLE
+
+    photo = tmp_path / "cat.png"
+    Image.open(SAMPLE / "Bengal_107.jpg").convert("L").save(photo)
+    automatic = np.asarray(GuidedPhoto(load_model("pretrained:cats_hints"), Image.open(photo)).colorize([]))
+    _, ab = rgb_to_lab(torch.from_numpy(automatic.copy()).permute(2, 0, 1)[None])
+    warm = torch.nn.functional.avg_pool2d(ab[:, :1] + ab[:, 1:], 15, 1, 7)[0, 0]  # a + b: red-yellow
+    y, x = np.unravel_index(int(warm.argmax()), warm.shape)
+    height, width = warm.shape
+    with serve("pretrained:cats_hints", tmp_path) as url:
+        shots = guide_in_browser(browser, url, photo, ((x + 0.5) / width, (y + 0.5) / height))
+    r = 12
+    near = (slice(max(0, y - r), y + r), slice(max(0, x - r), x + r))
+    fy, fx = height - 1 - y, width - 1 - x  # the opposite corner of the photo
+    far = (slice(max(0, fy - r), fy + r), slice(max(0, fx - r), fx + r))
+    assert blueness(shots["automatic"][near]) < 0 < blueness(shots["guided"][near]) - 40  # warm, then blue
+    near_change = np.abs(shots["guided"][near] - shots["automatic"][near]).mean()
+    far_change = np.abs(shots["guided"][far] - shots["automatic"][far]).mean()
+    assert far_change < 0.2 * near_change, (far_change, near_change)
+    assert np.abs(shots["restored"] - shots["automatic"]).max() <= 1  # the automatic colours again
