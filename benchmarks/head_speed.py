@@ -90,7 +90,8 @@ def main() -> None:
     ratios = [ratio(values, name, base, f"{name} / regression") for name in heads if name != base]
     ratios[0].target = 1 / 3
     settings = (
-        f"cached Lite0 features of {args.batch} Kaggle cat photos at {args.size} px, decoder up widths {args.up_widths}, "
+        f"cached Lite0 features of {args.batch} Kaggle cat photos at {args.size} px, "
+        f"decoder up widths {args.up_widths}, "
         f"{'bf16' if args.bf16 else 'fp32'} + channels-last, Adam, {args.steps} steps per round"
     )
     report("head_speed", settings, "images/s", values, ratios)

@@ -130,7 +130,8 @@ def format_sweep(summary: dict[str, dict]) -> str:
 
 def plot_hint_curves(runs: dict[str, dict], path: Path) -> None:
     """PSNR and AuC against the number of points, one colour per run: the model solid with its 95%
-    band, the model + blend dash-dotted, the Gaussian-blend baseline dashed. `runs`: {name: the "hints" entry of its metrics.json}."""
+    band, the model + blend dash-dotted, the Gaussian-blend baseline dashed. `runs`: {name: the
+    "hints" entry of its metrics.json}."""
     import matplotlib
 
     matplotlib.use("Agg")
