@@ -69,6 +69,9 @@ class ClassificationHead(nn.Module):
     input (4: a quarter, as Zhang et al.); soft-encoded targets (5 nearest bins, Gaussian sigma 5, read
     from a table over the ab grid), cross-entropy weighted by the rebalancing weight of each pixel's
     nearest bin; decoded by the annealed mean at `temperature` and upsampled to the input size.
+    `regression_weight` > 0 adds that times the L1 distance between the predicted distribution's mean
+    ab and the truth (ab/128), the small regression term of Zhang et al. 2017's recipe: it pulls the
+    probability mass onto the true colour rather than only onto its bin's neighbours.
     """
 
     needs_prior = True
@@ -80,6 +83,7 @@ class ClassificationHead(nn.Module):
         mix: float = color_classes.MIX,
         output_stride: int = 4,
         out_kernel: int = 1,
+        regression_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if temperature <= 0:
@@ -88,6 +92,9 @@ class ClassificationHead(nn.Module):
             raise ValueError(f"model.net.head.output_stride={output_stride}: choose 1, 2 or 4")
         if out_kernel not in (1, 3):
             raise ValueError(f"model.net.head.out_kernel={out_kernel}: choose 1 or 3")
+        if not 0 <= regression_weight < float("inf"):
+            raise ValueError(f"model.net.head.regression_weight={regression_weight}: must be a finite number >= 0")
+        self.regression_weight = float(regression_weight)
         self.temperature = temperature
         self.output_stride, self.out_kernel = output_stride, out_kernel
         self.sigma, self.mix = sigma, mix
@@ -111,6 +118,7 @@ class ClassificationHead(nn.Module):
             "mix": float(self.mix),
             "output_stride": self.output_stride,
             "out_kernel": self.out_kernel,
+            "regression_weight": self.regression_weight,
         }
 
     def decoder_args(self) -> dict:
@@ -143,7 +151,11 @@ class ClassificationHead(nn.Module):
         z = logits.float().permute(0, 2, 3, 1)  # (B,h,w,Q): a view, no copy, for channels-last logits
         # -sum_k t_k log softmax(z)_k = logsumexp(z) - sum_k t_k z_k  (the t_k sum to 1)
         cross_entropy = torch.logsumexp(z, dim=-1) - (target * z.gather(-1, index)).sum(-1)  # (B,h,w)
-        return (self.weights[index[..., 0]] * cross_entropy).mean()  # weight of the nearest bin
+        loss = (self.weights[index[..., 0]] * cross_entropy).mean()  # weight of the nearest bin
+        if self.regression_weight:
+            mean_ab = color_classes.annealed_mean(logits, self.centres, 1.0)  # the distribution's mean, ab/128
+            loss = loss + self.regression_weight * F.l1_loss(mean_ab, ab.float())
+        return loss
 
     def decode(self, logits: torch.Tensor, size: tuple[int, int], temperature: float | None = None) -> torch.Tensor:
         """Logits -> ab/128 by the annealed mean at `temperature` (default: the head's own)."""

@@ -113,10 +113,12 @@ def _plain_tree(value: Any) -> Any:
 
 
 def network_state(net: Colorizer, package_encoder: bool = False) -> dict[str, torch.Tensor]:
-    """`net`'s tensors under `net.`; without the encoder's when its weights come from a package."""
+    """`net`'s tensors under `net.`; when the encoder's weights come from a package, without the
+    encoder's, except the ones that trained (an encoder's trained top)."""
     state = {PREFIX + key: value for key, value in net.state_dict().items()}
     if package_encoder:
-        state = {key: value for key, value in state.items() if not key.startswith(PREFIX + "encoder.")}
+        trained = {f"{PREFIX}encoder.{name}" for name, p in net.encoder.named_parameters() if p.requires_grad}
+        state = {k: v for k, v in state.items() if not k.startswith(PREFIX + "encoder.") or k in trained}
     return state
 
 

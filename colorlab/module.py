@@ -47,6 +47,7 @@ class ColorizationModule(pl.LightningModule):
         variant: str = "custom",
         acc_threshold: float = 10.0,
         hint_simulation: Simulation | None = None,
+        encoder_lr_scale: float = 0.1,
     ) -> None:
         super().__init__()
         if not isinstance(net, Colorizer):
@@ -56,6 +57,9 @@ class ColorizationModule(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.variant = variant
         self.acc_threshold = acc_threshold
+        if not 0 < encoder_lr_scale <= 1:
+            raise ValueError(f"model.encoder_lr_scale={encoder_lr_scale}: must be in (0, 1]")
+        self.encoder_lr_scale = encoder_lr_scale  # an encoder's trained top learns at lr x this
         if net.takes_hints and hint_simulation is None:
             hint_simulation = Simulation()
         self.hint_simulation = hint_simulation if net.takes_hints else None
@@ -84,6 +88,7 @@ class ColorizationModule(pl.LightningModule):
             "encoder/weights": str(getattr(self.net.encoder, "weights", None)),
             "params/decoder": count_parameters(self.net.decoder, trainable=True),
             "params/encoder_frozen": count_parameters(self.net.encoder, trainable=False),
+            "params/encoder_trained": count_parameters(self.net.encoder, trainable=True),
             "acc_threshold": acc_threshold,
             "head": type(self.net.head).__name__,
         }
@@ -186,7 +191,12 @@ class ColorizationModule(pl.LightningModule):
         self.log_dict({"hp/val_loss": loss, "hp/val_loss_best": best, "hp/val_acc": self.val_acc.compute()})
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
+        top = [p for p in self.net.encoder.parameters() if p.requires_grad]
+        rest = [p for name, p in self.named_parameters() if p.requires_grad and not name.startswith("net.encoder.")]
+        groups = [{"params": rest, "name": "decoder"}, {"params": top, "name": "encoder_top"}] if top else rest
+        optimizer = self.optimizer_factory(params=groups)
+        if top:  # an encoder's trained top starts from ImageNet's weights: it moves more slowly
+            optimizer.param_groups[1]["lr"] *= self.encoder_lr_scale
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)

@@ -135,3 +135,20 @@ def test_unet_puts_a_class_layer_at_a_quarter_of_the_input():
 def test_unet_rejects_a_stride_it_cannot_reach():
     with pytest.raises(ValueError, match="widths"):
         UNetDecoder(512, 32, {}, widths=(256, 128))
+
+
+def test_the_regression_term_adds_the_l1_of_the_distributions_mean_and_moves_it_to_the_truth():
+    """regression_weight w: loss = class loss + w * L1(mean ab, truth); its gradient moves the mean."""
+    torch.manual_seed(0)
+    ab = torch.rand(2, 2, 8, 8) * 0.6 - 0.3
+    logits = torch.randn(2, 262, 8, 8, requires_grad=True)
+    plain, regressed = ClassificationHead(), ClassificationHead(regression_weight=10.0)
+    mean_ab = color_classes.annealed_mean(logits, plain.centres, 1.0)
+    expected = plain.loss(logits, ab) + 10.0 * (mean_ab - ab).abs().mean()
+    assert torch.allclose(regressed.loss(logits, ab), expected)
+    l1 = torch.nn.functional.l1_loss(mean_ab, ab)
+    (grad,) = torch.autograd.grad(regressed.loss(logits, ab) - plain.loss(logits, ab), logits)
+    step = color_classes.annealed_mean(logits - 0.5 * grad, plain.centres, 1.0)
+    assert torch.nn.functional.l1_loss(step, ab) < l1
+    with pytest.raises(ValueError, match="regression_weight=-1"):
+        ClassificationHead(regression_weight=-1)

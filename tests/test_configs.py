@@ -64,6 +64,8 @@ TESTED = {
     ("experiment", "cats_unet_class"),
     ("experiment", "cats_unet_rebalanced"),
     ("experiment", "cats_unet_hints"),
+    ("experiment", "cats_unet_top"),
+    ("experiment", "cats_unet_regression"),
 }
 
 
@@ -123,7 +125,16 @@ def test_debug_logger_and_callback_choices_run(choices, photo_dir, tmp_path):
 
 @pytest.mark.parametrize(
     "experiment",
-    ["cats_full", "cats_rebalanced", "cats_class", "cats_unet_class", "cats_unet_rebalanced", "cats_unet_hints"],
+    [
+        "cats_full",
+        "cats_rebalanced",
+        "cats_class",
+        "cats_unet_class",
+        "cats_unet_rebalanced",
+        "cats_unet_hints",
+        "cats_unet_top",
+        "cats_unet_regression",
+    ],
 )
 def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, tmp_path):
     overrides = [f"experiment={experiment}", f"data.root={photo_dir}", *tiny_overrides(tmp_path)]
@@ -132,18 +143,30 @@ def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, t
     assert cfg.callbacks.early_stopping.monitor == "val/loss"
     assert cfg.model.scheduler._target_.endswith("ReduceLROnPlateau")
     metrics = train(cfg)
-    assert metrics["val/loss"] > 0 and metrics["lr-AdamW"] > 0
+    assert metrics["val/loss"] > 0
+    if experiment.endswith("top"):  # the encoder's top learns at a tenth of the decoder's rate
+        assert metrics["lr-AdamW/encoder_top"] == pytest.approx(0.1 * metrics["lr-AdamW/decoder"])
+    else:
+        assert metrics["lr-AdamW"] > 0
     if experiment != "cats_full":
         model = instantiate(cfg.model)
         assert model.net.decoder.output_stride == 4 and model.net.decoder.out_channels == 262
         model.net.head.set_prior(torch.linspace(1.0, 100.0, 529))  # a skewed prior over the ab grid
         weights = model.net.head.weights  # rebalanced: rare colors weigh more; class: every pixel the same
-        assert bool(torch.allclose(weights, weights[0])) == experiment.endswith(("class", "hints"))
+        assert bool(torch.allclose(weights, weights[0])) == (not experiment.endswith("rebalanced"))
         assert model.net.takes_hints == experiment.endswith("hints")
     if experiment.startswith("cats_unet"):  # the skips it reads were cached with the features
         assert model.net.decoder.skip_strides_used == (16, 8, 4)
         (folder,) = (tmp_path / "cache" / "features").glob("EfficientNetLite0Encoder-*")
         assert "-s16-s8-s4-" in folder.name
+        assert ("-cut16-" in folder.name) == experiment.endswith("top")  # entries of the frozen part only
+    if experiment.endswith("top"):  # the encoder's stride-32 stages trained, and only they
+        trained = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+        initial = model.net.encoder.state_dict()
+        moved = {k for k, v in initial.items() if not torch.equal(trained[f"net.encoder.{k}"].to(v.dtype), v)}
+        assert moved and all(k.startswith(("net.blocks.5", "net.blocks.6", "net.conv_head", "net.bn2")) for k in moved)
+    if experiment.endswith("regression"):
+        assert model.net.head.regression_weight == 10.0
 
 
 def test_any_encoder_fits_any_decoder(photo_dir, tmp_path):

@@ -82,3 +82,36 @@ def test_a_network_built_in_python_describes_its_own_constructor():
     assert meta["network"]["head"] == {"_target_": "colorlab.heads.RegressionHead"}
     with pytest.raises(TypeError, match="class or a functools.partial"):
         model_file.describe(Colorizer(VGG16Encoder(None), lambda **kw: Decoder(**kw)), "lambda")
+
+
+@torch.no_grad()
+def test_an_encoder_whose_top_trained_keeps_that_top_in_a_file_without_the_packaged_weights(tmp_path):
+    """With `train_from_stride`, only the trained stride-32 stages leave the package's weights: a
+    shipped file (encoder weights from the package) stores them, and nothing of the frozen part."""
+    from colorlab.nets import EfficientNetLite0Encoder, UNetDecoder
+
+    net = Colorizer(EfficientNetLite0Encoder("imagenet", train_from_stride=16), UNetDecoder, image_size=64)
+    with torch.no_grad():
+        net.encoder.net.conv_head.weight.mul_(0.5)  # as if it trained
+    model_file.save(tmp_path / "top.ckpt", net, "top", package_encoder=True)
+    stored = torch.load(tmp_path / "top.ckpt", weights_only=True)
+    encoder_keys = [k for k in stored["state_dict"] if k.startswith("net.encoder.")]
+    top = tuple(f"net.encoder.net.{name}" for name in ("blocks.5", "blocks.6", "conv_head", "bn2"))
+    assert encoder_keys and all(k.startswith(top) for k in encoder_keys)
+    assert stored["colorlab_model"]["network"]["encoder"]["train_from_stride"] == 16
+    loaded = load_model(tmp_path / "top.ckpt")
+    lightness = torch.rand(1, 1, 64, 64)
+    assert torch.equal(loaded(lightness), net.eval()(lightness))
+    assert torch.equal(loaded.encoder.net.conv_head.weight, net.encoder.net.conv_head.weight)
+
+
+def test_a_bad_cut_in_a_model_file_is_refused(tmp_path):
+    from colorlab.nets import EfficientNetLite0Encoder, UNetDecoder
+
+    net = Colorizer(EfficientNetLite0Encoder(None, train_from_stride=16), UNetDecoder, image_size=64)
+    model_file.save(tmp_path / "top.ckpt", net, "top")
+    stored = torch.load(tmp_path / "top.ckpt", weights_only=True)
+    stored["colorlab_model"]["network"]["encoder"]["train_from_stride"] = 8
+    torch.save(stored, tmp_path / "bad.ckpt")
+    with pytest.raises(Exception, match="train_from_stride=8"):
+        load_model(tmp_path / "bad.ckpt")

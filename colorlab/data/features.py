@@ -195,16 +195,18 @@ class FeatureCache:
         skips = "".join(f"-s{stride}" for stride in self.skip_strides)
         if skips:  # caches without skips keep the namespace they had before skips existed
             tag += f"|skips{skips}"
+        cut = f"-cut{encoder.frozen_stride}" if encoder.trains_top else ""
+        if cut:  # the encoder's top trains: the entries hold the frozen part's output, not the features
+            tag += f"|cut{encoder.frozen_stride}"
         self.namespace = hashlib.sha1(tag.encode()).hexdigest()[:16]
-        name = f"{type(encoder).__name__}-{image_size}px-{self.views}view{skips}-{self.namespace}"
+        name = f"{type(encoder).__name__}-{image_size}px-{self.views}view{skips}{cut}-{self.namespace}"
         self.folder = Path(root).expanduser() / "features" / name
-        size = image_size // encoder.stride
+        size = image_size // encoder.frozen_stride
         skip_shapes = tuple(
             (self.views, encoder.skip_channels[s], image_size // s, image_size // s) for s in self.skip_strides
         )
-        self.layout = EntryLayout(
-            (self.views, encoder.out_channels, size, size), (2, image_size, image_size), skip_shapes, self.skip_strides
-        )
+        feature_shape = (self.views, encoder.frozen_channels, size, size)
+        self.layout = EntryLayout(feature_shape, (2, image_size, image_size), skip_shapes, self.skip_strides)
 
     def entry_path(self, digest: str) -> Path:
         return self.folder / f"{digest}.bin"

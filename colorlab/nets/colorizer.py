@@ -91,12 +91,13 @@ class Colorizer(nn.Module):
 
     @torch.no_grad()
     def encode(self, lightness: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
-        """The frozen encoder's features (B,C,H/stride,W/stride) and the {stride: skip} the decoder reads
-        (what the feature cache stores); no gradients."""
+        """The frozen encoder's output and the {stride: skip} the decoder reads (what the feature cache
+        stores); no gradients. The output is the encoder's features (B,C,H/stride,W/stride), or, for
+        an encoder whose top trains, the top's input (`decode_features` runs the top)."""
         self.check_size(*lightness.shape[-2:])
         lightness = self.layout(lightness)
         if not self.decoder.uses_skips:
-            return self.encoder(lightness), {}
+            return self.encoder.forward_frozen(lightness), {}
         features, skips = self.encoder.forward_with_skips(lightness)
         return features, {stride: skips[stride] for stride in self.skip_strides}
 
@@ -108,12 +109,12 @@ class Colorizer(nn.Module):
     def decode_features(
         self, features: torch.Tensor, skips: Skips | None = None, hints: Hints | None = None
     ) -> torch.Tensor:
-        """Encoder features (and skips) -> the decoder's raw output (ab, or color-class logits); the
-        decoder contract's call: `decoder(features, skips)` for one that `uses_skips`, plus `hints=` for
-        one that takes them (None: no hints)."""
+        """`encode`'s output (and skips) -> the decoder's raw output (ab, or color-class logits): the
+        encoder's trained top, if any, then the decoder contract's call: `decoder(features, skips)` for
+        one that `uses_skips`, plus `hints=` for one that takes them (None: no hints)."""
         if hints is not None and not self.takes_hints:
             raise ValueError("this model does not take hints: colorize it without points or a reference photo")
-        features = self.layout(features)
+        features = self.encoder.forward_top(self.layout(features))
         kwargs = {"hints": hints} if self.takes_hints else {}
         if not self.decoder.uses_skips:
             return self.decoder(features, **kwargs)

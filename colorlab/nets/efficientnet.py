@@ -30,22 +30,68 @@ class EfficientNetLite0Encoder(FrozenEncoder):
 
     out_channels = 1280
     stride = 32
+    _skip_channels = {2: 16, 4: 24, 8: 40, 16: 112}  # timm's feature_info for the lite0 blocks
+    # train_from_stride -> the first of timm's 7 blocks that trains: blocks 5 and 6 (and the 1x1 head
+    # conv) run at 1/32 and read block 4's output, the stride-16 skip.
+    TOP_BLOCK = {16: 5}
 
-    def __init__(self, weights: str | None = "imagenet") -> None:
+    def __init__(self, weights: str | None = "imagenet", train_from_stride: int | None = None) -> None:
         super().__init__()
         import timm  # imported here: only this encoder needs it
 
+        if train_from_stride is not None and train_from_stride not in self.TOP_BLOCK:
+            raise ValueError(
+                f"model.net.encoder.train_from_stride={train_from_stride}: choose null (all frozen) or "
+                f"{', '.join(map(str, self.TOP_BLOCK))} (the stages after that stride train)"
+            )
         self.weights = weights
+        self.train_from_stride = train_from_stride
         self.net = timm.create_model(ARCH, pretrained=False)
         if weights is not None:
             self.net.load_state_dict(load_lite0_state_dict(weights, self.net.state_dict()))
         self.set_input_normalization(TF_MEAN, TF_STD)
         self.freeze()
+        for module in self.top_modules():
+            module.requires_grad_(True)
 
-    _skip_channels = {2: 16, 4: 24, 8: 40, 16: 112}  # timm's feature_info for the lite0 blocks
+    def constructor_args(self) -> dict:
+        return {"train_from_stride": self.train_from_stride} if self.train_from_stride else {}
+
+    @property
+    def trains_top(self) -> bool:
+        return self.train_from_stride is not None
+
+    @property
+    def frozen_channels(self) -> int:
+        return self._skip_channels[self.train_from_stride] if self.trains_top else self.out_channels
+
+    @property
+    def frozen_stride(self) -> int:
+        return self.train_from_stride or self.stride
+
+    def top_modules(self) -> list[torch.nn.Module]:
+        """The trained stages (none when all is frozen), in order."""
+        if not self.trains_top:
+            return []
+        first = self.TOP_BLOCK[self.train_from_stride]
+        return [*self.net.blocks[first:], self.net.conv_head, self.net.bn2]
 
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
-        return self.net.forward_features(self.normalize(lightness))  # (B,1280,H/32,W/32)
+        return self.forward_top(self.forward_frozen(lightness))  # (B,1280,H/32,W/32)
+
+    def forward_frozen(self, lightness: torch.Tensor) -> torch.Tensor:
+        if not self.trains_top:
+            return self.net.forward_features(self.normalize(lightness))
+        net = self.net
+        x = net.bn1(net.conv_stem(self.normalize(lightness)))
+        for block in net.blocks[: self.TOP_BLOCK[self.train_from_stride]]:
+            x = block(x)
+        return x  # (B,112,H/16,W/16)
+
+    def forward_top(self, frozen: torch.Tensor) -> torch.Tensor:
+        for module in self.top_modules():
+            frozen = module(frozen)
+        return frozen
 
     def skip_modules(self) -> dict[int, torch.nn.Module]:
         """The last block of each stage at strides 2, 4, 8 and 16 (as timm's feature_info lists them)."""

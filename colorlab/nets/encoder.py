@@ -20,6 +20,10 @@ class FrozenEncoder(nn.Module):
     """Base for encoders that are never trained: no gradients, and eval mode even under `.train()`.
 
     Subclasses set `out_channels` and `stride` (input size / output size), which the decoder reads.
+    An encoder may train its last stages (its *top*): `forward_frozen` then stops where the top
+    begins (what `Colorizer.encode` and the feature cache return, `frozen_channels` at
+    `frozen_stride`), and `forward_top` turns that into the final features, with gradients. By
+    default the whole encoder is frozen and the top is the identity.
     """
 
     out_channels: int
@@ -33,6 +37,29 @@ class FrozenEncoder(nn.Module):
     def freeze(self) -> None:
         self.requires_grad_(False)
         self.eval()
+
+    @property
+    def trains_top(self) -> bool:
+        """Whether the last stages train (see `forward_top`)."""
+        return False
+
+    @property
+    def frozen_channels(self) -> int:
+        """Channels of `forward_frozen`'s output (what a feature cache stores)."""
+        return self.out_channels
+
+    @property
+    def frozen_stride(self) -> int:
+        """Stride of `forward_frozen`'s output."""
+        return self.stride
+
+    def forward_frozen(self, lightness: torch.Tensor) -> torch.Tensor:
+        """L/100 -> the output of the frozen part (all of it unless a top trains)."""
+        return self(lightness)
+
+    def forward_top(self, frozen: torch.Tensor) -> torch.Tensor:
+        """`forward_frozen`'s output -> the final features (B,out_channels,H/stride,W/stride)."""
+        return frozen
 
     def set_input_normalization(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         """The per-channel mean/std (on [0,1] RGB) that the pretrained weights expect."""
@@ -56,7 +83,7 @@ class FrozenEncoder(nn.Module):
             for stride, module in self.skip_modules().items()
         ]
         try:
-            features = self(lightness)
+            features = self.forward_frozen(lightness)
         finally:
             for hook in hooks:
                 hook.remove()
@@ -67,7 +94,8 @@ class FrozenEncoder(nn.Module):
         return (lightness.expand(-1, 3, -1, -1) - self.mean) / self.std
 
     def train(self, mode: bool = True) -> FrozenEncoder:
-        # Lightning calls .train() on the whole module each epoch: keep dropout/BN (if any) in eval.
+        # Lightning calls .train() on the whole module each epoch: keep dropout/BN (if any) in eval,
+        # a trained top's too (its batch-norm keeps ImageNet's statistics; its weights still learn).
         return super().train(False)
 
 
