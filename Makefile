@@ -32,6 +32,9 @@ test: $(STAMP) ## run the default (fast, offline) test suite
 test-slow: $(STAMP) ## run the slow tests too
 	$(PY) -m pytest -q -m "slow or not slow"
 
+readme: $(STAMP) ## run every command the README shows, as a user types them (a few minutes)
+	$(PY) -m pytest -q -m "slow or not slow" tests/test_readme.py
+
 lint: $(STAMP) ## ruff check and format check
 	$(VENV)/bin/ruff check colorlab tests benchmarks scripts
 	$(VENV)/bin/ruff format --check colorlab tests benchmarks scripts
@@ -45,4 +48,4 @@ tensorboard: $(STAMP) ## open TensorBoard on all runs under outputs/
 clean: ## remove outputs/ (runs and logs)
 	rm -rf outputs
 
-.PHONY: help install demo test test-slow lint docs tensorboard clean
+.PHONY: help install demo test test-slow readme lint docs tensorboard clean

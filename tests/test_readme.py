@@ -2,7 +2,8 @@
 
 Training commands get `debug=tiny` and a random encoder (the README's run the embedded sample with
 ImageNet weights for minutes; here seconds, offline); everything else runs exactly as written.
-`make demo` and `make test` are what CI runs itself (.ci/run).
+`make demo` and `make test` are what CI runs itself (.ci/run). The commands take minutes together,
+so they are `slow`: `make readme` (and CI) runs them.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def test_the_readme_names_the_commands_this_test_runs():
     assert "make demo" in README and "make test" in README
 
 
+@pytest.mark.slow
 def test_the_readme_colorize_commands_and_python_api(user_folder):
     for line in (c for c in commands() if "colorlab.colorize" in c):
         done = run(line, user_folder)
@@ -75,6 +77,7 @@ def test_the_readme_colorize_commands_and_python_api(user_folder):
     assert Image.open(user_folder / "grandma_color.png").size == (96, 96)
 
 
+@pytest.mark.slow
 def test_the_readme_training_sweep_and_compare(tmp_path):
     trains = [c for c in commands() if "colorlab.train" in c]
     for line in trains:
@@ -87,6 +90,7 @@ def test_the_readme_training_sweep_and_compare(tmp_path):
     assert (sweep / "report" / "report.html").is_file()
 
 
+@pytest.mark.slow
 def test_the_readme_web_page_command_serves(tmp_path):
     pytest.importorskip("gradio", reason="the web page needs Gradio (pip install -e .[app])")
     from tests.test_app import free_port, wait_for
