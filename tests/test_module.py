@@ -116,3 +116,32 @@ def test_a_diverging_loss_stops_with_a_clear_error():
     module.trainer = None
     with pytest.raises(FloatingPointError, match="lower the lr"):
         module.training_step((lightness, ab * float("nan")), 0)
+
+
+def test_an_encoder_top_trains_from_photos_and_the_frozen_part_stays_bit_identical():
+    """train_from_stride=16 without the feature cache: gradients reach Lite0's stride-32 stages (at
+    the scaled lr), never the stages before them."""
+    import functools
+
+    from colorlab import ab_grid
+    from colorlab.heads import ClassificationHead
+    from colorlab.nets import Colorizer, EfficientNetLite0Encoder, UNetDecoder
+
+    torch.manual_seed(0)
+    net = Colorizer(
+        EfficientNetLite0Encoder(None, train_from_stride=16),
+        functools.partial(UNetDecoder, widths=[64, 32, 32, 16, 16, 8], skip_strides=[16, 8, 4]),
+        ClassificationHead(),
+    )
+    batch = smooth_batch(4)
+    net.head.set_prior(ab_grid.histogram(batch[1]))
+    module = ColorizationModule(net, functools.partial(torch.optim.Adam, lr=1e-3), encoder_lr_scale=0.5)
+    before = {k: v.clone() for k, v in net.encoder.state_dict().items()}
+    fit_one_batch(module, batch, 2)
+    after = net.encoder.state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    top = ("net.blocks.5", "net.blocks.6", "net.conv_head", "net.bn2")
+    assert moved and all(k.startswith(top) for k in moved)
+    assert any(k.startswith("net.conv_head") for k in moved) and not any("running" in k for k in moved)
+    (decoder, encoder_top) = module.optimizers().optimizer.param_groups
+    assert encoder_top["lr"] == pytest.approx(0.5 * decoder["lr"])
