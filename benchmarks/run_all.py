@@ -1,12 +1,12 @@
-"""Run every benchmark and write the table the README shows: one command, one source for the figures.
+"""Run every benchmark and write the table the docs show: one command, one source for the figures.
 
-    python benchmarks/run_all.py [--quick] [--only colorize evaluate ...] [--no-readme]
+    python benchmarks/run_all.py [--quick] [--only colorize evaluate ...]
 
 Each benchmark runs in its own process (so none inherits another's threads, caches or memory) with
 BENCHMARK_JSON pointing at a file its `harness.report` appends to. The collected records are written
 to `benchmarks/results.json` (every round of every measurement) and `benchmarks/results.md` (one row
-per ratio: median, range over the interleaved rounds, target, and a busy flag), and the table replaces
-the block between the BEGIN/END markers in README.md. `--quick` runs smaller settings (about a third
+per ratio: median, range over the interleaved rounds, target, and a busy flag), which the docs'
+performance page includes as it is. `--quick` runs smaller settings (about a third
 of the time); the table says which settings each row used. Run it on an idle machine; rows flagged
 busy say when it was not.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -25,9 +24,10 @@ from pathlib import Path
 
 from harness import Ratio  # benchmarks/harness.py
 
+from colorlab.provenance import machine_description
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-BEGIN, END = "<!-- benchmarks:begin (python benchmarks/run_all.py) -->", "<!-- benchmarks:end -->"
 
 # name: (script, arguments, quick arguments)
 BENCHMARKS = {
@@ -82,35 +82,6 @@ def markdown(records: list[dict], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme(table: str) -> bool:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        print(f"README.md has no {BEGIN} ... {END} block; table not inserted", file=sys.stderr)
-        return False
-    before, rest = text.split(BEGIN, 1)
-    _, after = rest.split(END, 1)
-    readme.write_text(f"{before}{BEGIN}\n{table}{END}{after}")
-    return True
-
-
-def machine_description() -> str:
-    import torch
-
-    model = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), "")
-    return (
-        f"{model or platform.processor() or platform.machine()}, {os.cpu_count()} CPUs "
-        f"({torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}"
-    )
-
-
-def _cpuinfo() -> list[str]:
-    try:
-        return Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return []
-
-
 def header(records: list[dict]) -> str:
     """Where and by which invocations the rows were measured (a partial rerun keeps the others' rows)."""
     runs = {}
@@ -125,7 +96,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller settings (about a third of the time)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run these benchmarks only")
-    parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README's table")
     parser.add_argument("--table-only", action="store_true", help="rewrite the table from results.json, run nothing")
     args = parser.parse_args()
     names = [] if args.table_only else args.only or list(BENCHMARKS)
@@ -152,8 +122,6 @@ def main() -> None:
     table = markdown(records, header(records))
     (HERE / "results.md").write_text(table)
     print(table)
-    if not args.no_readme and update_readme(table):
-        print("README.md: benchmark table updated")
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")
 

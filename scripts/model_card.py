@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import json
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -32,6 +28,7 @@ from colorlab.config import CONFIG_DIR, register_resolvers
 from colorlab.data.embedded import SAMPLE_DIR
 from colorlab.evaluation import paired_differences
 from colorlab.pretrained import PRETRAINED_DIR
+from colorlab.provenance import provenance
 from colorlab.report import Run, plot_curves, plot_grid
 
 COLUMNS = [
@@ -155,19 +152,6 @@ def against_table(pairs: dict[str, dict]) -> str:
         cells = [f"{diff[k]['mean']:+.2f} [{diff[k]['ci_low']:+.2f}, {diff[k]['ci_high']:+.2f}]" for k in keys]
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def provenance(command: str) -> str:
-    """The command, commit, date and machine that produced a results file."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    cpu = platform.processor() or platform.machine()
-    if Path("/proc/cpuinfo").exists():
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]  # fmt: skip
-        cpu = names[0] if names else cpu
-    cores = len(os.sched_getaffinity(0))
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"*Written by `{command}` at commit {commit or 'unknown'} on {date}, on {cpu} ({cores} cores), CPU only.*"
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
-"""The benchmark harness: interleaving, median ratios, the busy flag, and run_all's table in the README."""
+"""The benchmark harness: interleaving, median ratios, the busy flag, run_all's table in the docs, provenance."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -39,11 +40,14 @@ def test_report_writes_the_record_for_run_all(tmp_path, monkeypatch, capsys):
     assert "| demo | pipeline / bare | **0.925** | 0.9–0.95 (2) | ≥ 0.9: met | 2 photos |" in table
 
 
-def test_run_all_replaces_only_the_marked_block_of_the_readme(tmp_path, monkeypatch):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{run_all.BEGIN}\nold table\n{run_all.END}\nrest\n")
-    monkeypatch.setattr(run_all, "ROOT", tmp_path)
-    assert run_all.update_readme("| new |\n")
-    assert readme.read_text() == f"intro\n{run_all.BEGIN}\n| new |\n{run_all.END}\nrest\n"
-    readme.write_text("no markers\n")
-    assert not run_all.update_readme("| new |\n") and readme.read_text() == "no markers\n"
+def test_the_performance_page_shows_the_table_run_all_writes_and_no_typed_copy():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "performance.md").read_text()
+    assert '--8<-- "benchmarks/results.md"' in page and "| benchmark | ratio |" not in page
+
+
+def test_a_results_file_says_which_command_commit_date_and_machine_wrote_it():
+    from colorlab.provenance import provenance
+
+    line = provenance("python scripts/frontier.py a b")
+    assert line.startswith("*Written by `python scripts/frontier.py a b` at commit ")
+    assert re.search(r"on \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC, on .+ CPUs", line), line
