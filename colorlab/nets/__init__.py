@@ -3,7 +3,7 @@
 from colorlab.nets.base import DecoderBase
 from colorlab.nets.colorizer import Colorizer
 from colorlab.nets.decoder import Decoder, count_parameters
-from colorlab.nets.efficientnet import EfficientNetLite0Encoder
+from colorlab.nets.efficientnet import EfficientNetLite0Encoder, EfficientNetLite1Encoder, EfficientNetLite2Encoder
 from colorlab.nets.encoder import FrozenEncoder, VGG16Encoder
 from colorlab.nets.unet import UNetDecoder
 
@@ -12,6 +12,8 @@ __all__ = [
     "Decoder",
     "DecoderBase",
     "EfficientNetLite0Encoder",
+    "EfficientNetLite1Encoder",
+    "EfficientNetLite2Encoder",
     "FrozenEncoder",
     "UNetDecoder",
     "VGG16Encoder",

