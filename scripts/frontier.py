@@ -1,6 +1,6 @@
 """Accuracy against colorfulness: where each evaluated model (and temperature) lands, and the goal region.
 
-    python scripts/frontier.py outputs/frontier/*/ --out docs/cats_frontier.png
+    python scripts/frontier.py outputs/frontier/*/ --out docs/cats_frontier.png --table docs/cats_frontier.md
 
 Each argument is an evaluation folder (a `metrics.json` from `colorlab.evaluate`), e.g. from a
 temperature sweep on the validation split:
@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+from colorlab.provenance import provenance
 
 AUC_TARGET, DCF_TARGET, REBALANCED_TARGET = 1.0, -12.0, 2.0
 
@@ -96,12 +99,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path, help="evaluation folders holding metrics.json")
     parser.add_argument("--out", type=Path, help="write the plot here (PNG)")
+    parser.add_argument("--table", type=Path, help="write the table here (Markdown, with its provenance)")
     args = parser.parse_args()
     missing = [str(f) for f in args.folders if not (f / "metrics.json").is_file()]
     if missing:
         parser.error(f"no metrics.json in {', '.join(missing)}")
     points = [point(folder) for folder in args.folders]
     print(table(points))
+    if args.table:
+        invocation = "python scripts/frontier.py " + " ".join(sys.argv[1:])
+        args.table.write_text(f"{provenance(invocation)}\n\n{table(points)}\n")
     if args.out:
         plot(points, args.out)
         print(f"wrote {args.out}")
