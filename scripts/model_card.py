@@ -20,8 +20,6 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 
 from colorlab.cli.evaluate import run_evaluation
 from colorlab.config import CONFIG_DIR, register_resolvers
@@ -66,10 +64,7 @@ def evaluations(name: str, cats_root: str | None, hints: str | None = None) -> d
 def evaluate(overrides: list[str], out: Path) -> dict:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("evaluate", overrides=[*overrides, f"out={out}", "device=cpu"], return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)  # the paths group reads Hydra's output folder, as the CLI's does
-    with open_dict(cfg):
-        del cfg["hydra"]  # a task never sees Hydra's own node
+        cfg = compose("evaluate", overrides=[*overrides, f"out={out}", "device=cpu"])
     return run_evaluation(cfg)
 
 

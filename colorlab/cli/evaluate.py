@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from colorlab.cli import hydra_errors_exit, user_errors_exit
 from colorlab.config import CONFIG_DIR, register_resolvers, whole_number
@@ -21,12 +21,18 @@ SETTINGS = ("run", "data", "split", "protocol", "batch_size", "bootstrap", "prio
 
 
 def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
-    """conf/evaluate.yaml's settings as plain arguments to `colorlab.results.evaluate_run`."""
-    settings = OmegaConf.to_container(cfg, resolve=True)
+    """conf/evaluate.yaml's settings as plain arguments to `colorlab.results.evaluate_run`. Only those
+    settings are resolved, so a config composed outside a Hydra run (a script's) works too."""
+    settings = {key: plain(cfg, key) for key in SETTINGS if key in cfg}
     whole_number(settings["batch_size"], "batch_size", 1)
     whole_number(settings["bootstrap"], "bootstrap", 0)
     whole_number(settings["prior_images"], "prior_images", 1)
     return evaluate_run(**{key: settings.get(key) for key in SETTINGS})
+
+
+def plain(cfg: DictConfig, key: str) -> Any:
+    node = cfg[key]
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig | ListConfig) else node
 
 
 @hydra_errors_exit

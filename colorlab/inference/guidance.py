@@ -105,12 +105,11 @@ def ab_at_lightness(rgb: tuple[int, int, int], lightness: float) -> tuple[float,
     colour = torch.tensor(rgb, dtype=torch.uint8).view(1, 3, 1, 1)
     _, ab = rgb_to_lab(colour)
     ab = ab.view(2) * AB_SCALE
-    for scale in torch.linspace(1.0, 0.0, 41):
-        lab = torch.cat([torch.tensor([lightness]), ab * scale]).view(1, 3, 1, 1)
-        rgb_out = kornia.color.lab_to_rgb(lab, clip=False)
-        if bool(((rgb_out >= -1e-3) & (rgb_out <= 1 + 1e-3)).all()):
-            ab = ab * scale
-            break
+    scales = torch.linspace(1.0, 0.0, 41)  # every chroma tried at once; the last, gray, always fits
+    lab = torch.stack([torch.full_like(scales, float(lightness)), ab[0] * scales, ab[1] * scales])
+    rgb_out = kornia.color.lab_to_rgb(lab.view(1, 3, -1, 1), clip=False).view(3, -1)
+    fits = ((rgb_out >= -1e-3) & (rgb_out <= 1 + 1e-3)).all(0)
+    ab = ab * scales[int(fits.nonzero()[0])]
     return float(ab[0]), float(ab[1])
 
 
@@ -216,13 +215,12 @@ def read_hints_file(
 PIN_SPREAD = 3.0  # a pinned point's Gaussian sigma, in multiples of its radius
 
 
-def pin_points(
-    ab: torch.Tensor, points: Sequence[Point], lightness: torch.Tensor, photo_size: tuple[int, int]
-) -> torch.Tensor:
-    """The network's ab/128 (1,2,h,w) with each point's own colour blended in around it: weight 1 at
-    the point, falling as a Gaussian of sigma PIN_SPREAD x its radius (the same blend the evaluation's
-    baseline uses, per point). Where the network follows a point only part of the way, the user
-    still sees the colour asked for; far from every point the network's colours are untouched."""
+def pin_points(ab: torch.Tensor, points: Sequence[Point], hints: Hints, photo_size: tuple[int, int]) -> torch.Tensor:
+    """The network's ab/128 (1,2,h,w) with each point's own colour (as `hints`, the network's input,
+    holds it) blended in around it: weight 1 at the point, falling as a Gaussian of sigma PIN_SPREAD x
+    its radius (the same blend the evaluation's baseline uses, per point). Where the network follows
+    a point only part of the way, the user still sees the colour asked for; far from every point the
+    network's colours are untouched."""
     if not points:
         return ab
     _, _, h, w = ab.shape
@@ -232,7 +230,6 @@ def pin_points(
     keep = torch.ones(h, w, device=ab.device)  # the product of (1 - weight): how much of the network stays
     total = torch.zeros(h, w, device=ab.device)
     colour = torch.zeros(2, h, w, device=ab.device)
-    hints = local_hints(points, lightness, photo_size)
     for point in points:
         radius = point.radius if point.radius is not None else default_radius(width, height)
         sigma = PIN_SPREAD * radius

@@ -55,7 +55,7 @@ class GuidedPhoto:
         hints = network_hints(points, reference, self.lightness, photo_size)
         output = self.model.decode_features(self.features, self.skips, hints)
         ab = self.model.to_ab(output, tuple(self.lightness.shape[-2:]), temperature).float()
-        return pin_points(ab, points, self.lightness, photo_size) if pin else ab
+        return pin_points(ab, points, hints, photo_size) if pin else ab
 
     def colorize(
         self,

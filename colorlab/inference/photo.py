@@ -130,7 +130,7 @@ def predict_guided(
         reference = reference_distribution(reference)
     hints = network_hints(points, reference, light, (width, height))
     ab = model(light, temperature, hints).float()
-    return pin_points(ab, points or (), light, (width, height)) if pin else ab
+    return pin_points(ab, points or (), hints, (width, height)) if pin else ab
 
 
 def colorize_image(

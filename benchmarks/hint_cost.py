@@ -1,0 +1,83 @@
+"""What guidance costs: a 7-point hint sweep against a plain evaluation, and a web-page point against a
+full colorize of the same photo, each pair measured interleaved in one run.
+
+    python benchmarks/hint_cost.py [--run pretrained:cats_hints] [--photos 40] [--rounds 3]
+
+Sweep: `colorlab.evaluate` end to end on a fixed subset of `--photos` photos of the embedded sample
+(224 px, bootstrap 1000), once plainly and once with `hints=[0,1,2,5,10,20,50]` (the model,
+the model + blend and the Gaussian blend at every N, the encoder once per photo). The ratio is the
+sweep's images/s over the plain one's: its inverse is how many plain evaluations a sweep costs.
+Point: a photo of the sample at its own resolution with three points; the web page's update
+(`GuidedPhoto.colorize`: the decoder alone on the kept encoder features, the preview recombined)
+against `colorlab.colorize_image` with the same points (encoder, decoder, full resolution).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import torch
+from harness import interleave, ratio, report  # benchmarks/harness.py
+from hydra import compose, initialize_config_dir
+from PIL import Image
+
+from colorlab.checkpoints import load_model
+from colorlab.cli.evaluate import run_evaluation
+from colorlab.config import CONFIG_DIR, register_resolvers
+from colorlab.data.embedded import SAMPLE_DIR
+from colorlab.inference.guidance import Point
+from colorlab.inference.guided import GuidedPhoto
+from colorlab.inference.photo import colorize_image
+
+SWEEP = "hints=[0,1,2,5,10,20,50]"
+
+
+def timed(work, count: int) -> float:
+    start = time.perf_counter()
+    work()
+    return count / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", default="pretrained:cats_hints")
+    parser.add_argument("--photos", type=int, default=40)
+    parser.add_argument("--photo", default="Bengal_107.jpg", help="the embedded sample photo the points go on")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_flush_denormal(True)
+    register_resolvers()
+    with tempfile.TemporaryDirectory() as out, initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        common = [f"run={args.run}", "data=sample", "data.split=[0,0,1]", "data.image_size=224",
+                  f"data.subset={args.photos}", f"out={out}", "device=cpu"]  # fmt: skip
+        plain_cfg, sweep_cfg = compose("evaluate", overrides=common), compose("evaluate", overrides=[*common, SWEEP])
+        images = run_evaluation(plain_cfg)["images"]  # warm-up; also the photo count
+        run_evaluation(sweep_cfg)
+        model = load_model(args.run, "cpu")
+        photo = Image.open(SAMPLE_DIR / args.photo).convert("L")
+        width, height = photo.size
+        points = [Point(width * fx, height * fy, rgb=(40, 90, 220)) for fx, fy in ((0.3, 0.3), (0.6, 0.5), (0.5, 0.8))]
+        guided = GuidedPhoto(model, photo)
+        guided.colorize(points)
+        runs = {
+            "plain evaluation": lambda: timed(lambda: run_evaluation(plain_cfg), images),
+            "7-point hint sweep": lambda: timed(lambda: run_evaluation(sweep_cfg), images),
+            "web page: one more point": lambda: timed(lambda: guided.colorize(points), 1),
+            "full colorize with the points": lambda: timed(lambda: colorize_image(photo, model, hints=points), 1),
+        }
+        values = interleave(runs, args.rounds)
+    ratios = [
+        ratio(values, "7-point hint sweep", "plain evaluation", "hint sweep (0-50 points) / plain evaluation"),
+        ratio(values, "web page: one more point", "full colorize with the points", "page update / full colorize"),
+    ]
+    settings = (
+        f"{args.run}, {images} embedded-sample photos at 224 px, bootstrap 1000; points on {args.photo} "
+        f"({width}x{height}); {torch.get_num_threads()} threads"
+    )
+    report("hint_cost", settings, "images/s (updates/s)", values, ratios)
+
+
+if __name__ == "__main__":
+    main()
