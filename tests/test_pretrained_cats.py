@@ -1,5 +1,6 @@
-"""The shipped model `pretrained:cats` (the class head on a U-Net, T = 1.3): it loads safely and offline,
-colorizes, and reproduces the metrics its model card reports on the embedded sample."""
+"""The shipped models, `pretrained:cats` (the class head on a U-Net, T = 1.3) and `pretrained:cats_hints`
+(the same taking hints): each loads safely and offline, colorizes, and reproduces the metrics its
+model card reports on the embedded sample."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from colorlab.pretrained import PRETRAINED_DIR, available
 from tests.conftest import SAMPLE, compose_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ["cats"]
+SHIPPED = ["cats", "cats_hints"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -58,7 +59,7 @@ def test_it_colorizes_a_photo_offline(name, tmp_path):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_it_reproduces_its_model_cards_metrics_on_the_embedded_sample(name, tmp_path):
     card = json.loads((PRETRAINED_DIR / f"{name}.json").read_text())["embedded_sample"]
-    overrides = [o for o in card["overrides"] if not o.startswith("run=")]
+    overrides = [o for o in card["overrides"] if not o.startswith(("run=", "hints="))]  # no hint sweep: seconds
     result = run_evaluation(
         compose_evaluate([f"run=pretrained:{name}", *overrides, "bootstrap=0", f"out={tmp_path}", "device=cpu"])
     )
