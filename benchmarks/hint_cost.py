@@ -1,7 +1,7 @@
 """What guidance costs: a 7-point hint sweep against a plain evaluation, and a web-page point against a
 full colorize of the same photo, each pair measured interleaved in one run.
 
-    python benchmarks/hint_cost.py [--run pretrained:cats_hints] [--photos 40] [--rounds 3]
+    python benchmarks/hint_cost.py [--run pretrained:cats] [--photos 40] [--rounds 3]
 
 Sweep: `colorlab.evaluate` end to end on a fixed subset of `--photos` photos of the embedded sample
 (224 px, bootstrap 1000), once plainly and once with `hints=[0,1,2,5,10,20,50]` (the model,
@@ -42,7 +42,7 @@ def timed(work, count: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", default="pretrained:cats_hints")
+    parser.add_argument("--run", default="pretrained:cats")
     parser.add_argument("--photos", type=int, default=40)
     parser.add_argument("--photo", default="Bengal_107.jpg", help="the embedded sample photo the points go on")
     parser.add_argument("--rounds", type=int, default=3)

@@ -189,6 +189,11 @@ def global_hint_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def run_spec(against: str) -> str:
+    """`--against`: a shipped model's name, or any run (`pretrained:<name>`, a folder, a checkpoint)."""
+    return against if ":" in against or "/" in against or against.endswith(".ckpt") else f"pretrained:{against}"
+
+
 def measure(args: argparse.Namespace, docs: Path) -> dict:
     """Every evaluation of the card, with the plots they give; the paired comparison with `--against`."""
     if args.run:
@@ -211,7 +216,7 @@ def measure(args: argparse.Namespace, docs: Path) -> dict:
                 if key not in results:
                     continue
                 plain = [o for o in results[key]["overrides"] if not o.startswith("hints=")]
-                other = [f"run=pretrained:{args.against}", *plain[1:]]
+                other = [f"run={run_spec(args.against)}", *plain[1:]]
                 evaluate(other, Path(tmp) / f"{key}_against")
                 mine = model_rows(Path(tmp) / key / "per_image.csv", results[key]["variant"])
                 theirs_variant = json.loads((Path(tmp) / f"{key}_against" / "metrics.json").read_text())["variant"]
@@ -224,6 +229,12 @@ def measure(args: argparse.Namespace, docs: Path) -> dict:
 def render(name: str, results: dict, measured_by: str, command: str) -> str:
     """The card's Markdown from its measurements (`<name>.json`) and how it was shipped (`<name>.source.json`)."""
     source = json.loads((PRETRAINED_DIR / f"{name}.source.json").read_text())  # scripts/ship_pretrained.py
+    measured = next(r for r in results.values() if isinstance(r, dict) and "checkpoint_sha256" in r)
+    measured_as = Path(measured["checkpoint"]).stem  # a file measured under another name, then renamed
+    renamed = [] if measured_as == name else [
+        f"- **Measured as** `pretrained:{measured_as}`: the same file (sha256 `{measured['checkpoint_sha256'][:16]}…`) "
+        f"ships unchanged as `pretrained:{name}`."
+    ]  # fmt: skip
     temperature = source.get("temperature")
     ship_temperature = f" --temperature {temperature}" if temperature is not None else ""
     sections = [
@@ -245,15 +256,17 @@ def render(name: str, results: dict, measured_by: str, command: str) -> str:
         "- **Baselines** use the model's own training color statistics (stored in the checkpoint): *mean* paints "
         "every pixel the training mean ab, *gray* predicts ab = 0. Means with 95% bootstrap intervals "
         "(1000 resamples).",
+        *renamed,
         "",
     ]
     if results.get("against"):
-        other = results["against"]["model"]
+        other = run_spec(results["against"]["model"])
+        other = f"the previous `{other}`" if other == f"pretrained:{name}" else f"`{other}`"
         pairs = {TITLES[key][1]: diff for key, diff in results["against"].items() if key != "model"}
         sections += [
-            f"## Without hints, against `pretrained:{other}` (paired over the same photos, 95% intervals)",
+            f"## Without hints, against {other} (paired over the same photos, 95% intervals)",
             "",
-            f"`pretrained:{name}` minus `pretrained:{other}`, each at its own temperature:",
+            f"`pretrained:{name}` minus {other}, each at its own temperature:",
             "",
             against_table(pairs),
             "",
@@ -261,9 +274,11 @@ def render(name: str, results: dict, measured_by: str, command: str) -> str:
     for key, result in results.items():
         if key in ("against", "measured_by"):
             continue
-        sections += [f"## {TITLES[key][0]}", "", f"`python -m colorlab.evaluate {shlex.join(result['overrides'])}`", ""]
-        if key.endswith("_global_truth"):
-            sections += [global_hint_table(result), ""]
+        overrides = [o.replace(f"pretrained:{measured_as}", f"pretrained:{name}") for o in result["overrides"]]
+        sections += [f"## {TITLES[key][0]}", "", f"`python -m colorlab.evaluate {shlex.join(overrides)}`", ""]
+        if key.endswith("_global_truth"):  # the markers let other pages include a section (pymdownx.snippets)
+            marked = [f"<!-- --8<-- [start:{key}] -->", global_hint_table(result), f"<!-- --8<-- [end:{key}] -->"]
+            sections += [*marked, ""]
             continue
         sections += [table(result), "", differences(result), ""]
         if "hints" in result:
@@ -272,9 +287,11 @@ def render(name: str, results: dict, measured_by: str, command: str) -> str:
                 f"### With points revealed from the truth ({sweep['patch']} px patches, the same for every model; "
                 f"blend baseline sigma {sweep['sigma']} px)",
                 "",
+                f"<!-- --8<-- [start:{key}_hints] -->",
                 hint_table(result),
                 "",
                 f"![PSNR and AuC against the number of points]({name}_{key}_hints.png)",
+                f"<!-- --8<-- [end:{key}_hints] -->",
                 "",
             ]
     return "\n".join(sections)
@@ -287,7 +304,10 @@ def main() -> None:
     parser.add_argument("--command", default="", help="the exact training command, for the card")
     parser.add_argument("--run", type=Path, help="the training run: its curves go to docs/<name>_curves.png")
     parser.add_argument("--hints", help="a hint sweep, e.g. 0,1,2,5,10,20,50 (models trained with hints)")
-    parser.add_argument("--against", help="another shipped model: paired differences on the same photos, no hints")
+    parser.add_argument(
+        "--against",
+        help="another model (a shipped name, run folder or checkpoint): paired, same photos, no hints",
+    )
     parser.add_argument("--render-only", action="store_true", help="rewrite the card from <name>.json, measure nothing")
     args = parser.parse_args()
     stored = PRETRAINED_DIR / f"{args.name}.json"

@@ -288,12 +288,12 @@ def test_a_blue_point_turns_a_warm_region_blue_in_a_real_browser(browser, tmp_pa
 
     photo = tmp_path / "cat.png"
     Image.open(SAMPLE / "Bengal_107.jpg").convert("L").save(photo)
-    automatic = np.asarray(GuidedPhoto(load_model("pretrained:cats_hints"), Image.open(photo)).colorize([]))
+    automatic = np.asarray(GuidedPhoto(load_model("pretrained:cats"), Image.open(photo)).colorize([]))
     _, ab = rgb_to_lab(torch.from_numpy(automatic.copy()).permute(2, 0, 1)[None])
     warm = torch.nn.functional.avg_pool2d(ab[:, :1] + ab[:, 1:], 15, 1, 7)[0, 0]  # a + b: red-yellow
     y, x = np.unravel_index(int(warm.argmax()), warm.shape)
     height, width = warm.shape
-    with serve("pretrained:cats_hints", tmp_path) as url:
+    with serve("pretrained:cats", tmp_path) as url:
         shots = guide_in_browser(browser, url, photo, ((x + 0.5) / width, (y + 0.5) / height))
     r = 12
     near = (slice(max(0, y - r), y + r), slice(max(0, x - r), x + r))

