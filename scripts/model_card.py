@@ -297,6 +297,14 @@ def render(name: str, results: dict, measured_by: str, command: str) -> str:
     return "\n".join(sections)
 
 
+def card_text(name: str, results: dict, command: str) -> str:
+    """The card, with where the photos lay on the measuring machine replaced by a placeholder."""
+    text = render(name, results, results["measured_by"], command)
+    overrides = results.get("cat_test", {}).get("overrides", [])
+    root = next((o.split("=", 1)[1] for o in overrides if o.startswith("data.root=")), None)
+    return text.replace(root, "<Kaggle cats folder>") if root else text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True)
@@ -317,9 +325,7 @@ def main() -> None:
         results = measure(args, Path(__file__).resolve().parents[1] / "docs")
         results["measured_by"] = provenance(shlex.join(["python", "scripts/model_card.py", *sys.argv[1:]]))
         stored.write_text(json.dumps(results, indent=2))
-    text = render(args.name, results, results["measured_by"], args.command)
-    if args.cats_root:  # where the photos lie on the measuring machine is nobody else's business
-        text = text.replace(args.cats_root, "<Kaggle cats folder>")
+    text = card_text(args.name, results, args.command)
     (PRETRAINED_DIR / f"{args.name}.md").write_text(text)
     print(text)
 

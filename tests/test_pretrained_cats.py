@@ -72,3 +72,18 @@ def test_it_reproduces_its_model_cards_metrics_on_the_embedded_sample(name, tmp_
         for key in ("auc", "auc_rebalanced", "psnr", "cf", "dcf", "cf_abs", "abs_dcf_of_means"):
             expected = card["results"][predictor][key]["mean"]
             assert result["results"][predictor][key]["mean"] == pytest.approx(expected, abs=0.1), (predictor, key)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_its_model_card_is_what_the_card_script_writes_from_the_stored_measurements(name):
+    """The card is generated, never edited by hand: rendering `<name>.json` again gives it exactly."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("model_card", ROOT / "scripts" / "model_card.py")
+    model_card = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model_card)
+    results = json.loads((PRETRAINED_DIR / f"{name}.json").read_text())
+    card = (PRETRAINED_DIR / f"{name}.md").read_text()
+    command = card.split("- **Reproduce**: `", 1)[1].split("`", 1)[0]
+    assert model_card.card_text(name, results, command) == card
+    assert results["measured_by"].startswith("*Written by `python scripts/model_card.py ") and "at commit " in card
