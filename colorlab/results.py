@@ -169,6 +169,16 @@ def _write_csv(path: Path, files: list[str], records: dict[str, list[dict[str, f
                 writer.writerow([name, str(file), *(f"{row[k]:.6g}" for k in keys)])
 
 
+def read_per_image(folder: Path, predictor: str | None = None) -> tuple[list[str], list[dict[str, float]]]:
+    """An evaluation folder's per-photo metrics of one predictor (default: its model), in the order
+    written: (files, rows), for pairing two evaluations of the same photos."""
+    predictor = predictor or json.loads((Path(folder) / "metrics.json").read_text())["variant"]
+    with open(Path(folder) / "per_image.csv", newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row["predictor"] == predictor]
+    values = [{key: float(value) for key, value in row.items() if key not in ("predictor", "file")} for row in rows]
+    return [row["file"] for row in rows], values
+
+
 def format_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     """A plain-text table: one row per predictor, mean [95% CI] per metric."""
     keys = [key for key in (*METRIC_KEYS, *DATASET_METRICS) if key not in ("cf_true", "cf_abs_true")]

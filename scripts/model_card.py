@@ -11,7 +11,6 @@ sample under DDColor's protocol (resized to 256x256) for the field's CF conventi
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shlex
 import sys
@@ -30,6 +29,7 @@ from colorlab.hint_evaluation import plot_hint_curves
 from colorlab.pretrained import PRETRAINED_DIR
 from colorlab.provenance import provenance
 from colorlab.report import Run, plot_curves, plot_grid
+from colorlab.results import read_per_image
 
 COLUMNS = [
     ("auc", "AuC (%)"),
@@ -131,16 +131,6 @@ def hint_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def model_rows(per_image: Path, predictor: str) -> list[dict[str, float]]:
-    """One predictor's per-photo metrics from an evaluation's per_image.csv, in the file's order."""
-    with open(per_image, newline="") as f:
-        return [
-            {key: float(value) for key, value in row.items() if key not in ("predictor", "file")}
-            for row in csv.DictReader(f)
-            if row["predictor"] == predictor
-        ]
-
-
 def against_table(pairs: dict[str, dict]) -> str:
     lines = ["| photos | " + " | ".join(label for _, label in DIFFERENCE_COLUMNS) + " | ΔCF |"]
     lines.append("|---" * (len(DIFFERENCE_COLUMNS) + 2) + "|")
@@ -218,9 +208,8 @@ def measure(args: argparse.Namespace, docs: Path) -> dict:
                 plain = [o for o in results[key]["overrides"] if not o.startswith("hints=")]
                 other = [f"run={run_spec(args.against)}", *plain[1:]]
                 evaluate(other, Path(tmp) / f"{key}_against")
-                mine = model_rows(Path(tmp) / key / "per_image.csv", results[key]["variant"])
-                theirs_variant = json.loads((Path(tmp) / f"{key}_against" / "metrics.json").read_text())["variant"]
-                theirs = model_rows(Path(tmp) / f"{key}_against" / "per_image.csv", theirs_variant)
+                _, mine = read_per_image(Path(tmp) / key)
+                _, theirs = read_per_image(Path(tmp) / f"{key}_against")
                 against[key] = paired_differences(mine, theirs, 1000, 0)
             results["against"] = {"model": args.against, **against}
     return results

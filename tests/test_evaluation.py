@@ -105,3 +105,36 @@ def test_paired_differences_see_a_small_steady_gain_that_separate_intervals_hide
     assert 0.28 < paired["ci_low"] < paired["mean"] < paired["ci_high"] < 0.32
     with pytest.raises(ValueError):
         paired_differences(model, base[:-1])
+
+
+def test_two_evaluations_of_the_same_photos_pair_photo_by_photo(tmp_path):
+    """scripts/paired.py: A − B per photo with its interval; photos in another order are refused."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from colorlab.results import read_per_image
+
+    keys = ("psnr", "ssim", "auc", "auc_rebalanced", "cf", "dcf")
+    for name, offset, files in (("a", 1.0, ["x.jpg", "y.jpg", "z.jpg"]), ("b", 0.0, ["x.jpg", "y.jpg", "z.jpg"]),
+                                ("c", 0.0, ["y.jpg", "x.jpg", "z.jpg"])):  # fmt: skip
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "metrics.json").write_text(json.dumps({"variant": "m"}))
+        rows = [f"m,{f},{','.join(str(i + offset) for _ in keys)}" for i, f in enumerate(files)]
+        rows += [f"mean baseline,{f},{','.join('0' for _ in keys)}" for f in files]
+        (folder / "per_image.csv").write_text("predictor,file," + ",".join(keys) + "\n" + "\n".join(rows) + "\n")
+    files, rows = read_per_image(tmp_path / "a")
+    assert files == ["x.jpg", "y.jpg", "z.jpg"] and [r["psnr"] for r in rows] == [1.0, 2.0, 3.0]
+    script = Path(__file__).resolve().parents[1] / "scripts" / "paired.py"
+    out = tmp_path / "paired.md"
+    done = subprocess.run([sys.executable, script, tmp_path / "a", tmp_path / "b", "--out", out],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (
+        "| a − b | 3 | +1.00 [+1.00, +1.00] |" in out.read_text()
+        and "*Written by `python scripts/paired.py" in out.read_text()
+    )
+    refused = subprocess.run([sys.executable, script, tmp_path / "a", tmp_path / "c"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "did not evaluate the same photos" in refused.stderr

@@ -90,7 +90,7 @@ class EfficientNetLiteEncoder(FrozenEncoder):
         x = net.bn1(net.conv_stem(self.normalize(lightness)))
         for block in net.blocks[: self.TOP_BLOCK[self.train_from_stride]]:
             x = block(x)
-        return x  # (B,112,H/16,W/16)
+        return x  # (B,frozen_channels,H/16,W/16)
 
     def forward_top(self, frozen: torch.Tensor) -> torch.Tensor:
         for module in self.top_modules():
