@@ -218,9 +218,10 @@ PIN_SPREAD = 3.0  # a pinned point's Gaussian sigma, in multiples of its radius
 def pin_points(ab: torch.Tensor, points: Sequence[Point], hints: Hints, photo_size: tuple[int, int]) -> torch.Tensor:
     """The network's ab/128 (1,2,h,w) with each point's own colour (as `hints`, the network's input,
     holds it) blended in around it: weight 1 at the point, falling as a Gaussian of sigma PIN_SPREAD x
-    its radius (the same blend the evaluation's baseline uses, per point). Where the network follows
-    a point only part of the way, the user still sees the colour asked for; far from every point the
-    network's colours are untouched."""
+    its radius, the network keeping the product of (1 - weight) over the points, the points' colours
+    mixing by weight. (The evaluation's `colorlab.hints.gaussian_blend` is a different blend: one sigma
+    for every hint, over the hint mask.) Where the network follows a point only part of the way, the
+    user still sees the colour asked for; far from every point the network's colours are untouched."""
     if not points:
         return ab
     _, _, h, w = ab.shape
