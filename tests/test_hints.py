@@ -285,9 +285,11 @@ def test_bad_hints_files_get_one_error_line_naming_the_file_and_point(hint_model
 
 
 def test_hints_for_a_model_that_does_not_take_them_are_refused(tmp_path):
+    plain = Colorizer(EfficientNetLite0Encoder(weights=None), functools.partial(UNetDecoder, skip_strides=[16]))
+    model_file.save(tmp_path / "plain.ckpt", plain.eval(), variant="unet")
     Image.fromarray(smooth_image(96, seed=0)).save(tmp_path / "cat0.png")
     (tmp_path / "points.json").write_text("[]")
-    command = ["colorlab.colorize", "ckpt=pretrained:cats", f"input={tmp_path / 'cat0.png'}",
+    command = ["colorlab.colorize", f"ckpt={tmp_path / 'plain.ckpt'}", f"input={tmp_path / 'cat0.png'}",
                f"output={tmp_path / 'out'}", f"hints={tmp_path / 'points.json'}"]  # fmt: skip
     done = run(command, tmp_path)
     assert done.returncode == 2 and "this model does not take hints" in done.stderr
