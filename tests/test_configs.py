@@ -68,6 +68,7 @@ TESTED = {
     ("experiment", "cats_unet_hints"),
     ("experiment", "cats_unet_top"),
     ("experiment", "cats_unet_regression"),
+    ("experiment", "cats_unet_zoom"),
 }
 
 
@@ -136,6 +137,7 @@ def test_debug_logger_and_callback_choices_run(choices, photo_dir, tmp_path):
         "cats_unet_hints",
         "cats_unet_top",
         "cats_unet_regression",
+        "cats_unet_zoom",
     ],
 )
 def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, tmp_path):
@@ -162,6 +164,7 @@ def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, t
         (folder,) = (tmp_path / "cache" / "features").glob("EfficientNetLite0Encoder-*")
         assert "-s16-s8-s4-" in folder.name
         assert ("-cut16-" in folder.name) == experiment.endswith("top")  # entries of the frozen part only
+        assert ("-4view-" in folder.name and "-zoom2-" in folder.name) == experiment.endswith("zoom")
     if experiment.endswith("top"):  # the encoder's stride-32 stages trained, and only they
         trained = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
         initial = model.net.encoder.state_dict()

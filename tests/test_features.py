@@ -19,6 +19,7 @@ from colorlab.data import ColorDataModule
 from colorlab.data.features import CACHE_VERSION, CachedViews, FeatureBatch, FeatureCache, encoder_fingerprint
 from colorlab.data.files import find_images
 from colorlab.data.images import ImageFiles
+from colorlab.data.transforms import zoomed_views
 from colorlab.module import ColorizationModule
 from colorlab.nets import Colorizer, Decoder, UNetDecoder, VGG16Encoder
 from tests.conftest import compose_config, smooth_image, tiny_overrides
@@ -85,6 +86,43 @@ def test_a_centre_only_cache_holds_one_view_and_never_flips(photo_dir, tmp_path,
         item = views[0]
         torch.testing.assert_close(item.features.float(), centre, atol=2e-2, rtol=2e-3)
         torch.testing.assert_close(item.ab.float(), ab[0], atol=1e-3, rtol=0)
+
+
+def test_zoomed_views_are_cached_with_their_own_targets_and_the_same_on_every_build(photo_dir, tmp_path, encoder):
+    files = [f for f in find_images(photo_dir) if f.name != "gray.png"][:3]
+    cache = FeatureCache(tmp_path / "a", encoder, SIZE, zoom_views=2, zoom_scale=(0.3, 0.6))
+    plain = FeatureCache(tmp_path / "a", encoder, SIZE)
+    assert "-4view-zoom2-" in cache.folder.name and cache.namespace != plain.namespace
+    assert cache.namespace != FeatureCache(tmp_path, encoder, SIZE, zoom_views=2).namespace  # the range counts
+    entries, _ = build(cache, files)
+    again, _ = build(FeatureCache(tmp_path / "b", encoder, SIZE, zoom_views=2, zoom_scale=(0.3, 0.6)), files)
+    assert [e.read_bytes() for e in entries] == [e.read_bytes() for e in again]  # seeded by the photo
+
+    images = torch.stack([centre_crops(files)[i] for i in range(3)])
+    seeds = [int(entry.stem[:15], 16) for entry in entries]
+    zoomed = zoomed_views(images, seeds, 2, (0.3, 0.6))  # (3,2,3,S,S)
+    lightness, ab = rgb_to_lab(zoomed.flatten(0, 1))
+    with torch.no_grad():
+        expected = encoder(lightness)
+    torch.manual_seed(0)
+    views, seen = CachedViews(entries, cache.layout, mirror=True), set()
+    for _ in range(60):
+        item = views[1]
+        match = [k for k in range(2) if torch.allclose(item.ab.float(), ab[2 + k], atol=1e-3)]
+        if match:  # a zoomed view: its own features and target, not a crop of the centre's
+            torch.testing.assert_close(item.features.float(), expected[2 + match[0]], atol=2e-2, rtol=2e-3)
+            seen.add(match[0])
+    assert seen == {0, 1}
+    assert not torch.allclose(ab[2], ab[3], atol=1e-2)  # two different zooms
+    centre = CachedViews(entries, cache.layout, mirror=False)[1]  # validation: the centre crop alone
+    torch.testing.assert_close(centre.ab.float(), rgb_to_lab(images[1:2])[1][0], atol=1e-3, rtol=0)
+
+
+def test_zoom_settings_out_of_range_are_named(tmp_path):
+    with pytest.raises(ValueError, match="data.cache_zoom_scale"):
+        ColorDataModule(tmp_path, cache_zoom_views=1, cache_zoom_scale=[0.0, 1.0])
+    with pytest.raises(ValueError, match="data.cache_zoom_views"):
+        ColorDataModule(tmp_path, cache_zoom_views=-1)
 
 
 def test_a_second_build_reuses_everything_and_an_edited_photo_recomputes_only_its_entry(photo_dir, tmp_path, encoder):

@@ -45,6 +45,8 @@ class ColorDataModule(DataSource):
     of every train and val photo is computed once into `cache_dir` (see `colorlab.data.features`) and
     train/val loaders yield `FeatureBatch`es from it; test and evaluation still read the photos.
     `cache_mirror=false` caches the centre crop alone (half the build; training without the flip).
+    `cache_zoom_views=K` caches K more views of each photo, seeded random zooms into the centre crop
+    (area fraction in `cache_zoom_scale`), so training sees 2 + K views of a photo, not 2.
     """
 
     def __init__(
@@ -62,8 +64,15 @@ class ColorDataModule(DataSource):
         subset: int | None = None,
         cache_features: bool = False,
         cache_mirror: bool = True,
+        cache_zoom_views: int = 0,
+        cache_zoom_scale: Sequence[float] = (0.5, 1.0),
     ) -> None:
         super().__init__()
+        if cache_zoom_views < 0:
+            raise ValueError(f"data.cache_zoom_views={cache_zoom_views}: must be 0 or more")
+        low, high = (float(s) for s in cache_zoom_scale)
+        if not 0.0 < low <= high <= 1.0:
+            raise ValueError(f"data.cache_zoom_scale={list(cache_zoom_scale)}: needs 0 < low <= high <= 1")
         if cache_features and crop_scale is not None:
             raise ValueError(
                 "data.cache_features=true caches the centre crop and its mirror, but "
@@ -78,6 +87,7 @@ class ColorDataModule(DataSource):
             raise ValueError(f"data.batch_size={batch_size}: must be positive")
         split = tuple(map(float, split))  # plain tuples, for checkpoints
         crop_scale = None if crop_scale is None else tuple(map(float, crop_scale))
+        cache_zoom_scale = (low, high)
         self.save_hyperparameters()
         self.root = Path(root).expanduser()
         self.splits: dict[str, list[Path]] = {}
@@ -137,6 +147,8 @@ class ColorDataModule(DataSource):
             precision,
             self.hparams.cache_mirror,
             skip_strides=net.skip_strides,  # a U-Net's skips are cached with the features
+            zoom_views=self.hparams.cache_zoom_views,
+            zoom_scale=self.hparams.cache_zoom_scale,
         )
         files = self.splits["train"] + self.splits["val"]
 

@@ -2,15 +2,16 @@
 
 The encoder is frozen, so its output for a given view of a photo never changes: a sweep of decoders
 (and every epoch of each) can share one encoder pass. Each photo gets one entry holding its
-deterministic views, the centre crop and (unless `mirror=False`) its mirror: encoder features (fp16),
-the skip features a U-Net decoder reads (fp16, only at the strides it asks for) and the centre crop's
-ab/128 target (fp16; the mirror's is its flip).
+deterministic views, the centre crop and (unless `mirror=False`) its mirror, and optionally
+`zoom_views` zoomed views (seeded random square crops of the centre crop, resized back, some mirrored):
+encoder features (fp16), the skip features a U-Net decoder reads (fp16, only at the strides it asks
+for) and the ab/128 targets (fp16): the centre crop's (the mirror's is its flip) and each zoomed view's.
 
 Entries live in `<cache_dir>/features/<namespace>/<content hash>.bin`: a header (format magic, the
 entry's key, a checksum of the payload) and the raw fp16 arrays, so that a training step reads an
 entry with one file read and no unpickling. The namespace is a hash of the cache format version, the
 encoder's class and every one of its weights, the image size, the precision the features were
-computed in, the number of views and the skip strides; the entry name is a hash of the file's bytes.
+computed in, the number of views (and the zoom range) and the skip strides; the entry name is a hash of the file's bytes.
 So a new encoder, new weights or a new size uses a new namespace, and an edited photo a new entry:
 exactly the affected entries are recomputed. An entry whose size, format, key or checksum is wrong
 (truncated, corrupt, from another version) is recomputed with a warning, never used.
@@ -35,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 from colorlab.atomic import atomic_write
 from colorlab.color import rgb_to_lab
 from colorlab.data.images import ImageFiles
+from colorlab.data.transforms import zoomed_views
 from colorlab.threads import read_ahead
 
 log = logging.getLogger(__name__)
@@ -102,12 +104,25 @@ class CacheReport:
 @dataclass(frozen=True)
 class EntryLayout:
     """The byte layout of one entry: header, then features (views,C,h,w), the skip features
-    (views,C_s,H/s,W/s) in `skip_strides` order and ab (2,S,S), all fp16."""
+    (views,C_s,H/s,W/s) in `skip_strides` order and ab, all fp16. The ab is the centre crop's (2,S,S),
+    or with `zoom_views` (1+zoom_views,2,S,S): the centre crop's, then each zoomed view's; the zoomed
+    views are the last `zoom_views` of the views."""
 
     feature_shape: tuple[int, ...]
     ab_shape: tuple[int, ...]
     skip_shapes: tuple[tuple[int, ...], ...] = ()
     skip_strides: tuple[int, ...] = ()
+    zoom_views: int = 0
+
+    def target(self, ab: torch.Tensor, view: int) -> torch.Tensor:
+        """View `view`'s ab/128 target (2,S,S) from an entry's ab: the centre crop's, flipped for its
+        mirror, or a zoomed view's own."""
+        if not self.zoom_views:
+            return ab.flip(-1) if view else ab
+        first_zoom = self.feature_shape[0] - self.zoom_views
+        if view >= first_zoom:
+            return ab[1 + view - first_zoom]
+        return ab[0].flip(-1) if view else ab[0]
 
     @property
     def shapes(self) -> list[tuple[int, ...]]:
@@ -168,7 +183,8 @@ class FeatureCache:
 
     `mirror=False` caches the centre crop alone: half the encoder work to build, no flip augmentation.
     `skip_strides` also stores the encoder's skip features at those strides (`encoder.skip_channels`),
-    for a U-Net decoder.
+    for a U-Net decoder. `zoom_views` adds that many zoomed views per photo (area fraction uniform in
+    `zoom_scale`): more distinct views to train on, for that many more encoder passes and bytes.
     """
 
     def __init__(
@@ -179,11 +195,18 @@ class FeatureCache:
         precision: str = "32",
         mirror: bool = True,
         skip_strides: Sequence[int] = (),
+        zoom_views: int = 0,
+        zoom_scale: Sequence[float] = (0.5, 1.0),
     ) -> None:
+        if zoom_views < 0:
+            raise ValueError(f"feature cache: zoom_views={zoom_views} must be 0 or more")
         self.encoder = encoder
         self.image_size = image_size
         self.precision = str(precision)
-        self.views = 2 if mirror else 1
+        self.base_views = 2 if mirror else 1
+        self.zoom_views = int(zoom_views)
+        self.zoom_scale = tuple(float(s) for s in zoom_scale)
+        self.views = self.base_views + self.zoom_views
         self.skip_strides = tuple(sorted(skip_strides, reverse=True))
         unknown = set(self.skip_strides) - set(encoder.skip_channels)
         if unknown:
@@ -198,15 +221,21 @@ class FeatureCache:
         cut = f"-cut{encoder.frozen_stride}" if encoder.trains_top else ""
         if cut:  # the encoder's top trains: the entries hold the frozen part's output, not the features
             tag += f"|cut{encoder.frozen_stride}"
+        zoom = f"-zoom{self.zoom_views}" if self.zoom_views else ""
+        if zoom:
+            tag += f"|zoom{self.zoom_views}:{self.zoom_scale[0]:g}-{self.zoom_scale[1]:g}"
         self.namespace = hashlib.sha1(tag.encode()).hexdigest()[:16]
-        name = f"{type(encoder).__name__}-{image_size}px-{self.views}view{skips}{cut}-{self.namespace}"
+        name = f"{type(encoder).__name__}-{image_size}px-{self.views}view{skips}{cut}{zoom}-{self.namespace}"
         self.folder = Path(root).expanduser() / "features" / name
         size = image_size // encoder.frozen_stride
         skip_shapes = tuple(
             (self.views, encoder.skip_channels[s], image_size // s, image_size // s) for s in self.skip_strides
         )
         feature_shape = (self.views, encoder.frozen_channels, size, size)
-        self.layout = EntryLayout(feature_shape, (2, image_size, image_size), skip_shapes, self.skip_strides)
+        ab_shape = (2, image_size, image_size)
+        if self.zoom_views:
+            ab_shape = (1 + self.zoom_views, *ab_shape)
+        self.layout = EntryLayout(feature_shape, ab_shape, skip_shapes, self.skip_strides, self.zoom_views)
 
     def entry_path(self, digest: str) -> Path:
         return self.folder / f"{digest}.bin"
@@ -268,15 +297,22 @@ class FeatureCache:
         done, writing = 0, None
         with ThreadPoolExecutor(1, "feature-cache-write") as writer:
             for images in read_ahead(loader):
-                lightness, ab = rgb_to_lab(images.to(device))
-                inputs = [lightness, lightness.flip(-1)][: self.views]
+                batch = [d for _, d in missing[done : done + len(images)]]
+                images = images.to(device)
+                lightness, ab = rgb_to_lab(images)
+                inputs = [lightness, lightness.flip(-1)][: self.base_views]
+                if self.zoom_views:
+                    seeds = [int(digest[:15], 16) for digest in batch]
+                    zoomed = zoomed_views(images, seeds, self.zoom_views, self.zoom_scale).transpose(0, 1)
+                    zoom_lightness, zoom_ab = rgb_to_lab(zoomed.flatten(0, 1))  # view-major, like `inputs`
+                    inputs.append(zoom_lightness)
+                    ab = torch.cat([ab[:, None], torch.stack(zoom_ab.chunk(self.zoom_views), dim=1)], dim=1)
                 encoded, skips = encode(torch.cat(inputs))  # one batched pass for all views
                 arrays = [encoded, *(skips[stride] for stride in self.skip_strides)]
                 # each array (B,views,C,h,w)
                 views = [torch.stack(a.float().chunk(self.views), dim=1).cpu() for a in arrays]
                 if writing is not None:
                     writing.result()  # one batch in writing at a time; its errors surface here
-                batch = [d for _, d in missing[done : done + len(lightness)]]
                 writing = writer.submit(self._write, batch, views, ab.cpu())
                 done += len(lightness)
             if writing is not None:
@@ -291,8 +327,8 @@ class FeatureCache:
 
 
 class CachedViews(Dataset):
-    """Entries -> FeatureBatch items: the centre view, or (with `mirror`, when the entries hold the mirror
-    view) a random one of the two.
+    """Entries -> FeatureBatch items: the centre view, or (with `mirror`, for training) a random one of the
+    views the entries hold (the mirror and any zoomed views).
 
     `images` keeps the underlying photos (uint8 centre crops) for callbacks that draw pictures.
     """
@@ -318,4 +354,5 @@ class CachedViews(Dataset):
             ) from err
         views = self.layout.feature_shape[0]
         view = int(torch.randint(views, ()).item()) if self.mirror and views > 1 else 0
-        return FeatureBatch(features[view], ab.flip(-1) if view else ab, {s: skip[view] for s, skip in skips.items()})
+        skips = {stride: skip[view] for stride, skip in skips.items()}
+        return FeatureBatch(features[view], self.layout.target(ab, view), skips)

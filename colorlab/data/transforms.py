@@ -36,3 +36,26 @@ def train_transform(size: int, crop_scale: Sequence[float] | None) -> tuple[Tran
     scale = tuple(crop_scale)
     crop = v2.Compose([v2.RandomResizedCrop(size, scale=scale, antialias=True), v2.RandomHorizontalFlip()])
     return crop, math.ceil(size / math.sqrt(scale[0]))  # enough pixels for the smallest crop
+
+
+def zoomed_views(images: torch.Tensor, seeds: Sequence[int], count: int, scale: Sequence[float]) -> torch.Tensor:
+    """`count` zoomed views of each of `images` (B,3,S,S): square crops whose area fraction is uniform in
+    `scale`, at a uniform position, resized back to S and mirrored with probability 1/2 -> (B,count,3,S,S).
+
+    Each photo's views come from its own seed, so a cache built twice (or by another rank) holds the
+    same views.
+    """
+    size = images.shape[-1]
+    low, high = (float(s) for s in scale)
+    if not 0.0 < low <= high <= 1.0:
+        raise ValueError(f"zoom scale {list(scale)}: needs 0 < low <= high <= 1")
+    views = []
+    for image, seed in zip(images, seeds, strict=True):
+        generator = torch.Generator().manual_seed(seed)
+        for _ in range(count):
+            area, flip = torch.rand(2, generator=generator).tolist()
+            side = max(1, round(size * math.sqrt(low + (high - low) * area)))
+            top, left = (int(torch.randint(size - side + 1, (), generator=generator)) for _ in range(2))
+            view = v2.functional.resized_crop(image, top, left, side, side, [size, size], antialias=True)
+            views.append(view.flip(-1) if flip < 0.5 else view)
+    return torch.stack(views).view(len(images), count, *images.shape[1:])
