@@ -11,7 +11,8 @@ Entries live in `<cache_dir>/features/<namespace>/<content hash>.bin`: a header 
 entry's key, a checksum of the payload) and the raw fp16 arrays, so that a training step reads an
 entry with one file read and no unpickling. The namespace is a hash of the cache format version, the
 encoder's class and every one of its weights, the image size, the precision the features were
-computed in, the number of views (and the zoom range) and the skip strides; the entry name is a hash of the file's bytes.
+computed in, the number of views (and the zoom range) and the skip strides; the entry name is a hash
+of the file's bytes.
 So a new encoder, new weights or a new size uses a new namespace, and an edited photo a new entry:
 exactly the affected entries are recomputed. An entry whose size, format, key or checksum is wrong
 (truncated, corrupt, from another version) is recomputed with a warning, never used.
