@@ -49,5 +49,11 @@ def commit() -> str:
 
 def provenance(command: str) -> str:
     """One Markdown line: written by `command` at which commit, when, on which machine."""
+    where = measured()
+    return f"*Written by `{command}` at commit {where['commit']} on {where['date']}, on {where['machine']}.*"
+
+
+def measured() -> dict[str, str]:
+    """The commit, date and machine of a measurement, for the results file that stores it."""
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"*Written by `{command}` at commit {commit()} on {date}, on {machine_description()}.*"
+    return {"commit": commit(), "date": date, "machine": machine_description()}

@@ -29,6 +29,7 @@ from colorlab.evaluation import (
 from colorlab.evaluation import baselines as baseline_predictors
 from colorlab.hint_evaluation import check_counts, format_sweep, plot_hint_curves, summarise_sweep, sweep
 from colorlab.inference.guidance import reference_distribution
+from colorlab.provenance import measured
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ def evaluate_run(
         "temperature": model.temperature,  # the annealed mean's, for class heads
         "bootstrap": bootstrap,
         "color_stats": stats_source,
+        "measured": measured(),  # commit, date, machine: where a results page's numbers came from
         "skipped": skipped_metrics(),
         "results": {name: summarise(rows, bootstrap, seed) for name, rows in records.items()},
         "differences": {  # the model minus each baseline, image by image: does it beat them?

@@ -1,17 +1,20 @@
 """Accuracy against colorfulness: where each evaluated model (and temperature) lands, and the goal region.
 
-    python scripts/frontier.py outputs/frontier/*/ --out docs/cats_frontier.png --table docs/cats_frontier.md
+    python scripts/frontier.py docs/cats_frontier.json outputs/frontier/*/ --out docs/cats_frontier.png \
+      --table docs/cats_frontier.md --points docs/cats_frontier.json
 
 Each argument is an evaluation folder (a `metrics.json` from `colorlab.evaluate`), e.g. from a
 temperature sweep on the validation split:
 
-    for T in 0.2 0.38 0.6 1.0; do python -m colorlab.evaluate run=<run> split=val temperature=$T \
+    for T in 0.6 1.0 1.3; do python -m colorlab.evaluate run=<run> split=val temperature=$T \
       data=folder data.root=../shared/data/cats data.image_size=224 'baselines=[gray,mean]' \
       out=outputs/frontier/<name>-T$T; done
 
-Prints one row per folder, the model minus the mean
-baseline paired over the same photos, and plots AuC − mean against ΔCF with the target region
-(AuC ≥ mean + 1, ΔCF ≥ −12) shaded: a point inside meets both.
+or a points file an earlier call wrote with `--points`, so that measurements whose checkpoints are
+gone stay on the plot (a folder replaces an earlier point of the same name). Prints one row per
+point, the model minus the mean baseline paired over the same photos, and plots AuC − mean against
+ΔCF with the target region (AuC ≥ mean + 1, ΔCF ≥ −12) shaded: a point inside meets both. The
+table says where each point was measured (commit, date, machine).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ AUC_TARGET, DCF_TARGET, REBALANCED_TARGET = 1.0, -12.0, 2.0
 def point(folder: Path) -> dict:
     """The model's paired differences to the mean and gray baselines and its ΔCF, from one evaluation."""
     metrics = json.loads((folder / "metrics.json").read_text())
+    where = metrics.get("measured", {})
     variant = metrics["variant"]
     to_mean = metrics["differences"][f"{variant} - mean baseline"]
     to_gray = metrics["differences"].get(f"{variant} - gray baseline")
@@ -41,7 +45,28 @@ def point(folder: Path) -> dict:
         "auc_rebalanced": to_mean["auc_rebalanced"],
         "psnr_vs_gray": to_gray["psnr"] if to_gray else None,
         "dcf": metrics["results"][variant]["dcf"],
+        "measured": where.get("commit", "?") + ", " + where.get("date", "?") + ", " + where.get("machine", "?"),
     }
+
+
+def gather(sources: list[Path]) -> list[dict]:
+    """Points from evaluation folders and earlier points files, in order; a later source of the same
+    name replaces an earlier one."""
+    points: dict[str, dict] = {}
+    for source in sources:
+        found = json.loads(source.read_text())["points"] if source.suffix == ".json" else [point(source)]
+        for p in found:
+            points.pop(p["folder"], None)
+            points[p["folder"]] = p
+    return list(points.values())
+
+
+def measured_notes(points: list[dict]) -> str:
+    """Which rows were measured where: one line per commit, date and machine."""
+    groups: dict[str, list[str]] = {}
+    for p in points:
+        groups.setdefault(p["measured"], []).append(p["folder"])
+    return "\n".join(f"- {', '.join(names)}: evaluated at commit {where}." for where, names in groups.items())
 
 
 def interval(stat: dict | None) -> str:
@@ -97,18 +122,23 @@ def plot(points: list[dict], out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folders", nargs="+", type=Path, help="evaluation folders holding metrics.json")
+    parser.add_argument("sources", nargs="+", type=Path, help="evaluation folders, or points files (.json)")
     parser.add_argument("--out", type=Path, help="write the plot here (PNG)")
     parser.add_argument("--table", type=Path, help="write the table here (Markdown, with its provenance)")
+    parser.add_argument("--points", type=Path, help="write the points here (JSON), to extend them later")
     args = parser.parse_args()
-    missing = [str(f) for f in args.folders if not (f / "metrics.json").is_file()]
+    missing = [
+        str(f) for f in args.sources if not (f.is_file() if f.suffix == ".json" else (f / "metrics.json").is_file())
+    ]
     if missing:
-        parser.error(f"no metrics.json in {', '.join(missing)}")
-    points = [point(folder) for folder in args.folders]
+        parser.error(f"no metrics.json or points file at {', '.join(missing)}")
+    points = gather(args.sources)
     print(table(points))
+    invocation = "python scripts/frontier.py " + " ".join(sys.argv[1:])
     if args.table:
-        invocation = "python scripts/frontier.py " + " ".join(sys.argv[1:])
-        args.table.write_text(f"{provenance(invocation)}\n\n{table(points)}\n")
+        args.table.write_text(f"{provenance(invocation)}\n\n{table(points)}\n\n{measured_notes(points)}\n")
+    if args.points:
+        args.points.write_text(json.dumps({"written_by": provenance(invocation), "points": points}, indent=2) + "\n")
     if args.out:
         plot(points, args.out)
         print(f"wrote {args.out}")

@@ -1,6 +1,8 @@
 """Evaluation: baselines, bootstrap summaries, and the gray baseline on real cats vs an independent
 numpy/scikit-image implementation."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -138,3 +140,46 @@ def test_two_evaluations_of_the_same_photos_pair_photo_by_photo(tmp_path):
     )
     refused = subprocess.run([sys.executable, script, tmp_path / "a", tmp_path / "c"], capture_output=True, text=True)
     assert refused.returncode == 2 and "did not evaluate the same photos" in refused.stderr
+
+
+def test_the_frontier_keeps_earlier_points_and_says_where_each_was_measured(tmp_path):
+    """scripts/frontier.py: folders and an earlier points file make one table; a folder replaces the
+    earlier point of its name; each row's commit, date and machine are named."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def stat(mean):
+        return {"mean": mean, "ci_low": mean - 0.1, "ci_high": mean + 0.1}
+
+    def evaluation(name, auc, where):
+        folder = tmp_path / name
+        folder.mkdir(parents=True)
+        differences = {"m - mean baseline": {"auc": stat(auc), "auc_rebalanced": stat(0.5)},
+                       "m - gray baseline": {"psnr": stat(1.0)}}  # fmt: skip
+        metrics = {"variant": "m", "temperature": 1.0, "images": 4, "differences": differences,
+                   "results": {"m": {"dcf": stat(-14.0)}}, "measured": where}  # fmt: skip
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+        return folder
+
+    first = {"commit": "aaa", "date": "2026-01-01 00:00 UTC", "machine": "one"}
+    second = {"commit": "bbb", "date": "2026-02-01 00:00 UTC", "machine": "two"}
+    script = Path(__file__).resolve().parents[1] / "scripts" / "frontier.py"
+    points, table = tmp_path / "points.json", tmp_path / "table.md"
+    old = [evaluation(f"old/{name}", auc, first) for name, auc in (("x", 0.3), ("y", 0.4))]
+    done = subprocess.run([sys.executable, script, *old, "--points", points], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    shutil.rmtree(tmp_path / "old")  # the evaluations are gone; their points stay
+    new = [evaluation(f"new/{name}", auc, second) for name, auc in (("y", 0.9), ("z", 0.7))]
+    done = subprocess.run([sys.executable, script, points, *new, "--table", table, "--out", tmp_path / "plot.png"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = table.read_text()
+    assert [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")][1:] == ["x", "y", "z"]
+    assert "| y | 1.0 | +0.90 [+0.80, +1.00] |" in text and "| y | 1.0 | +0.40" not in text
+    assert "- x: evaluated at commit aaa, 2026-01-01 00:00 UTC, one." in text
+    assert "- y, z: evaluated at commit bbb, 2026-02-01 00:00 UTC, two." in text
+    assert (tmp_path / "plot.png").stat().st_size > 0
+    missing = subprocess.run([sys.executable, script, tmp_path / "nowhere"], capture_output=True, text=True)
+    assert missing.returncode == 2 and "nowhere" in missing.stderr
