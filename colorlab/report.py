@@ -34,6 +34,7 @@ from colorlab.checkpoints import (  # noqa: E402
 )
 from colorlab.color import gray_rgb, lab_to_rgb, rgb_to_lab  # noqa: E402
 from colorlab.hint_evaluation import plot_hint_curves  # noqa: E402
+from colorlab.provenance import provenance  # noqa: E402
 from colorlab.results import evaluate_run  # noqa: E402
 from colorlab.run_folder import SUMMARY_FILE  # noqa: E402
 
@@ -258,8 +259,8 @@ def plot_grid(
     plt.close(fig)
 
 
-def markdown(header: list[str], rows: list[list[str]], runs: list[Run], split: str) -> str:
-    lines = ["# colorlab comparison", ""]
+def markdown(header: list[str], rows: list[list[str]], runs: list[Run], split: str, command: str) -> str:
+    lines = ["# colorlab comparison", "", provenance(command), ""]
     reference = next((r.results for r in runs if r.results), None)
     if reference:
         lines.append(
@@ -312,6 +313,7 @@ def compare(
     bootstrap: int = 1000,
     images: int = 6,
     grid_root: Path | None = None,
+    command: str = "colorlab.report.compare",
 ) -> Path:
     folders = discover(paths)
     out = out or (
@@ -326,13 +328,14 @@ def compare(
     header, rows = table_rows(runs)
     plot_curves(runs, out / "curves.png")
     plot_grid(runs, out / "grid.png", split, images, root=grid_root)
-    text = markdown(header, rows, runs, split)
+    text = markdown(header, rows, runs, split, command)
     with_hints = {run.name: run.results["hints"] for run in runs if run.results and "hints" in run.results}
     if with_hints:  # runs evaluated with a hint sweep (evaluate hints=[...]): their curves side by side
         plot_hint_curves(with_hints, out / "hint_curves.png")
         text += "\n![quality against the number of points](hint_curves.png)\n"
     (out / "report.md").write_text(text)
-    intro = text.split("\n")[2] if text.split("\n")[2] else ""
+    lines = text.split("\n")
+    intro = " ".join(line.strip("*") for line in (lines[2], lines[4]) if not line.startswith("|"))
     (out / "report.html").write_text(html(header, rows, "colorlab comparison", out, intro))
     for run in runs:
         if run.status != "finished":

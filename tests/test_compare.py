@@ -102,9 +102,12 @@ def test_compare_reports_every_variant_the_baselines_and_broken_runs(cli_sweep, 
     (running / ".hydra").mkdir(parents=True)
     (running / "summary.json").write_text(json.dumps({"status": "running"}))
 
-    run_compare(compose_app("compare", [f"runs={sweep}", "bootstrap=20", "images=3"]))
+    run_compare(compose_app("compare", [f"runs={sweep}", "bootstrap=20", "images=3"]), "python -m colorlab.compare x")
     report = sweep / "report"
-    table = [line for line in (report / "report.md").read_text().splitlines() if line.startswith("| ")]
+    text = (report / "report.md").read_text()
+    assert "*Written by `python -m colorlab.compare x` at commit " in text  # where the numbers came from
+    assert "Written by `python -m colorlab.compare x`" in (report / "report.html").read_text()
+    table = [line for line in text.splitlines() if line.startswith("| ")]
     names = [line.split("|")[1].strip() for line in table[1:]]
     assert names == [
         "0_baseline",

@@ -6,6 +6,7 @@ Writes the report (colorlab.report): `report.md`, a self-contained `report.html`
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -18,8 +19,8 @@ from colorlab.report import compare
 register_resolvers()
 
 
-def run_compare(cfg: DictConfig) -> Path:
-    """Check the settings and write the report; returns its folder."""
+def run_compare(cfg: DictConfig, command: str = "colorlab.cli.compare.run_compare") -> Path:
+    """Check the settings and write the report (its provenance line names `command`); returns its folder."""
     if cfg.split not in ("train", "val", "test"):
         raise ValueError(f"split={cfg.split}: choose train, val or test")
     runs = [cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs)
@@ -32,6 +33,7 @@ def run_compare(cfg: DictConfig) -> Path:
         int(cfg.bootstrap),
         int(cfg.images),
         Path(cfg.grid_root).expanduser() if cfg.grid_root else None,
+        command,
     )
     print(f"report: {out / 'report.md'}  (and report.html, curves.png, grid.png)")
     return out
@@ -41,4 +43,4 @@ def run_compare(cfg: DictConfig) -> Path:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="compare")
 @user_errors_exit
 def main(cfg: DictConfig) -> None:
-    run_compare(cfg)
+    run_compare(cfg, " ".join(["python -m colorlab.compare", *sys.argv[1:]]))
