@@ -5,6 +5,7 @@ import math
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,6 +131,20 @@ def test_compare_reports_every_variant_the_baselines_and_broken_runs(cli_sweep, 
     photos = min(3, json.loads((sweep / "0_baseline" / "eval" / "test" / "metrics.json").read_text())["images"])
     assert grid.size == (round(2.2 * 100 * 5), round(2.2 * 100 * photos))  # gray | 3 variants | truth
     assert grid.convert("L").getextrema()[1] > 0
+
+    docs = tmp_path / "docs"  # scripts/publish_report.py: the report's own table on the docs site
+    docs.mkdir()
+    script = Path(__file__).resolve().parents[1] / "scripts" / "publish_report.py"
+    done = subprocess.run([sys.executable, script, report, "--name", "demo", "--docs", docs, "--width", "300"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    published = (docs / "demo_report.md").read_text()
+    assert published.startswith("*Written by `python -m colorlab.compare x`") and "![" not in published
+    assert [line for line in published.splitlines() if line.startswith("| ")] == table
+    assert Image.open(docs / "demo_grid.jpg").size[0] == 300 and (docs / "demo_curves.png").is_file()
+    refused = subprocess.run([sys.executable, script, tmp_path, "--name", "x", "--docs", docs],
+                             capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode == 2 and "report.md" in refused.stderr
 
     metrics_file = sweep / "0_baseline" / "eval" / "test" / "metrics.json"
     before = metrics_file.stat().st_mtime_ns
