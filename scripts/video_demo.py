@@ -1,13 +1,16 @@
-"""The README's video figures: a gray "old film" clip made from an embedded sample photo (a slow pan
+"""The documentation's video figures: a gray "old film" clip made from an embedded sample photo (a slow pan
 with film grain and a cut to a second photo), colorized per frame and with the temporal filter; prints
 both flicker measurements and writes a before/after frame strip.
 
-    python scripts/video_demo.py [--ckpt pretrained:cats] [--out docs/video_strip.jpg]
+    python scripts/video_demo.py [--ckpt pretrained:cats] [--out docs/video_strip.jpg] [--table docs/video_demo.md]
+
+The table (with its provenance) goes to `--table`, which the colorizing page includes.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from fractions import Fraction
 from pathlib import Path
@@ -18,8 +21,10 @@ from PIL import Image
 from colorlab.checkpoints import load_model
 from colorlab.data.embedded import SAMPLE_DIR
 from colorlab.inference.video import colorize_video, read_frames
+from colorlab.provenance import provenance
 
 FRAMES, FPS, WIDTH, HEIGHT = 48, 24, 320, 240
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def film(photo: Path, frames: int, seed: int) -> list[np.ndarray]:
@@ -61,7 +66,8 @@ def strip(rows: list[list[np.ndarray]], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt", default="pretrained:cats")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "video_strip.jpg")
+    parser.add_argument("--out", type=Path, default=DOCS / "video_strip.jpg")
+    parser.add_argument("--table", type=Path, default=DOCS / "video_demo.md", help="the measurements (Markdown)")
     args = parser.parse_args()
     model = load_model(args.ckpt)
     size = model.image_size
@@ -82,6 +88,15 @@ def main() -> None:
         strip([gray, color], args.out)
     ratio = reports["stabilised"].flicker / reports["per frame"].flicker
     print(f"stabilised / per-frame flicker: {ratio:.2f}; strip: {args.out}")
+    rows = ["| decoding | frames | flicker (ab units over static pixels) | scene cuts the filter found |",
+            "|---|---|---|---|"]  # fmt: skip
+    for name, temporal in (("per frame", 0), ("stabilised", 0.7)):
+        report = reports[name]
+        cells = [f"{name} (`temporal={temporal}`)", report.frames, f"{report.flicker:.3f}", report.scene_cuts]
+        rows.append("| " + " | ".join(map(str, cells)) + " |")
+    command = " ".join(["python scripts/video_demo.py", *sys.argv[1:]])
+    text = f"{provenance(command)}\n\n" + "\n".join(rows) + f"\n\nStabilised / per-frame flicker: **{ratio:.2f}**.\n"
+    args.table.write_text(text)
 
 
 if __name__ == "__main__":
