@@ -14,6 +14,7 @@ import hydra
 import torch
 from omegaconf import OmegaConf
 
+from colorlab.baseline_cache import KeptBaselines
 from colorlab.checkpoints import file_sha256, open_model, stored_data_config, stored_precision
 from colorlab.config import whole_number
 from colorlab.data.images import open_image
@@ -90,13 +91,22 @@ def evaluate_run(
     if unknown:
         raise ValueError(f"baselines={list(baselines)}: unknown {sorted(unknown)}; choose from {list(chosen)}")
     variant = opened.variant
-    predictors = {variant: model, **{f"{name} baseline": chosen[name] for name in baselines}}
     precision = str(stored_precision(opened))
     autocast = torch.bfloat16 if precision.startswith("bf16") else None
     log.info("evaluating %s (%s) and %d baselines on the %s split of %s", variant, ckpt, len(baselines),
              split, datamodule.describe())  # fmt: skip
     loader = datamodule.eval_dataloader(split, protocol=protocol)
-    records = evaluate(predictors, loader, stats, device, autocast)
+    kept = KeptBaselines(datamodule, split, stats, seed=seed, protocol=protocol, batch_size=batch_size,
+                         device=torch.device(device).type, autocast=str(autocast))  # fmt: skip
+    reused = {name: rows for name in baselines if (rows := kept.load(name)) is not None}
+    to_score = {variant: model, **{f"{name} baseline": chosen[name] for name in baselines if name not in reused}}
+    scored = evaluate(to_score, loader, stats, device, autocast)
+    for name in baselines:
+        if name not in reused:
+            kept.store(name, scored[f"{name} baseline"])
+    records = {variant: scored[variant]}
+    for name in baselines:
+        records[f"{name} baseline"] = reused[name] if name in reused else scored[f"{name} baseline"]
     images = len(records[variant])
     files = datamodule.eval_names(split) or [f"{split}-{i:06d}" for i in range(images)]
 
@@ -115,6 +125,7 @@ def evaluate_run(
         "bootstrap": bootstrap,
         "color_stats": stats_source,
         "measured": measured(),  # commit, date, machine: where a results page's numbers came from
+        "baselines_reused": sorted(reused),  # scored by an earlier evaluation of the same photos
         "skipped": skipped_metrics(),
         "results": {name: summarise(rows, bootstrap, seed) for name, rows in records.items()},
         "differences": {  # the model minus each baseline, image by image: does it beat them?

@@ -1,6 +1,7 @@
 """evaluate and compare on a real (tiny) sweep of the three decoders."""
 
 import json
+import logging
 import math
 import shutil
 import subprocess
@@ -43,6 +44,33 @@ def test_evaluate_writes_metrics_with_intervals_and_a_per_image_csv(cli_sweep, p
         )
     )
     assert other["data_root"] == str(photo_dir) and other["split"] == "val"
+
+
+def test_baselines_are_scored_once_for_the_same_photos_and_again_when_a_photo_changes(
+    cli_sweep, photo_dir, tmp_path, caplog
+):
+    cache = tmp_path / "cache"  # photo_dir is this test's own: it may edit a photo
+    common = [f"run={cli_sweep / '0_baseline'}", "bootstrap=0", "data=folder", f"data.root={photo_dir}",
+              "data.image_size=32", f"data.cache_dir={cache}"]  # fmt: skip
+    first = run_evaluation(compose_evaluate([*common, f"out={tmp_path / 'a'}"]))
+    assert first["baselines_reused"] == [] and len(list((cache / "baselines").glob("*.json"))) == 3
+    again = run_evaluation(compose_evaluate([*common, f"out={tmp_path / 'b'}"]))
+    assert again["baselines_reused"] == ["gray", "mean", "random"]
+    assert again["results"] == first["results"] and again["differences"] == first["differences"]
+    assert (tmp_path / "a" / "per_image.csv").read_text() == (tmp_path / "b" / "per_image.csv").read_text()
+
+    tested = (tmp_path / "a" / "per_image.csv").read_text().splitlines()[1].split(",")[1]
+    Image.fromarray(np.full((40, 40, 3), 200, np.uint8)).save(tested)  # same name, new content
+    edited = run_evaluation(compose_evaluate([*common, f"out={tmp_path / 'c'}"]))
+    assert edited["baselines_reused"] == [] and edited["results"] != first["results"]
+    seeded = run_evaluation(compose_evaluate([*common, f"out={tmp_path / 'c'}", "seed=1"]))
+    assert seeded["baselines_reused"] == []  # another seed: scored anew
+    for entry in (cache / "baselines").glob("*.json"):
+        entry.write_text("[{}]")  # a damaged entry is recomputed, with a warning
+    with caplog.at_level(logging.WARNING):
+        damaged = run_evaluation(compose_evaluate([*common, f"out={tmp_path / 'd'}", "seed=1"]))
+    assert damaged["baselines_reused"] == [] and "recomputing it" in caplog.text
+    assert damaged["results"]["random baseline"] == seeded["results"]["random baseline"]
 
 
 def test_another_folder_is_all_test_photos_and_baselines_use_the_models_training_colors(cli_sweep, tmp_path):
