@@ -64,4 +64,6 @@ class InterruptAtStep(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step >= self.step:
+            # as in a terminal, even when this process was started with SIGINT ignored (`nohup ... &`)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             os.kill(os.getpid(), signal.SIGINT)
