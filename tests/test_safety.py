@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -32,6 +33,12 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", *args], capture_output=True, text=True, env=ENV, cwd=cwd or ROOT, timeout=300
     )
+
+
+def clis(*commands: tuple[str, ...], cwd: Path | None = None) -> list[subprocess.CompletedProcess]:
+    """Independent commands at once (most of a command's time is its start-up on one core)."""
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(lambda command: cli(*command, cwd=cwd), commands))
 
 
 def assert_one_error_line(done: subprocess.CompletedProcess, *needles: str) -> None:
@@ -140,24 +147,26 @@ def test_a_hostile_run_config_runs_nothing_and_writes_nothing_anywhere(cli_sweep
         evil = evil_checkpoint(cli_sweep, tmp_path, "data", data, name=f"{name}.ckpt")
         evil.rename(run / "last.ckpt")
         (sweep / f"0_{name}" / "summary.json").write_text('{"status": "finished"}')
-        done = cli("colorlab.evaluate", f"run={sweep / f'0_{name}'}", cwd=tmp_path)
-        assert_one_error_line(done, "last.ckpt", "data.urls" if name != "huge" else "data.image_size")
         model = load_model(sweep / f"0_{name}")  # the network alone: never the stored data
         assert model(torch.rand(1, 1, 32, 32)).shape == (1, 2, 32, 32)
     cached = evil_checkpoint(cli_sweep, tmp_path, "data", {
         "_target_": "colorlab.data.ColorDataModule", "root": str(photo_dir), "image_size": 32,
         "cache_dir": str(outside), "download": "cats", "split": [0.5, 0.25, 0.25],
     }, name="cached.ckpt")  # fmt: skip
-    done = cli("colorlab.evaluate", f"run={cached}", "bootstrap=10", f"out={tmp_path / 'eval'}", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]  # its photos are read; nothing is downloaded or cached
-    done = cli("colorlab.compare", f"runs={sweep}", f"out={tmp_path / 'report'}", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "would run a command or open a URL" in (tmp_path / "report" / "report.md").read_text()
     photo = next(photo_dir.rglob("*.jpg"))
-    done = cli("colorlab.colorize", f"ckpt={sweep / '0_pipe'}", f"input={photo}", f"output={tmp_path / 'out'}")
-    assert done.returncode == 0, done.stderr[-2000:]
-    done = cli("colorlab.export", f"ckpt={sweep / '0_pipe'}", f"output={tmp_path / 'x.pt'}", "format=torchscript")
-    assert done.returncode == 0, done.stderr[-2000:]
+    *refused, evaluated, compared, colorized, exported = clis(
+        *(("colorlab.evaluate", f"run={sweep / f'0_{name}'}") for name in sections),
+        ("colorlab.evaluate", f"run={cached}", "bootstrap=10", f"out={tmp_path / 'eval'}"),
+        ("colorlab.compare", f"runs={sweep}", f"out={tmp_path / 'report'}"),
+        ("colorlab.colorize", f"ckpt={sweep / '0_pipe'}", f"input={photo}", f"output={tmp_path / 'out'}"),
+        ("colorlab.export", f"ckpt={sweep / '0_pipe'}", f"output={tmp_path / 'x.pt'}", "format=torchscript"),
+        cwd=tmp_path,
+    )
+    for name, done in zip(sections, refused, strict=True):
+        assert_one_error_line(done, "last.ckpt", "data.urls" if name != "huge" else "data.image_size")
+    for done in (evaluated, compared, colorized, exported):  # the cached one's photos are read; nothing else
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert "would run a command or open a URL" in (tmp_path / "report" / "report.md").read_text()
     assert not list(tmp_path.rglob("pwned*")) and not (ROOT / "pwned.txt").exists() and not outside.exists()
 
 
@@ -192,8 +201,8 @@ def test_every_command_refuses_a_hostile_model_entry_before_any_work(cli_sweep, 
         ("colorlab.colorize", f"ckpt={path}", f"input={tmp_path}", f"output={tmp_path / 'out'}"),
         ("colorlab.evaluate", f"run={path}"),
     ]
-    for command in commands:
-        assert_one_error_line(cli(*command, cwd=tmp_path), "evil_model.ckpt", "not one of the decoders")
+    for done in clis(*commands, cwd=tmp_path):
+        assert_one_error_line(done, "evil_model.ckpt", "not one of the decoders")
     assert not list(tmp_path.rglob("pwned*")) and not (tmp_path / "out").exists()
 
 
@@ -336,20 +345,22 @@ def test_train_refuses_bad_resumes_reused_folders_and_endless_runs(photo_dir, tm
         "trainer.accelerator=cpu",
     ]
     run_dir = tmp_path / "run"
-    done = cli("colorlab.train", *base, f"hydra.run.dir={run_dir}", "ckpt_path=last")
-    assert_one_error_line(done, "ckpt_path=last", "no checkpoints/last.ckpt")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    empty, forever, blocked = clis(
+        ("colorlab.train", *base, f"hydra.run.dir={run_dir}", "ckpt_path=last"),
+        ("colorlab.train", *base, f"hydra.run.dir={tmp_path / 'forever'}", "trainer.max_epochs=-1"),
+        ("colorlab.train", *base, f"hydra.run.dir={blocker / 'run'}"),
+    )
+    assert_one_error_line(empty, "ckpt_path=last", "no checkpoints/last.ckpt")
+    assert_one_error_line(forever, "trainer.max_epochs=-1", "forever")
+    assert_one_error_line(blocked, "hydra.run.dir", "is a file")
     done = cli("colorlab.train", *base, f"hydra.run.dir={run_dir}")
     assert done.returncode == 0, done.stderr[-2000:]
     summary = digest(run_dir / "summary.json")
     done = cli("colorlab.train", *base, f"hydra.run.dir={run_dir}")  # again, without resuming
     assert_one_error_line(done, "already holds a run", "ckpt_path=last")
     assert digest(run_dir / "summary.json") == summary and not (run_dir / "checkpoints" / "last-v1.ckpt").exists()
-    done = cli("colorlab.train", *base, f"hydra.run.dir={tmp_path / 'forever'}", "trainer.max_epochs=-1")
-    assert_one_error_line(done, "trainer.max_epochs=-1", "forever")
-    blocker = tmp_path / "a_file"
-    blocker.write_text("x")
-    done = cli("colorlab.train", *base, f"hydra.run.dir={blocker / 'run'}")
-    assert_one_error_line(done, "hydra.run.dir", "is a file")
 
 
 @pytest.mark.parametrize(
