@@ -298,12 +298,12 @@ class FeatureCache:
         done, writing = 0, None
         with ThreadPoolExecutor(1, "feature-cache-write") as writer:
             for images in read_ahead(loader):
-                batch = [d for _, d in missing[done : done + len(images)]]
+                digests = [d for _, d in missing[done : done + len(images)]]
                 images = images.to(device)
                 lightness, ab = rgb_to_lab(images)
                 inputs = [lightness, lightness.flip(-1)][: self.base_views]
                 if self.zoom_views:
-                    seeds = [int(digest[:15], 16) for digest in batch]
+                    seeds = [int(digest[:15], 16) for digest in digests]
                     zoomed = zoomed_views(images, seeds, self.zoom_views, self.zoom_scale).transpose(0, 1)
                     zoom_lightness, zoom_ab = rgb_to_lab(zoomed.flatten(0, 1))  # view-major, like `inputs`
                     inputs.append(zoom_lightness)
@@ -314,7 +314,7 @@ class FeatureCache:
                 views = [torch.stack(a.float().chunk(self.views), dim=1).cpu() for a in arrays]
                 if writing is not None:
                     writing.result()  # one batch in writing at a time; its errors surface here
-                writing = writer.submit(self._write, batch, views, ab.cpu())
+                writing = writer.submit(self._write, digests, views, ab.cpu())
                 done += len(lightness)
             if writing is not None:
                 writing.result()
