@@ -254,34 +254,34 @@ def test_colorize_command_takes_a_hints_file_and_a_reference_photo(hint_model_fi
         assert auto.shape == guide.shape and not np.array_equal(auto, guide)
 
 
-@pytest.mark.parametrize(
-    ("hints", "message"),
-    [
-        (
-            {"cat0.png": [{"x": 500, "y": 1, "color": "#ffffff"}]},
-            r"cat0.png\[0\]: \(500, 1\) lies outside the 96x96 photo",
-        ),
-        ({"dog.png": []}, "'dog.png' matches no input photo"),
-        ({"cat0.png": [{"x": 1, "y": 1, "color": "#12345"}]}, r"cat0.png\[0\].color='#12345'"),
-        ("not json {", "not a JSON file"),
-    ],
-)
-def test_bad_hints_files_get_one_error_line_naming_the_file_and_point(hint_model_file, tmp_path, hints, message):
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    Image.fromarray(smooth_image(96, seed=0)).save(photos / "cat0.png")
-    hints_file = tmp_path / "points.json"
-    hints_file.write_text(hints if isinstance(hints, str) else json.dumps(hints))
-    command = ["colorlab.colorize", f"ckpt={hint_model_file}", f"input={photos}", f"output={tmp_path / 'out'}",
-               f"hints={hints_file}"]  # fmt: skip
-    done = run(command, tmp_path)
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: hints="), done.stderr[-2000:]
-    assert str(hints_file) in lines[0]
-    import re
+BAD_HINTS = [  # what a hints file holds -> what its one error line names
+    ({"cat0.png": [{"x": 500, "y": 1, "color": "#ffffff"}]}, r"cat0.png\[0\]: \(500, 1\) lies outside the 96x96 photo"),
+    ({"dog.png": []}, "'dog.png' matches no input photo"),
+    ({"cat0.png": [{"x": 1, "y": 1, "color": "#12345"}]}, r"cat0.png\[0\].color='#12345'"),
+    ("not json {", "not a JSON file"),
+]
 
-    assert re.search(message, lines[0]), lines[0]
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())  # nothing written
+
+def test_bad_hints_files_get_one_error_line_naming_the_file_and_point(hint_model_file, tmp_path):
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    commands = []
+    for index, (hints, _) in enumerate(BAD_HINTS):
+        folder = tmp_path / str(index)
+        (folder / "photos").mkdir(parents=True)
+        Image.fromarray(smooth_image(96, seed=0)).save(folder / "photos" / "cat0.png")
+        (folder / "points.json").write_text(hints if isinstance(hints, str) else json.dumps(hints))
+        commands.append(["colorlab.colorize", f"ckpt={hint_model_file}", f"input={folder / 'photos'}",
+                         f"output={folder / 'out'}", f"hints={folder / 'points.json'}"])  # fmt: skip
+    with ThreadPoolExecutor(2) as pool:  # independent commands, mostly single-core start-up
+        results = list(pool.map(lambda command: run(command, tmp_path), commands))
+    for index, ((_, message), done) in enumerate(zip(BAD_HINTS, results, strict=True)):
+        folder = tmp_path / str(index)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: hints="), done.stderr[-2000:]
+        assert str(folder / "points.json") in lines[0] and re.search(message, lines[0]), lines[0]
+        assert not (folder / "out").exists() or not list((folder / "out").iterdir())  # nothing written
 
 
 def test_hints_for_a_model_that_does_not_take_them_are_refused(tmp_path):
