@@ -22,7 +22,7 @@ from colorlab.data.files import find_images, fixed_subset, split_files
 from colorlab.data.images import ImageFiles
 from colorlab.data.scan import scan_chroma
 from colorlab.data.source import DataSource
-from colorlab.data.transforms import EVAL_PROTOCOLS, eval_transform, train_transform
+from colorlab.data.transforms import EVAL_PROTOCOLS, checked_zoom_scale, eval_transform, train_transform
 
 if TYPE_CHECKING:
     from colorlab.nets import Colorizer
@@ -70,9 +70,7 @@ class ColorDataModule(DataSource):
         super().__init__()
         if cache_zoom_views < 0:
             raise ValueError(f"data.cache_zoom_views={cache_zoom_views}: must be 0 or more")
-        low, high = (float(s) for s in cache_zoom_scale)
-        if not 0.0 < low <= high <= 1.0:
-            raise ValueError(f"data.cache_zoom_scale={list(cache_zoom_scale)}: needs 0 < low <= high <= 1")
+        cache_zoom_scale = checked_zoom_scale(cache_zoom_scale, "data.cache_zoom_scale")  # plain, for checkpoints
         if cache_features and crop_scale is not None:
             raise ValueError(
                 "data.cache_features=true caches the centre crop and its mirror, but "
@@ -87,7 +85,6 @@ class ColorDataModule(DataSource):
             raise ValueError(f"data.batch_size={batch_size}: must be positive")
         split = tuple(map(float, split))  # plain tuples, for checkpoints
         crop_scale = None if crop_scale is None else tuple(map(float, crop_scale))
-        cache_zoom_scale = (low, high)
         self.save_hyperparameters()
         self.root = Path(root).expanduser()
         self.splits: dict[str, list[Path]] = {}

@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Dataset
 from colorlab.atomic import atomic_write
 from colorlab.color import rgb_to_lab
 from colorlab.data.images import ImageFiles
-from colorlab.data.transforms import zoomed_views
+from colorlab.data.transforms import checked_zoom_scale, zoomed_views
 from colorlab.threads import read_ahead
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ class FeatureCache:
         self.precision = str(precision)
         self.base_views = 2 if mirror else 1
         self.zoom_views = int(zoom_views)
-        self.zoom_scale = tuple(float(s) for s in zoom_scale)
+        self.zoom_scale = checked_zoom_scale(zoom_scale, "feature cache: zoom_scale")
         self.views = self.base_views + self.zoom_views
         self.skip_strides = tuple(sorted(skip_strides, reverse=True))
         unknown = set(self.skip_strides) - set(encoder.skip_channels)

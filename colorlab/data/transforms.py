@@ -38,17 +38,23 @@ def train_transform(size: int, crop_scale: Sequence[float] | None) -> tuple[Tran
     return crop, math.ceil(size / math.sqrt(scale[0]))  # enough pixels for the smallest crop
 
 
+def checked_zoom_scale(scale: Sequence[float], setting: str) -> tuple[float, float]:
+    """`scale` as (low, high) area fractions; a ValueError naming `setting` unless 0 < low <= high <= 1."""
+    low, high = (float(s) for s in scale)
+    if not 0.0 < low <= high <= 1.0:
+        raise ValueError(f"{setting}={list(scale)}: needs 0 < low <= high <= 1")
+    return low, high
+
+
 def zoomed_views(images: torch.Tensor, seeds: Sequence[int], count: int, scale: Sequence[float]) -> torch.Tensor:
     """`count` zoomed views of each of `images` (B,3,S,S): square crops whose area fraction is uniform in
     `scale`, at a uniform position, resized back to S and mirrored with probability 1/2 -> (B,count,3,S,S).
 
     Each photo's views come from its own seed, so a cache built twice (or by another rank) holds the
-    same views.
+    same views. `scale` is (low, high) as `checked_zoom_scale` returns it.
     """
     size = images.shape[-1]
-    low, high = (float(s) for s in scale)
-    if not 0.0 < low <= high <= 1.0:
-        raise ValueError(f"zoom scale {list(scale)}: needs 0 < low <= high <= 1")
+    low, high = scale
     views = []
     for image, seed in zip(images, seeds, strict=True):
         generator = torch.Generator().manual_seed(seed)
