@@ -30,10 +30,11 @@ log = logging.getLogger(__name__)
 VERSION = 1
 
 
-def entry_key(name: str, stats: ColorStats, files: Sequence[str], **settings: object) -> str:
-    """The hash naming one baseline's scores on `files` (in order) under `settings`."""
+def photos_key(stats: ColorStats, files: Sequence[str], **settings: object) -> str:
+    """The hash of what every baseline's scores on `files` (in order) depend on under `settings`; a
+    baseline's entry is named by it and the baseline's name (`entry_key`)."""
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"v{VERSION}|{name}|{sorted(settings.items())}".encode())
+    digest.update(f"v{VERSION}|{sorted(settings.items())}".encode())
     for module in (evaluation, metrics, color):  # new metric code, new scores
         digest.update(Path(module.__file__).read_bytes())
     for tensor in (stats.prior, stats.mean_ab):
@@ -42,6 +43,11 @@ def entry_key(name: str, stats: ColorStats, files: Sequence[str], **settings: ob
         stat = Path(file).stat()
         digest.update(f"|{file}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
+
+
+def entry_key(name: str, photos: str) -> str:
+    """The entry name of baseline `name`'s scores on the photos `photos_key` describes."""
+    return hashlib.blake2b(f"{photos}|{name}".encode(), digest_size=16).hexdigest()
 
 
 def load(folder: Path, key: str, count: int) -> list[dict[str, float]] | None:
@@ -87,11 +93,12 @@ class KeptBaselines:
         self.files = datamodule.eval_names(split)
         cache_dir = datamodule.hparams.get("cache_dir")
         self.folder = Path(cache_dir).expanduser() / "baselines" if self.files and cache_dir else None
-        self.stats = stats
-        self.settings = {"image_size": datamodule.image_size(), "split": split, **settings}
+        if self.folder is not None:  # the photos are stat-ed and the metric code read once, for all baselines
+            settings = {"image_size": datamodule.image_size(), "split": split, **settings}
+            self.photos = photos_key(stats, self.files, **settings)
 
     def _key(self, name: str) -> str:
-        return entry_key(name, self.stats, self.files, **self.settings)
+        return entry_key(name, self.photos)
 
     def load(self, name: str) -> list[dict[str, float]] | None:
         if self.folder is None:

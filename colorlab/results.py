@@ -101,12 +101,13 @@ def evaluate_run(
     reused = {name: rows for name in baselines if (rows := kept.load(name)) is not None}
     to_score = {variant: model, **{f"{name} baseline": chosen[name] for name in baselines if name not in reused}}
     scored = evaluate(to_score, loader, stats, device, autocast)
-    for name in baselines:
-        if name not in reused:
-            kept.store(name, scored[f"{name} baseline"])
     records = {variant: scored[variant]}
     for name in baselines:
-        records[f"{name} baseline"] = reused[name] if name in reused else scored[f"{name} baseline"]
+        if name in reused:
+            records[f"{name} baseline"] = reused[name]
+        else:
+            records[f"{name} baseline"] = scored[f"{name} baseline"]
+            kept.store(name, scored[f"{name} baseline"])
     images = len(records[variant])
     files = datamodule.eval_names(split) or [f"{split}-{i:06d}" for i in range(images)]
 
