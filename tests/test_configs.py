@@ -26,7 +26,7 @@ TESTED = {
     ("", "download"),  # tests/test_download.py
     ("data", "folder"),
     ("data", "sample"),
-    ("data", "cats"),
+    ("data", "cat_dataset"),
     ("data", "shards"),  # tests/test_shards.py
     ("model", "baseline"),
     ("model", "batchnorm"),
@@ -199,20 +199,20 @@ def test_demo_experiment(tmp_path):
     assert "test/loss" in metrics and "test/acc" in metrics
 
 
-def test_cats_downloads_on_first_use(tmp_path, monkeypatch):
-    """data=cats fetches its archives in prepare_data (here from a local file:// mirror)."""
+def test_cat_dataset_downloads_on_first_use(tmp_path, monkeypatch):
+    """data=cat_dataset fetches its archives in prepare_data (here from a local file:// mirror)."""
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     (mirror / "CAT_DATASET_01.zip").write_bytes(cat_zip("CAT_00", 12))
     source = dl.DatasetSource(archives=(dl.Archive((mirror / "CAT_DATASET_01.zip").as_uri()),))
-    monkeypatch.setitem(dl.DATASETS, "cats", source)
+    monkeypatch.setitem(dl.DATASETS, "cat_dataset", source)
     monkeypatch.setenv("COLORLAB_DATA", str(tmp_path / "data"))
-    cfg = compose_config(["data=cats", *tiny_overrides(tmp_path)], tmp_path / "run")
-    assert cfg.data.root == str(tmp_path / "data" / "cats")
+    cfg = compose_config(["data=cat_dataset", *tiny_overrides(tmp_path)], tmp_path / "run")
+    assert cfg.data.root == str(tmp_path / "data" / "cat_dataset")
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup()
-    assert (tmp_path / "data" / "cats" / dl.COMPLETE_MARKER).is_file()
+    assert (tmp_path / "data" / "cat_dataset" / dl.COMPLETE_MARKER).is_file()
     assert sum(len(v) for v in datamodule.splits.values()) == 12
 
 

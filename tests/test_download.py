@@ -97,24 +97,24 @@ def server(monkeypatch):
         archives=(dl.Archive(f"{srv.url}/CAT_DATASET_01.zip"), dl.Archive(f"{srv.url}/CAT_DATASET_02.zip")),
         checksums_url=f"{srv.url}/CAT_DATASET_files.xml",
     )
-    monkeypatch.setitem(dl.DATASETS, "cats", source)
+    monkeypatch.setitem(dl.DATASETS, "cat_dataset", source)
     yield srv
     srv.httpd.shutdown()
 
 
 def test_downloads_verifies_and_extracts_the_cat_layout(server, tmp_path):
-    root = dl.ensure_dataset("cats", tmp_path / "cats")
+    root = dl.ensure_dataset("cat_dataset", tmp_path / "cats")
     files = find_images(root)
     assert len(files) == 11 and {f.parent.name for f in files} == {"CAT_00", "CAT_01"}
     assert (root / dl.COMPLETE_MARKER).is_file() and not (root / ".downloads").exists()
     count = len(server.requests)
-    dl.ensure_dataset("cats", root)  # finished: nothing is fetched again
+    dl.ensure_dataset("cat_dataset", root)  # finished: nothing is fetched again
     assert len(server.requests) == count
 
 
 def test_a_truncated_download_resumes_with_a_range_request(server, tmp_path):
     server.truncate_once.add("/CAT_DATASET_01.zip")
-    dl.ensure_dataset("cats", tmp_path / "cats")
+    dl.ensure_dataset("cat_dataset", tmp_path / "cats")
     size = len(server.files["/CAT_DATASET_01.zip"])
     ranges = [rng for path, rng in server.requests if path == "/CAT_DATASET_01.zip"]
     assert ranges == [None, f"bytes={size // 2}-"]
@@ -124,7 +124,7 @@ def test_a_truncated_download_resumes_with_a_range_request(server, tmp_path):
 def test_a_server_ignoring_range_makes_it_restart_cleanly(server, tmp_path):
     server.truncate_once.add("/CAT_DATASET_02.zip")
     server.ignore_range = True
-    dl.ensure_dataset("cats", tmp_path / "cats")
+    dl.ensure_dataset("cat_dataset", tmp_path / "cats")
     assert len(find_images(tmp_path / "cats")) == 11
 
 
@@ -133,14 +133,14 @@ def test_a_partial_file_left_by_an_earlier_run_is_resumed(server, tmp_path):
     part = tmp_path / "cats" / ".downloads" / "CAT_DATASET_01.zip.part"
     part.parent.mkdir(parents=True)
     part.write_bytes(data[:100])
-    dl.ensure_dataset("cats", tmp_path / "cats")
+    dl.ensure_dataset("cat_dataset", tmp_path / "cats")
     assert ("/CAT_DATASET_01.zip", "bytes=100-") in server.requests
 
 
 def test_checksum_mismatch_is_an_error_and_the_bad_file_is_deleted(server, tmp_path):
     server.files["/CAT_DATASET_files.xml"] = server.files_xml().replace(b"<md5>", b"<md5>0")
     with pytest.raises(dl.DownloadError, match=r"CAT_DATASET_01.zip: MD5 .* does not match"):
-        dl.ensure_dataset("cats", tmp_path / "cats")
+        dl.ensure_dataset("cat_dataset", tmp_path / "cats")
     assert not list((tmp_path / "cats" / ".downloads").glob("*"))
     assert not (tmp_path / "cats" / dl.COMPLETE_MARKER).exists()
 
@@ -153,9 +153,9 @@ def test_wrong_size_is_an_error(server, tmp_path):
 
 def test_unreachable_server_keeps_the_partial_file_and_says_how_to_go_on(tmp_path, monkeypatch):
     source = dl.DatasetSource(archives=(dl.Archive("http://127.0.0.1:9/CAT_DATASET_01.zip"),))
-    monkeypatch.setitem(dl.DATASETS, "cats", source)
+    monkeypatch.setitem(dl.DATASETS, "cat_dataset", source)
     with pytest.raises(dl.DownloadError, match=r"could not download .*data=folder") as err:
-        dl.ensure_dataset("cats", tmp_path / "cats")
+        dl.ensure_dataset("cat_dataset", tmp_path / "cats")
     assert "nothing was downloaded" in str(err.value) and ".part" not in str(err.value)  # no file to name
 
 
@@ -163,7 +163,7 @@ def test_a_zip_with_a_parent_path_is_refused_whole(server, tmp_path):
     server.files["/CAT_DATASET_02.zip"] = cat_zip("CAT_01", 2, extra={"../../escaped.txt": b"owned"})
     server.files["/CAT_DATASET_files.xml"] = server.files_xml()
     with pytest.raises(dl.UnsafeArchiveError, match=r"'\.\./\.\./escaped.txt' would be written outside"):
-        dl.ensure_dataset("cats", tmp_path / "data" / "cats")
+        dl.ensure_dataset("cat_dataset", tmp_path / "data" / "cats")
     assert not list(tmp_path.rglob("escaped.txt"))
     assert not (tmp_path / "data" / "cats" / "CAT_01").exists()  # nothing of that archive extracted
 
@@ -185,7 +185,7 @@ def test_a_corrupt_zip_is_deleted_with_a_clear_error(tmp_path):
 
 
 def test_command_line(server, tmp_path, capsys):
-    run_download(compose_app("download", ["name=cats", f"root={tmp_path / 'cli'}"]))
+    run_download(compose_app("download", ["name=cat_dataset", f"root={tmp_path / 'cli'}"]))
     assert "ready" in capsys.readouterr().out
     assert len(find_images(tmp_path / "cli")) == 11
 
@@ -196,8 +196,8 @@ def test_unknown_dataset_is_named(tmp_path):
 
 
 def test_real_registry_points_at_archive_org():
-    cats = dl.DATASETS["cats"]
+    cats = dl.DATASETS["cat_dataset"]
     assert [a.filename for a in cats.archives] == ["CAT_DATASET_01.zip", "CAT_DATASET_02.zip"]
     assert cats.checksums_url.endswith("CAT_DATASET_files.xml")
-    with pytest.raises(ValueError, match="name=dogs: choose one of cats"):
+    with pytest.raises(ValueError, match="name=dogs: choose one of cat_dataset"):
         run_download(compose_app("download", ["name=dogs"]))

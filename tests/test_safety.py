@@ -151,7 +151,7 @@ def test_a_hostile_run_config_runs_nothing_and_writes_nothing_anywhere(cli_sweep
         assert model(torch.rand(1, 1, 32, 32)).shape == (1, 2, 32, 32)
     cached = evil_checkpoint(cli_sweep, tmp_path, "data", {
         "_target_": "colorlab.data.ColorDataModule", "root": str(photo_dir), "image_size": 32,
-        "cache_dir": str(outside), "download": "cats", "split": [0.5, 0.25, 0.25],
+        "cache_dir": str(outside), "download": "cat_dataset", "split": [0.5, 0.25, 0.25],
     }, name="cached.ckpt")  # fmt: skip
     photo = next(photo_dir.rglob("*.jpg"))
     *refused, evaluated, compared, colorized, exported = clis(

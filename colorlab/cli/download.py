@@ -1,4 +1,4 @@
-"""The download command: `python -m colorlab.download name=cats [root=<folder>]` fetches a dataset."""
+"""The download command: `python -m colorlab.download name=cat_dataset [root=<folder>]` fetches a dataset."""
 
 from __future__ import annotations
 

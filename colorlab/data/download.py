@@ -1,6 +1,6 @@
 """Dataset downloader: resumable HTTP downloads, size and checksum checks, and safe zip extraction.
 
-    python -m colorlab.download name=cats [root=data/cats]
+    python -m colorlab.download name=cat_dataset [root=data/cat_dataset]
 
 The CAT dataset (Zhang, Sun and Tang, ECCV 2008; ~10,000 cat photos in CAT_00..CAT_06) lives on
 archive.org as two zips. archive.org publishes each file's size and MD5 in `<item>_files.xml`;
@@ -57,7 +57,7 @@ class DatasetSource:
 
 ARCHIVE_ORG = "https://archive.org/download/CAT_DATASET"
 DATASETS: dict[str, DatasetSource] = {
-    "cats": DatasetSource(
+    "cat_dataset": DatasetSource(
         archives=(Archive(f"{ARCHIVE_ORG}/CAT_DATASET_01.zip"), Archive(f"{ARCHIVE_ORG}/CAT_DATASET_02.zip")),
         checksums_url=f"{ARCHIVE_ORG}/CAT_DATASET_files.xml",
         about="CAT dataset (Zhang, Sun, Tang 2008), ~10,000 cat photos, ~2 GB zipped, from archive.org",
