@@ -170,6 +170,11 @@ def test_compare_reports_every_variant_the_baselines_and_broken_runs(cli_sweep, 
     assert published.startswith("*Written by `python -m colorlab.compare x`") and "![" not in published
     assert [line for line in published.splitlines() if line.startswith("| ")] == table
     assert Image.open(docs / "demo_grid.jpg").size[0] == 300 and (docs / "demo_curves.png").is_file()
+    assert str(tmp_path) not in published and "Evaluated on the **test** split of `" in published  # a folder name
+    named = subprocess.run([sys.executable, script, report, "--name", "named", "--docs", docs,
+                            "--data-name", "the test photos"], capture_output=True, text=True)  # fmt: skip
+    assert named.returncode == 0, named.stderr
+    assert "Evaluated on the **test** split of the test photos (" in (docs / "named_report.md").read_text()
     refused = subprocess.run([sys.executable, script, tmp_path, "--name", "x", "--docs", docs],
                              capture_output=True, text=True)  # fmt: skip
     assert refused.returncode == 2 and "report.md" in refused.stderr
