@@ -1,13 +1,14 @@
 """A bounded load test of the web page: concurrent uploads of good, broken and oversized photos.
 
-    python benchmarks/app_load.py [--ckpt pretrained:cats] [--requests 20] [--rounds 2]
+    python benchmarks/app_load.py [--ckpt pretrained:cats] [--requests 20] [--rounds 2] [--table benchmarks/app_load.md]
 
 Starts `python -m colorlab.app` on 127.0.0.1 (a free port, its temporary folder inside a folder of
 this run), then sends `--requests` uploads at once through Gradio's own client, `--rounds` times: a
 third good photos (the embedded sample, 500x375), a third broken files, a third over the page's
 `max_pixels`. Reports whether every request was answered and the server still serves, the server's
 resident memory (start, peak, after), its temporary folder's size while serving and what is left
-of it after the server stops. Nothing leaves this machine.
+of it after the server stops, as JSON (`--out`) and as a Markdown table with its provenance
+(`--table`, which the reliability page includes). Nothing leaves this machine.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 SAMPLE = ROOT / "colorlab" / "data" / "sample"
 
 
@@ -65,12 +67,31 @@ def inputs(folder: Path, count: int) -> list[Path]:
     return files
 
 
+def table(result: dict, command: str) -> str:
+    """The load test's outcome as one Markdown table, under the line that says where it was measured."""
+    from colorlab.provenance import provenance
+
+    rss, temp = result["server_rss_mb"], result["temp_folder_mb"]
+    rows = [
+        ("requests answered", f"{result['answered']} of {result['requests']}"),
+        ("colorized / refused with a message", f"{result['colorized']} / {result['refused_with_a_message']}"),
+        ("still serving afterwards", "yes" if result["still_serving"] else "**no**"),
+        ("seconds per round", ", ".join(f"{s:g}" for s in result["seconds_per_round"])),
+        ("server resident memory, MB: start / peak / after", f"{rss['start']} / {rss['peak']} / {rss['after']}"),
+        ("its temporary folder, MB: peak / after the requests", f"{temp['peak']} / {temp['after_requests']}"),
+        ("left in the temporary folder after exit", ", ".join(result["left_after_exit"]) or "nothing"),
+    ]
+    lines = [provenance(command), "", "| measured | value |", "|---|---|"]
+    return "\n".join(lines + [f"| {name} | {value} |" for name, value in rows]) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt", default="pretrained:cats")
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "app_load.json")
+    parser.add_argument("--table", type=Path, help="also write the outcome as a Markdown table here")
     parser.add_argument("--env", nargs="*", default=[], help="NAME=value settings for the server process")
     args = parser.parse_args()
     from gradio_client import Client, handle_file
@@ -137,6 +158,9 @@ def main() -> None:
         "left_after_exit": left,
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    if args.table:
+        command = " ".join(["python benchmarks/app_load.py", *sys.argv[1:]])
+        args.table.write_text(table(result, command))
     print(json.dumps(result, indent=2))
 
 

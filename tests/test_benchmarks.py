@@ -51,3 +51,18 @@ def test_a_results_file_says_which_command_commit_date_and_machine_wrote_it():
     line = provenance("python scripts/frontier.py a b")
     assert line.startswith("*Written by `python scripts/frontier.py a b` at commit ")
     assert re.search(r"on \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC, on .+ CPUs", line), line
+
+
+def test_the_load_tests_table_says_what_was_measured_and_where():
+    import app_load
+
+    result = {"requests": 6, "answered": 6, "colorized": 2, "refused_with_a_message": 4, "still_serving": False,
+              "seconds_per_round": [3.25, 4.0], "server_rss_mb": {"start": 900, "peak": 1000, "after": 950},
+              "temp_folder_mb": {"peak": 1.5, "after_requests": 1.2}, "left_after_exit": []}  # fmt: skip
+    table = app_load.table(result, "python benchmarks/app_load.py --rounds 2").splitlines()
+    assert table[0].startswith("*Written by `python benchmarks/app_load.py --rounds 2` at commit ")
+    rows = dict([cell.strip() for cell in line.strip("|").split("|")] for line in table[4:])
+    assert rows["requests answered"] == "6 of 6" and rows["colorized / refused with a message"] == "2 / 4"
+    assert rows["still serving afterwards"] == "**no**" and rows["seconds per round"] == "3.25, 4"
+    assert rows["server resident memory, MB: start / peak / after"] == "900 / 1000 / 950"
+    assert rows["left in the temporary folder after exit"] == "nothing"
