@@ -69,6 +69,7 @@ TESTED = {
     ("experiment", "cats_unet_top"),
     ("experiment", "cats_unet_regression"),
     ("experiment", "cats_unet_zoom"),
+    ("experiment", "cats_unet_mix"),
 }
 
 
@@ -138,6 +139,7 @@ def test_debug_logger_and_callback_choices_run(choices, photo_dir, tmp_path):
         "cats_unet_top",
         "cats_unet_regression",
         "cats_unet_zoom",
+        "cats_unet_mix",
     ],
 )
 def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, tmp_path):
@@ -157,7 +159,7 @@ def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, t
         assert model.net.decoder.output_stride == 4 and model.net.decoder.out_channels == 262
         model.net.head.set_prior(torch.linspace(1.0, 100.0, 529))  # a skewed prior over the ab grid
         weights = model.net.head.weights  # rebalanced: rare colors weigh more; class: every pixel the same
-        assert bool(torch.allclose(weights, weights[0])) == (not experiment.endswith("rebalanced"))
+        assert bool(torch.allclose(weights, weights[0])) == (not experiment.endswith(("rebalanced", "mix")))
         assert model.net.takes_hints == experiment.endswith("hints")
     if experiment.startswith("cats_unet"):  # the skips it reads were cached with the features
         assert model.net.decoder.skip_strides_used == (16, 8, 4)
@@ -172,6 +174,11 @@ def test_the_full_data_recipes_run_from_cached_features(experiment, photo_dir, t
         assert moved and all(k.startswith(("net.blocks.5", "net.blocks.6", "net.conv_head", "net.bn2")) for k in moved)
     if experiment.endswith("regression"):
         assert model.net.head.regression_weight == 10.0
+    if experiment.endswith("mix"):  # rare colours weigh more, but less than at λ = 0.5
+        assert model.net.head.mix == 0.75 and model.net.head.temperature == 0.2
+        rebalanced = instantiate(compose_config(["experiment=cats_unet_rebalanced"], tmp_path / "r").model).net.head
+        rebalanced.set_prior(torch.linspace(1.0, 100.0, 529))
+        assert 1.0 < float(weights.max() / weights.min()) < float(rebalanced.weights.max() / rebalanced.weights.min())
 
 
 @pytest.mark.parametrize("encoder", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])

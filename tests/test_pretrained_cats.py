@@ -1,6 +1,7 @@
-"""The shipped model `pretrained:cats` (the class head on a U-Net that takes hints, T = 1.3): it loads
-safely and offline, colorizes, and reproduces the metrics its model card reports on the embedded
-sample, measured on this very file."""
+"""The shipped models, `pretrained:cats` (the class head on a U-Net that takes hints, T = 1.3) and
+`pretrained:cats_vivid` (a rebalancing mix of 0.75, T = 0.2): each loads safely and offline,
+colorizes, and reproduces the metrics its model card reports on the embedded sample, measured on
+this very file."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from colorlab.pretrained import PRETRAINED_DIR, available
 from tests.conftest import SAMPLE, compose_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ["cats"]
+SHIPPED = ["cats", "cats_vivid"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -71,6 +71,7 @@ def test_the_readme_colorize_commands_and_python_api(user_folder):
         assert done.returncode == 0, f"{line}\n{done.stderr[-2000:]}"
         assert " 0 failed" in done.stdout, done.stdout
     assert len(list((user_folder / "color").iterdir())) == 3  # two old photos and the guided cat
+    assert len(list((user_folder / "vivid").iterdir())) == 2  # the old photos by the more colourful model
     (api,) = code_blocks("python")
     done = subprocess.run([sys.executable, "-c", api], cwd=user_folder, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
