@@ -27,8 +27,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from colorlab.provenance import provenance
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 SAMPLE = ROOT / "colorlab" / "data" / "sample"
 
 
@@ -69,8 +70,6 @@ def inputs(folder: Path, count: int) -> list[Path]:
 
 def table(result: dict, command: str) -> str:
     """The load test's outcome as one Markdown table, under the line that says where it was measured."""
-    from colorlab.provenance import provenance
-
     rss, temp = result["server_rss_mb"], result["temp_folder_mb"]
     rows = [
         ("requests answered", f"{result['answered']} of {result['requests']}"),
