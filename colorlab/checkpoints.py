@@ -2,7 +2,7 @@
 
 Files are read with `weights_only=True` (no pickled code runs) and only the network is built from
 them (colorlab.model_file). A checkpoint's stored run config is a record, never a recipe: the one
-use of it, evaluation's default data settings, goes through `stored_data_config`'s refusals.
+use of it, evaluation's default data settings, is rebuilt from colorlab.stored_data's typed allow-list.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from typing import Any
 import torch
 
 from colorlab import pretrained
-from colorlab.config import whole_number
-from colorlab.model_file import MAX_IMAGE_SIZE, ModelFileError, build, to_current
+from colorlab.model_file import ModelFileError, build, to_current
 from colorlab.nets.colorizer import Colorizer
-from colorlab.trust import UntrustedConfigError, check_config
+from colorlab.stored_data import StoredDataError, checked_data_settings
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +73,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: cannot read it ({err.strerror})") from err
     if not head.startswith(CHECKPOINT_MAGICS):
         raise CheckpointError(f"{path}: not a checkpoint (a torch checkpoint is a zip or pickle file)")
+    if head.startswith(b"PK"):
+        check_archive_index(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -86,6 +87,23 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"{path}: not a colorlab checkpoint (not a mapping)")
     return checkpoint
+
+
+def check_archive_index(path: Path) -> None:
+    """Before anything is loaded: torch writes its archives uncompressed, so each entry's size on disk
+    is its size in memory. A compressed entry is how a small file claims gigabytes: refused."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as err:
+        raise CheckpointError(f"{path}: not a readable checkpoint, corrupt or truncated ({err})") from err
+    packed = [entry for entry in entries if entry.compress_type != zipfile.ZIP_STORED]
+    if packed:
+        claimed = sum(entry.file_size for entry in entries)
+        raise CheckpointError(
+            f"{path}: refused before loading: {len(packed)} of its entries are compressed (torch never writes "
+            f"them so) and would unpack to {claimed:,} bytes from a {path.stat().st_size:,}-byte file"
+        )
 
 
 @dataclass
@@ -125,40 +143,18 @@ def load_model(run: str | Path, device: str | torch.device = "cpu", temperature:
     return open_model(run, device, temperature).net
 
 
-# The keys evaluation never takes from a file.
-WRITES = {"cache_dir": None, "cache_features": False, "download": None}  # reset: a file never says where to write
-URL_MARKERS = ("://", "pipe:")
-
-
 def stored_data_config(loaded: LoadedModel) -> dict[str, Any]:
-    """The data settings of the run that trained `loaded`, for evaluating on its own split. Refused:
-    anything but colorlab's data sources, and any command (`pipe:`) or URL, which the user must give on
-    the command line; reset: where to write (caches) and downloads. Read-only paths stay."""
+    """The data settings of the run that trained `loaded`, for evaluating on its own split, rebuilt from
+    colorlab.stored_data's typed allow-list: no URL, command or scheme, no cache or download, bounded
+    numbers. What it refuses, the user gives on the command line (`data=...`)."""
     config = loaded.checkpoint.get("colorlab_config")
     data = config.get("data") if isinstance(config, dict) else None
     if not isinstance(data, dict):
         raise CheckpointError(f"{loaded.path}: holds no data settings of its run; give data=... on the command line")
     try:
-        check_config(data, "data")
-    except UntrustedConfigError as err:
+        return checked_data_settings(data)
+    except StoredDataError as err:
         raise CheckpointError(f"{loaded.path}: its stored data settings are refused: {err}") from err
-    if "_target_" not in data:
-        raise CheckpointError(f"{loaded.path}: its stored data settings name no data source")
-    if data.get("image_size") is not None:
-        try:
-            whole_number(data["image_size"], "data.image_size", 1, MAX_IMAGE_SIZE)
-        except ValueError as err:
-            raise CheckpointError(f"{loaded.path}: its stored settings are refused: {err}") from err
-    for key, value in data.items():
-        if key.startswith("_") and key != "_target_":
-            raise CheckpointError(f"{loaded.path}: its stored data.{key} is refused; give data=... on the command line")
-        for text in value if isinstance(value, list) else [value]:
-            if isinstance(text, str) and any(marker in text for marker in URL_MARKERS):
-                raise CheckpointError(
-                    f"{loaded.path}: its stored data.{key}={text!r} would run a command or open a URL; "
-                    f"colorlab never does that from a file: give data.{key}=... on the command line"
-                )
-    return {**data, **{key: value for key, value in WRITES.items() if key in data}}
 
 
 def stored_precision(loaded: LoadedModel) -> str:

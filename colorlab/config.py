@@ -1,6 +1,7 @@
 """Where the configs live, the OmegaConf resolvers they use (registered before any is composed), and
 the check of a whole-number setting that commands and stored files share."""
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,16 @@ def whole_number(value: Any, key: str, low: int, high: int | None = None) -> int
         bounds = f"{low} to {high}" if high is not None else f">= {low}"
         raise ValueError(f"{key}={value!r}: must be a whole number, {bounds}")
     return value
+
+
+def finite_number(value: Any, key: str, low: float, high: float = math.inf) -> float:
+    """`value` of setting `key` as a finite float in [low, high], else a ValueError naming the key
+    (NaN compares false with everything, so a plain range check would let it through)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{key}={value!r}: must be a finite number")
+    if not low <= value <= high:
+        raise ValueError(f"{key}={value!r}: must lie between {low} and {high}")
+    return float(value)
 
 
 def sync_batchnorm(accelerator: str) -> bool:

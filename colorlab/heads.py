@@ -7,6 +7,7 @@ which loss to train it with, so every decoder works with every head (the `Head` 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -86,8 +87,8 @@ class ClassificationHead(nn.Module):
         regression_weight: float = 0.0,
     ) -> None:
         super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"model.net.head.temperature={temperature}: must be > 0")
+        if not math.isfinite(temperature) or temperature <= 0:
+            raise ValueError(f"model.net.head.temperature={temperature}: must be a finite number > 0")
         if output_stride not in (1, 2, 4):
             raise ValueError(f"model.net.head.output_stride={output_stride}: choose 1, 2 or 4")
         if out_kernel not in (1, 3):

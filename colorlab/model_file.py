@@ -19,6 +19,7 @@ than from the file. Older files are migrated on reading, one function per versio
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -135,7 +136,7 @@ def to_current(checkpoint: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
         version = 1  # a checkpoint that stored its whole run config
     else:
         raise ModelFileError(f"not a colorlab model file (no {MODEL_KEY}); was it written by another program?")
-    if not isinstance(version, int) or not 1 <= version <= VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= VERSION:
         raise ModelFileError(
             f"format version {version!r}: this colorlab reads versions 1 to {VERSION}; upgrade colorlab"
         )
@@ -143,8 +144,11 @@ def to_current(checkpoint: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
         checkpoint = MIGRATIONS[version](checkpoint)
         version += 1
     state = checkpoint.get("state_dict")
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelFileError("its state_dict is not a mapping of tensors")
+    if not _tensor_mapping(state):
+        raise ModelFileError("its state_dict is not a mapping of names to tensors")
+    bad = [key for key, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if bad:
+        raise ModelFileError(f"its weights hold NaN or infinite values ({', '.join(bad[:3])})")
     return dict(checkpoint[MODEL_KEY]), dict(state)
 
 
@@ -175,8 +179,10 @@ def from_version_1(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
         drop = {"_partial_", "weights", *(V1_DROPPED_HEAD_KEYS if part == "head" else ())}
         parts[part] = {key: value for key, value in spec.items() if key not in drop}
     data = config.get("data") if isinstance(config.get("data"), Mapping) else {}
+    if not _tensor_mapping(checkpoint.get("state_dict")):
+        raise ModelFileError("its state_dict is not a mapping of names to tensors")
     state = {}
-    for key, value in (checkpoint.get("state_dict") or {}).items():
+    for key, value in checkpoint["state_dict"].items():
         state[PREFIX + V1_RENAMED.get(key, key)] = value
     return {
         MODEL_KEY: {
@@ -192,12 +198,20 @@ def from_version_1(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _tensor_mapping(state: Any) -> bool:
+    return isinstance(state, Mapping) and all(
+        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()
+    )
+
+
 MIGRATIONS: dict[int, Callable[[Mapping[str, Any]], dict[str, Any]]] = {1: from_version_1}
 
 
 def _check_plain(value: Any, where: str, depth: int = 0) -> None:
     """Arguments are plain values, or lists of them (widths, strides): nothing deeper, nothing built."""
     if isinstance(value, PLAIN):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ModelFileError(f"{where}={value!r}: must be a finite number")
         if isinstance(value, str) and "${" in value:
             raise ModelFileError(f"{where}={value!r}: interpolations are not allowed")
         return
@@ -248,14 +262,11 @@ def build(meta: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> Coloriz
     channels_last = meta.get("channels_last", False)
     if not isinstance(channels_last, bool):
         raise ModelFileError(f"{MODEL_KEY}.channels_last={channels_last!r}: must be true or false")
-    try:
-        encoder = encoder_cls(weights=PACKAGED_WEIGHTS[encoder_name] if packaged else None, **encoder_args)
-        head = head_cls(**head_args)
-        decoder = functools.partial(decoder_cls, **decoder_args)
-        net = Colorizer(encoder, decoder, head, image_size=image_size, channels_last=channels_last)
-    except (TypeError, ValueError) as err:
-        raise ModelFileError(f"{MODEL_KEY}.network does not build ({err})") from err
+    parts = (encoder_cls, encoder_args, decoder_cls, decoder_args, head_cls, head_args, image_size, channels_last)
     own = {key[len(PREFIX) :]: value for key, value in state.items() if key.startswith(PREFIX)}
+    # Shapes first, on the meta device (nothing allocated): a hostile width is refused before it costs memory.
+    _check_shapes(_construct(*parts, weights=None, device="meta"), own, packaged)
+    net = _construct(*parts, weights=PACKAGED_WEIGHTS[encoder_name] if packaged else None)
     try:
         missing, unexpected = net.load_state_dict(own, strict=False)
     except RuntimeError as err:
@@ -266,6 +277,46 @@ def build(meta: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> Coloriz
             f"its weights do not fit the network it describes (missing {missing}, unexpected {unexpected})"
         )
     return net.eval()
+
+
+def _construct(
+    encoder_cls,
+    encoder_args,
+    decoder_cls,
+    decoder_args,
+    head_cls,
+    head_args,
+    image_size,
+    channels_last,
+    weights: str | None,
+    device: str = "cpu",
+) -> Colorizer:
+    """The network of checked parts; on `device` "meta" the encoder and decoder are shapes only (the
+    head's few tensors are computed from its arguments, so it is built on the CPU either way)."""
+    try:
+        head = head_cls(**head_args)
+        with torch.device(device):
+            encoder = encoder_cls(weights=weights, **encoder_args)
+            decoder = functools.partial(decoder_cls, **decoder_args)
+            return Colorizer(encoder, decoder, head, image_size=image_size, channels_last=channels_last)
+    except (TypeError, ValueError) as err:
+        raise ModelFileError(f"{MODEL_KEY}.network does not build ({err})") from err
+
+
+def _check_shapes(net: Colorizer, own: Mapping[str, torch.Tensor], packaged: bool) -> None:
+    """The network described (built on the meta device) has exactly the stored tensors' shapes, so
+    building it for real allocates no more than the file holds (plus a packaged encoder)."""
+    for key, tensor in net.state_dict().items():
+        if packaged and key.startswith("encoder.") and key not in own:
+            continue
+        stored = own.get(key)
+        if stored is None:
+            raise ModelFileError(f"its weights do not fit the network it describes (missing {key!r})")
+        if tuple(stored.shape) != tuple(tensor.shape):
+            raise ModelFileError(
+                f"its weights do not fit the network it describes ({key}: stored {tuple(stored.shape)}, "
+                f"the network needs {tuple(tensor.shape)})"
+            )
 
 
 def save(path: Any, net: Colorizer, variant: str = "model", package_encoder: bool = False, half: bool = False) -> None:

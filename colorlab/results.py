@@ -4,8 +4,10 @@ model and each baseline, and their paired differences) and `per_image.csv`, besi
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -90,7 +92,7 @@ def evaluate_run(
     unknown = set(baselines) - set(chosen)
     if unknown:
         raise ValueError(f"baselines={list(baselines)}: unknown {sorted(unknown)}; choose from {list(chosen)}")
-    variant = opened.variant
+    variant = model_row_name(opened.variant, baselines)
     precision = str(stored_precision(opened))
     autocast = torch.bfloat16 if precision.startswith("bf16") else None
     log.info("evaluating %s (%s) and %d baselines on the %s split of %s", variant, ckpt, len(baselines),
@@ -99,6 +101,7 @@ def evaluate_run(
     kept = KeptBaselines(datamodule, split, stats, seed=seed, protocol=protocol, batch_size=batch_size,
                          device=torch.device(device).type, autocast=str(autocast))  # fmt: skip
     reused = {name: rows for name in baselines if (rows := kept.load(name)) is not None}
+    reused = verified_reuse(reused, datamodule.eval_dataloader(split, protocol=protocol), stats, seed, device, autocast)
     to_score = {variant: model, **{f"{name} baseline": chosen[name] for name in baselines if name not in reused}}
     scored = evaluate(to_score, loader, stats, device, autocast)
     records = {variant: scored[variant]}
@@ -159,6 +162,36 @@ def evaluate_run(
         print(f"{name}: skipped ({reason})")
     log.info("wrote %s and %s", out / "metrics.json", out / "per_image.csv")
     return result
+
+
+def model_row_name(variant: str, baselines: Sequence[str]) -> str:
+    """The model's row name: its variant, unless a file named it like a baseline row (it would replace it)."""
+    return f"{variant} (model)" if variant in {f"{name} baseline" for name in baselines} else variant
+
+
+CHECKED_BATCHES = 1
+
+
+def verified_reuse(reused: dict[str, list[dict[str, float]]], loader, stats, seed: int, device, autocast):
+    """The kept baseline scores that a fresh scoring of the first batch reproduces; an entry that does
+    not (edited, or from other photos under the same name) is dropped with a warning and scored anew."""
+    if not reused:
+        return reused
+    fresh = baseline_predictors(stats, seed)  # its own generator: the random baseline's first draws again
+    checked = evaluate({name: fresh[name] for name in reused}, itertools.islice(loader, CHECKED_BATCHES),
+                       stats, device, autocast)  # fmt: skip
+    kept = {}
+    for name, rows in reused.items():
+        again = checked[name]
+        if all(_same_scores(a, b) for a, b in zip(again, rows, strict=False)):
+            kept[name] = rows
+        else:
+            log.warning("kept %s baseline scores do not match a fresh scoring of the first photos: scoring anew", name)
+    return kept
+
+
+def _same_scores(fresh: dict[str, float], kept: dict[str, float]) -> bool:
+    return set(fresh) == set(kept) and all(math.isclose(fresh[k], kept[k], rel_tol=1e-5, abs_tol=1e-4) for k in fresh)
 
 
 def skipped_metrics() -> dict[str, str]:

@@ -56,7 +56,7 @@ def resume_path(ckpt_path: str | None, output_dir: Path) -> str | None:
         return None
     if ckpt_path == "last":
         return _newest_checkpoint(output_dir, f"ckpt_path=last: the run folder {output_dir}")
-    path = Path(ckpt_path).expanduser()
+    path = Path(ckpt_path).expanduser().resolve()  # absolute: Lightning takes any string starting "http" for a URL
     if path.is_file():
         return str(path)
     if not path.is_dir():
@@ -69,7 +69,7 @@ def _newest_checkpoint(run_dir: Path, what: str) -> str:
     found = [p for p in found if p.is_file()]
     if not found:
         raise FileNotFoundError(f"{what} has no checkpoints/last.ckpt or on_exception.ckpt to resume from")
-    return str(max(found, key=lambda p: p.stat().st_mtime_ns))
+    return str(max(found, key=lambda p: p.stat().st_mtime_ns).resolve())
 
 
 RUN_FILES = (SUMMARY_FILE, "checkpoints", "csv/metrics.csv")

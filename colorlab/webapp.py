@@ -9,6 +9,7 @@ queued one at a time, and a photo that cannot be used gets a message in the page
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import shutil
 import tempfile
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from colorlab.data.images import open_image
+from colorlab.data.images import open_image, read_rgb
 from colorlab.inference.guidance import Point, parse_points, reference_distribution
 from colorlab.inference.guided import GuidedPhoto
 from colorlab.inference.photo import colorize_image
@@ -167,9 +168,9 @@ def guided_section(model: Colorizer, max_pixels: int, saturation, temperature, t
     points = gr.State([], time_to_live=1800)
     with gr.Row():
         with gr.Column():
-            photo = gr.Image(
-                label="Photo: click to place a point", type="pil", sources=["upload"], elem_id="guide_photo"
-            )
+            # Uploads arrive as files: colorlab's reader checks max_pixels from the header before decoding.
+            photo = gr.Image(label="Photo: click to place a point", type="filepath", image_mode=None,
+                             sources=["upload"], elem_id="guide_photo")  # fmt: skip
             with gr.Row():
                 colour = gr.ColorPicker(value="#1e90ff", label="Point colour", elem_id="point_colour")
                 radius = gr.Slider(
@@ -180,9 +181,8 @@ def guided_section(model: Colorizer, max_pixels: int, saturation, temperature, t
                 remove = gr.Button("Remove point", elem_id="remove_point")
                 undo = gr.Button("Undo", elem_id="undo_point")
                 clear = gr.Button("Clear", elem_id="clear_points")
-            reference = gr.Image(
-                label="Reference photo (optional)", type="pil", sources=["upload"], elem_id="reference"
-            )
+            reference = gr.Image(label="Reference photo (optional)", type="filepath", image_mode=None,
+                                 sources=["upload"], elem_id="reference")  # fmt: skip
         with gr.Column():
             result = gr.Image(label="Guided result", type="pil", interactive=False, elem_id="guided_result")
             download = gr.File(label="Result (original resolution)", elem_id="guided_download")
@@ -191,10 +191,17 @@ def guided_section(model: Colorizer, max_pixels: int, saturation, temperature, t
     def chosen_temperature(value):
         return float(value) if trained_temperature is not None else None
 
+    @functools.lru_cache(maxsize=4)
+    def distribution_of(path: str):
+        return reference_distribution(read_rgb(path, max_pixels=max_pixels))
+
     def render(guided: GuidedPhoto | None, marks, ref, sat, temp):
         if guided is None:
             return None, None, gr.update(choices=[], value=None), None, "Upload a photo to guide."
-        distribution = reference_distribution(ref) if ref is not None else None
+        try:
+            distribution = distribution_of(str(ref)) if ref is not None else None
+        except (OSError, ValueError) as err:
+            return guided.marked(marks), None, gr.update(), None, f"Could not use the reference photo: {err}"
         chosen = chosen_temperature(temp)
         colored = guided.colorize(marks, distribution, float(sat), chosen)
         out_dir = store.new_request()
@@ -209,9 +216,7 @@ def guided_section(model: Colorizer, max_pixels: int, saturation, temperature, t
         if image is None:
             return (None, [], *render(None, [], None, sat, temp))
         try:
-            if image.width * image.height > max_pixels:
-                raise ValueError(f"{image.width}x{image.height} is more than max_pixels={max_pixels:,}")
-            guided = GuidedPhoto(model, image)
+            guided = GuidedPhoto(model, read_rgb(image, max_pixels=max_pixels))
         except (OSError, ValueError) as err:
             return (None, [], None, None, gr.update(choices=[], value=None), None, f"Could not use this photo: {err}")
         return (guided, [], *render(guided, [], ref, sat, temp))

@@ -24,6 +24,7 @@ import json
 import sys
 from pathlib import Path
 
+from colorlab.page_text import escape_cell, escape_line
 from colorlab.provenance import provenance
 
 AUC_TARGET, DCF_TARGET, REBALANCED_TARGET = 1.0, -12.0, 2.0
@@ -66,7 +67,11 @@ def measured_notes(points: list[dict]) -> str:
     groups: dict[str, list[str]] = {}
     for p in points:
         groups.setdefault(p["measured"], []).append(p["folder"])
-    return "\n".join(f"- {', '.join(names)}: evaluated at commit {where}." for where, names in groups.items())
+    lines = [
+        f"- {escape_cell(', '.join(names))}: evaluated at commit {escape_cell(where)}."
+        for where, names in groups.items()
+    ]
+    return "\n".join(lines)
 
 
 def interval(stat: dict | None) -> str:
@@ -83,7 +88,8 @@ def table(points: list[dict]) -> str:
     for p in points:
         dcf = p["dcf"]
         rows.append(
-            f"| {p['folder']} | {p['temperature'] or '–'} | {interval(p['auc'])} | {interval(p['auc_rebalanced'])} "
+            f"| {escape_cell(p['folder'])} | {escape_cell(p['temperature'] or '–')} | {interval(p['auc'])} "
+            f"| {interval(p['auc_rebalanced'])} "
             f"| {interval(p['psnr_vs_gray'])} | {dcf['mean']:.1f} [{dcf['ci_low']:.1f}, {dcf['ci_high']:.1f}] |"
         )
     return "\n".join(rows)
@@ -136,7 +142,7 @@ def main() -> None:
     print(table(points))
     invocation = "python scripts/frontier.py " + " ".join(sys.argv[1:])
     if args.table:
-        args.table.write_text(f"{provenance(invocation)}\n\n{table(points)}\n\n{measured_notes(points)}\n")
+        args.table.write_text(f"{escape_line(provenance(invocation))}\n\n{table(points)}\n\n{measured_notes(points)}\n")
     if args.points:
         args.points.write_text(json.dumps({"written_by": provenance(invocation), "points": points}, indent=2) + "\n")
     if args.out:

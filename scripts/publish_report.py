@@ -6,7 +6,8 @@ Writes `docs/<name>_report.md` (the report's provenance line, what it evaluated 
 `docs/<name>_curves.png` and `docs/<name>_grid.jpg` (downscaled); a page includes the table with
 `--8<-- "docs/<name>_report.md"`, so its numbers are the report's own. The report names the photos'
 folder on the machine that wrote it; the published copy names it by `--data-name` instead, or, for a
-folder inside the project, by its path in the project.
+folder inside the project, by its path in the project. What it copies is escaped (colorlab.page_text):
+HTML and snippet lines from a report are shown as text, never included.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import shutil
 from pathlib import Path
 
 from PIL import Image
+
+from colorlab.page_text import checked_name, escape_line
 
 PROJECT = Path(__file__).resolve().parents[1]
 DOCS = PROJECT / "docs"
@@ -40,7 +43,7 @@ def public_data_root(line: str, data_name: str | None) -> str:
 def report_body(report: str, data_name: str | None = None) -> str:
     """The report without its title and picture lines (the page shows the pictures itself)."""
     lines = [public_data_root(line, data_name) for line in report.splitlines()[1:] if not line.startswith("![")]
-    return "\n".join(lines).strip() + "\n"
+    return "\n".join(escape_line(line) for line in lines).strip() + "\n"
 
 
 def main() -> None:
@@ -55,6 +58,10 @@ def main() -> None:
     missing = [str(path) for path in needed if not path.is_file()]
     if missing:
         parser.error(f"not a comparison report: {', '.join(missing)} missing")
+    try:
+        checked_name(args.name)
+    except ValueError as err:
+        parser.error(str(err))
     (args.docs / f"{args.name}_report.md").write_text(report_body(needed[0].read_text(), args.data_name))
     shutil.copyfile(needed[1], args.docs / f"{args.name}_curves.png")
     grid = Image.open(needed[2]).convert("RGB")

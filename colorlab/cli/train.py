@@ -75,13 +75,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
         loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
         refuse_ddp_in_local_sweep(trainer)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)  # a file runs no code
         seconds = time.perf_counter() - started
         if getattr(datamodule, "cache_report", None) is not None:
             summary.extra["feature_cache"] = dataclasses.asdict(datamodule.cache_report)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         if cfg.get("test") and not trainer.interrupted:
-            trainer.test(model, datamodule=datamodule, ckpt_path="best" if _has_best(trainer) else None)
+            trainer.test(
+                model, datamodule=datamodule, ckpt_path="best" if _has_best(trainer) else None, weights_only=True
+            )
             metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
     except BaseException as err:
         # Ctrl-C: Lightning stops gracefully, marks the trainer interrupted and exits with status 1.

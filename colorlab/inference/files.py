@@ -22,9 +22,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from colorlab.atomic import atomic_write, remove_stale_parts
-from colorlab.config import whole_number
+from colorlab.config import finite_number, whole_number
 from colorlab.data.files import IMAGE_EXTENSIONS
-from colorlab.data.images import DEFAULT_MAX_PIXELS, open_image
+from colorlab.data.images import DEFAULT_MAX_PIXELS, open_image, pillow_limit_at_least, too_large
 from colorlab.inference.guidance import HintError, Point, read_hints_file, reference_distribution
 from colorlab.inference.photo import assemble, default_size, predict_ab, predict_guided, recombine, split_alpha
 from colorlab.inference.video import VIDEO_EXTENSIONS, VideoError, colorize_video
@@ -68,6 +68,8 @@ def plan(inputs: list[str], output: Path, recursive: bool, fmt: str) -> tuple[li
     their own outputs); an output folder equal to an input folder is refused, as are two inputs that
     would get the same output file.
     """
+    if output.exists() and not output.is_dir():
+        raise PlanError(f"output={output} is a file, not a folder: choose a folder for the colorized photos")
     jobs, problems, out_dir = [], [], output.resolve()
     for item in inputs:
         path = Path(item).expanduser()
@@ -102,7 +104,26 @@ def plan(inputs: list[str], output: Path, recursive: bool, fmt: str) -> tuple[li
         for job in jobs:
             job.target = job.target.with_suffix(FORMATS[fmt])
     refuse_collisions(jobs)
-    return jobs, problems
+    linked = [job for job in jobs if link_below(output, job.target) is not None]
+    problems += [
+        f"{job.source}: {link_below(output, job.target)} inside output={output} is a link; "
+        "colorlab writes only inside the output folder and never follows a link there"
+        for job in linked
+    ]
+    return [job for job in jobs if job not in linked], problems
+
+
+def link_below(folder: Path, target: Path) -> Path | None:
+    """The first link among the existing folders between `folder` (itself the user's choice) and
+    `target`'s own folder, else None: a link there would move the write outside the output folder."""
+    current = folder
+    for part in target.parent.relative_to(folder).parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+        if not current.exists():
+            return None
+    return None
 
 
 def refuse_collisions(jobs: list[Job]) -> None:
@@ -168,8 +189,8 @@ class Options:
         """Refuse settings that would run but make no sense, naming the key."""
         if self.format not in ("same", *FORMATS):
             raise ValueError(f"format={self.format}: choose same, {', '.join(FORMATS)}")
-        if not isinstance(self.saturation, int | float) or self.saturation < 0:
-            raise ValueError(f"saturation={self.saturation!r}: must be a number >= 0")
+        finite_number(self.saturation, "saturation", 0.0)
+        finite_number(self.temporal, "temporal", 0.0, 1.0)
         whole_number(self.batch_size, "batch_size", 1)
         whole_number(self.quality, "quality", 1, 100)
         if self.max_pixels is not None:
@@ -216,11 +237,17 @@ def read_guidance(
     return guidance
 
 
-def _photo_size(photo: Path, max_pixels: int | None) -> tuple[int, int]:
-    """(width, height) of a photo as colorize sees it (upright), from its header when it has no EXIF turn."""
-    with Image.open(photo) as img:
-        width, height = img.size
-        orientation = img.getexif().get(0x0112, 1)
+def _photo_size(photo: Path, max_pixels: int | None) -> tuple[int, int] | None:
+    """(width, height) of a photo as colorize sees it (upright), from its header when it has no EXIF turn;
+    None when it cannot be read within `max_pixels` (that photo then fails alone, with its reason)."""
+    try:
+        with pillow_limit_at_least(max_pixels), Image.open(photo) as img:
+            width, height = img.size
+            orientation = img.getexif().get(0x0112, 1)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    if too_large(width, height, max_pixels) is not None:
+        return None
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,8 +177,27 @@ def network_hints(
 MAX_HINTS_FILE_BYTES = 10_000_000
 
 
+def read_hints_text(path: Path) -> str:
+    """The hints file's text: a regular file (not a pipe or a device, which could block or never end)
+    of at most MAX_HINTS_FILE_BYTES, read no further than that."""
+    try:
+        info = path.stat()
+    except OSError as err:
+        raise HintError(f"hints={path}: cannot read it ({err.strerror})") from err
+    if not stat.S_ISREG(info.st_mode):
+        raise HintError(f"hints={path}: not a regular file")
+    with open(path, "rb") as handle:
+        raw = handle.read(MAX_HINTS_FILE_BYTES + 1)
+    if len(raw) > MAX_HINTS_FILE_BYTES:
+        raise HintError(f"hints={path}: larger than {MAX_HINTS_FILE_BYTES:,} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise HintError(f"hints={path}: not a JSON file ({err})") from err
+
+
 def read_hints_file(
-    path: str | Path, photos: Sequence[Path], size_of: Callable[[Path], tuple[int, int]]
+    path: str | Path, photos: Sequence[Path], size_of: Callable[[Path], tuple[int, int] | None]
 ) -> dict[Path, list[Point]]:
     """A hints file -> {photo: its Points}, every point checked against its photo's (width, height)
     as `size_of` reads it.
@@ -185,14 +205,16 @@ def read_hints_file(
     The file is JSON: an object from photo names (as given, relative to an input folder, or the file
     name alone) to lists of points; or, for a single photo, the list itself. A name that matches no
     input photo, or matches two, is refused, as is any bad point: HintError naming the file and point.
+    A photo whose size cannot be read (`size_of` gives None) keeps no points: it fails on its own later.
     """
     path = Path(path)
-    if path.stat().st_size > MAX_HINTS_FILE_BYTES:
-        raise HintError(f"hints={path}: larger than {MAX_HINTS_FILE_BYTES:,} bytes")
+    text = read_hints_text(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
         raise HintError(f"hints={path}: not a JSON file ({err})") from err
+    except RecursionError as err:
+        raise HintError(f"hints={path}: nested too deeply to be a hints file") from err
     if isinstance(data, list):
         if len(photos) != 1:
             raise HintError(f"hints={path}: a list of points needs exactly one input photo; "
@@ -207,7 +229,10 @@ def read_hints_file(
             why = "matches no input photo" if not matches else f"matches {len(matches)} input photos"
             raise HintError(f"hints={path}: {name!r} {why}")
         (photo,) = matches
-        width, height = size_of(photo)
+        size = size_of(photo)
+        if size is None:
+            continue
+        width, height = size
         found[photo] = parse_points(items, width, height, f"hints={path}: {name}")
     return found
 

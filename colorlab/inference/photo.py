@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from colorlab.color import lab_to_srgb8, lightness
+from colorlab.config import finite_number
 from colorlab.data.images import to_8bit
 from colorlab.inference.guidance import Point, network_hints, parse_points, pin_points, reference_distribution
 from colorlab.nets.colorizer import Colorizer
@@ -93,7 +94,7 @@ def recombine(rgb: np.ndarray, ab_small: torch.Tensor, saturation: float = 1.0) 
     """
     height, width = rgb.shape[:2]
     out = np.empty_like(rgb)
-    ab_small = ab_small.float().cpu() * saturation
+    ab_small = ab_small.float().cpu() * finite_number(saturation, "saturation", 0.0)
     xs = (torch.arange(width, dtype=torch.float32) + 0.5) * 2 / width - 1
     for top in range(0, height, STRIP_ROWS):
         bottom = min(height, top + STRIP_ROWS)

@@ -192,6 +192,11 @@ def _transcode(container, tmp: Path, suffix: str, model, size, saturation, tempo
                 output.mux(packet)
                 continue
             for frame in packet.decode():
+                if (frame.width, frame.height) != (width, height):  # every frame, not only the header's
+                    raise VideoError(
+                        f"frame {frames + len(pending) + 1} is {frame.width}x{frame.height}, but the stream's "
+                        f"header says {width}x{height}; colorlab refuses videos whose frame size changes"
+                    )
                 pending.append(frame)
                 if len(pending) >= batch_size:
                     flush()

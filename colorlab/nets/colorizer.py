@@ -6,6 +6,7 @@ a `Colorizer`; a model file (colorlab.model_file) holds exactly what rebuilds on
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import torch
@@ -135,8 +136,8 @@ class Colorizer(nn.Module):
                 f"temperature={temperature}: this is a {type(self.head).__name__} model, "
                 "which has no color classes to anneal"
             )
-        if temperature <= 0:
-            raise ValueError(f"temperature={temperature}: must be > 0")
+        if not isinstance(temperature, int | float) or not math.isfinite(temperature) or temperature <= 0:
+            raise ValueError(f"temperature={temperature}: must be a finite number > 0")
 
     def raw_output(self, lightness: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
         """L/100 -> the decoder's raw output (the head's loss reads this)."""
