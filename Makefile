@@ -1,8 +1,12 @@
 # colorlab: `make help` lists the targets.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# pip takes these two from local disk here; a looser pin downloads a multi-GB CUDA build.
+# From PyPI, torch 2.14.1 is the CUDA build: with its ~15 nvidia-* wheels the venv is ~6.8 GB, GPU or not.
+# On a CPU-only machine, TORCH_INDEX=https://download.pytorch.org/whl/cpu takes the CPU-only build
+# (a ~0.2 GB wheel, no nvidia-* wheels) from PyTorch's own index, where the machine can reach it.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+TORCH_INDEX ?=
+TORCH_FROM := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 STAMP := $(VENV)/.installed
 NOW := $(shell date +%Y-%m-%d_%H-%M-%S)
 
@@ -14,11 +18,11 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH_PINS)
+	$(PY) -m pip install -q $(TORCH_FROM) $(TORCH_PINS)
 	$(PY) -m pip install -q -e '.[dev]' $(TORCH_PINS)
 	touch $@
 
-install: $(STAMP) ## create .venv and install colorlab with its test tools (offline-safe pins)
+install: $(STAMP) ## create .venv and install colorlab with its test tools (make TORCH_INDEX=... for a CPU-only torch)
 
 demo: $(STAMP) ## train + compare the three decoders on the embedded sample (CPU, offline, ~7 min)
 	$(PY) -m colorlab.train -m experiment=demo model=baseline,batchnorm,dropout hydra.sweep.dir=outputs/multirun/demo-$(NOW)
@@ -28,6 +32,7 @@ demo: $(STAMP) ## train + compare the three decoders on the embedded sample (CPU
 
 test: $(STAMP) ## run the default (fast, offline) test suite
 	$(PY) -m pytest -q
+	@command -v chromedriver >/dev/null || echo "note: the browser tests were skipped: install Chromium (Debian: apt-get install chromium chromium-driver) to run them"
 
 test-slow: $(STAMP) ## run the slow tests too
 	$(PY) -m pytest -q -m "slow or not slow"

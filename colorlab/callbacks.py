@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from colorlab.atomic import atomic_write
 from colorlab.color import gray_rgb, lab_to_rgb, rgb_to_lab
 
 IMAGE_LOGGERS = (TensorBoardLogger, MLFlowLogger, WandbLogger)
+log = logging.getLogger(__name__)
 
 
 class ValidationImages(pl.Callback):
@@ -117,6 +119,41 @@ class TrainThroughput(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.seconds > 0:
             pl_module.log("train/images_per_s", self.images / self.seconds)
+
+
+class EpochProgress(pl.Callback):
+    """One log line per epoch: its number, the losses, its time and about how long the run has left.
+    Lightning's progress bar redraws one line with carriage returns, which a log file or a pipe shows
+    only at the end; this line reaches `train.log` and a redirected console as each epoch ends."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+        self.first_epoch = 0
+        self.epoch_started = 0.0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.started, self.first_epoch = time.perf_counter(), trainer.current_epoch  # a resume starts later
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.epoch_started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.started is None:
+            return
+        now = time.perf_counter()
+        done = trainer.current_epoch + 1  # epochs finished, this one included
+        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+        losses = ", ".join(
+            f"{name} {float(value):.4f}"
+            for name, value in sorted(trainer.callback_metrics.items())
+            if name.endswith("loss") and not name.startswith("hp/") and value.numel() == 1
+        )
+        left = ""
+        if total is not None and done < total:
+            minutes = (now - self.started) / (done - self.first_epoch) * (total - done) / 60
+            left = f", about {minutes:.0f} min left" if minutes >= 1 else ", under a minute left"
+        ended = f"/{total}" if total else ""
+        log.info("epoch %d%s: %s (%.0f s%s)", done, ended, losses or "no loss yet", now - self.epoch_started, left)
 
 
 class StoreRunConfig(pl.Callback):

@@ -13,6 +13,7 @@ import csv
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -133,9 +134,11 @@ def table_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     values: list[tuple[str, str, dict[str, float]]] = []
     for run in runs:
         row: dict[str, float] = {}
+        intervals: dict[str, tuple[float, float]] = {}
         if run.results:
             own = run.results["results"][run.results["variant"]]
             row.update({key: own[key]["mean"] for key, _, _ in COLUMNS})
+            intervals = {key: (own[key]["ci_low"], own[key]["ci_high"]) for key, _, _ in COLUMNS}
         metrics = run.summary.get("metrics", {})
         hp = run.summary.get("hparams", {})
         row["params"] = hp.get("params/decoder", math.nan)
@@ -143,24 +146,28 @@ def table_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
         row["best_epoch"] = metrics.get("val/best_epoch", math.nan)
         if "val/loss" in metrics and "train/loss_epoch" in metrics:
             row["gap"] = metrics["val/loss"] - metrics["train/loss_epoch"]
-        values.append((run.name, run.status + (f": {run.note}" if run.note else ""), row))
+        values.append((run.name, run.status + (f": {run.note}" if run.note else ""), row, intervals))
     reference = next((r.results for r in runs if r.results), None)
     if reference:
         for name, summary in reference["results"].items():
             if name.endswith(" baseline"):
-                values.append((name, "baseline", {key: summary[key]["mean"] for key, _, _ in COLUMNS}))
+                means = {key: summary[key]["mean"] for key, _, _ in COLUMNS}
+                intervals = {key: (summary[key]["ci_low"], summary[key]["ci_high"]) for key, _, _ in COLUMNS}
+                values.append((name, "baseline", means, intervals))
     best = {}
     for key, _, rule in (*COLUMNS, *EXTRA):
-        present = [row[key] for _, _, row in values if key in row and not math.isnan(row[key])]
+        present = [row[key] for _, _, row, _ in values if key in row and not math.isnan(row[key])]
         if rule and present:
             best[key] = {"max": max, "min": min, "zero": lambda v: min(v, key=abs)}[rule](present)
     rows = []
-    for name, status, row in values:
+    for name, status, row, intervals in values:
         cells = [name, status]
         for key, _, _ in (*COLUMNS, *EXTRA):
             value = row.get(key, math.nan)
             text = "–" if math.isnan(value) else _fmt(key, value)
-            cells.append(f"**{text}**" if key in best and value == best[key] else text)
+            text = f"**{text}**" if key in best and value == best[key] else text
+            low, high = intervals.get(key, (math.nan, math.nan))
+            cells.append(text if math.isnan(low) else f"{text} [{_fmt(key, low)}, {_fmt(key, high)}]")
         rows.append(cells)
     return header, rows
 
@@ -266,9 +273,9 @@ def markdown(header: list[str], rows: list[list[str]], runs: list[Run], split: s
         lines.append(
             f"Evaluated on the **{split}** split of `{reference['data_root']}` ({reference['images']} images); "
             f"means over images, 95% bootstrap intervals in each run's `eval/{split}/metrics.json`. "
-            "Best value per column in bold (ΔCF and the loss gap: closest to zero)."
+            "Best value per column in bold, baselines included (ΔCF and the loss gap: closest to zero)."
         )
-        lines.append("")
+        lines += ["", conclusion(runs), ""]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -278,13 +285,50 @@ def markdown(header: list[str], rows: list[list[str]], runs: list[Run], split: s
     return "\n".join(lines) + "\n"
 
 
-def html(md_header: list[str], rows: list[list[str]], title: str, out: Path, intro: str) -> str:
-    """A self-contained page: the table and the two pictures embedded as data URIs."""
+def conclusion(runs: list[Run], metric: str = "auc", label: str = "AuC") -> str:
+    """One sentence: which variant wins on `metric`, and whether any beats the gray and mean baselines
+    (the paired 95% interval of its difference above zero)."""
+    evaluated = [run for run in runs if run.results]
+    if not evaluated:
+        return "No run has evaluation results yet."
+
+    def mean(run: Run) -> float:
+        return run.results["results"][run.results["variant"]][metric]["mean"]
+
+    def beats(run: Run, baseline: str) -> bool:
+        pair = run.results["differences"].get(f"{run.results['variant']} - {baseline} baseline")
+        return pair is not None and pair[metric]["ci_low"] > 0
+
+    winner = max(evaluated, key=mean)
+    beating = [run.name for run in evaluated if beats(run, "gray") and beats(run, "mean")]
+    to_mean = winner.results["differences"].get(f"{winner.results['variant']} - mean baseline", {}).get(metric)
+    versus = f" ({to_mean['mean']:+.2f} [{to_mean['ci_low']:+.2f}, {to_mean['ci_high']:+.2f}] over the mean baseline)"
+    if not beating:
+        verdict = "no variant beats both the gray and the mean baseline"
+    elif len(beating) == len(evaluated):
+        verdict = "every variant beats both the gray and the mean baseline"
+    else:
+        verdict = f"{', '.join(beating)} beat{'s' if len(beating) == 1 else ''} both the gray and the mean baseline"
+    return (
+        f"**{winner.name}** has the best {label} of the {len(evaluated)} evaluated variant(s)"
+        f"{versus if to_mean else ''}; {verdict} (paired 95% intervals of the difference)."
+    )
+
+
+def inline_html(text: str) -> str:
+    """One line of the report's Markdown as HTML: escaped, then **bold**, *emphasis* and `code`."""
+    text = escape(text)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    text = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", text)
+    return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", text)
+
+
+def html(md_header: list[str], rows: list[list[str]], title: str, out: Path, intro: list[str]) -> str:
+    """A self-contained page: the introduction's paragraphs (Markdown lines rendered), the table and
+    the two pictures embedded as data URIs."""
 
     def cell(text: str, tag: str) -> str:
-        bold = text.startswith("**") and text.endswith("**")
-        text = escape(text.strip("*"))
-        return f"<{tag}>{'<b>' + text + '</b>' if bold else text}</{tag}>"
+        return f"<{tag}>{inline_html(text)}</{tag}>"
 
     def image(name: str) -> str:
         path = out / name
@@ -299,9 +343,10 @@ def html(md_header: list[str], rows: list[list[str]], title: str, out: Path, int
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
     )
+    paragraphs = "".join(f"<p>{inline_html(p)}</p>" for p in intro)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title><style>{style}</style>"
-        f"</head><body><h1>{escape(title)}</h1><p>{escape(intro)}</p><table>{table}</table>"
+        f"</head><body><h1>{escape(title)}</h1>{paragraphs}<table>{table}</table>"
         f"{image('curves.png')}{image('grid.png')}</body></html>\n"
     )
 
@@ -334,8 +379,7 @@ def compare(
         plot_hint_curves(with_hints, out / "hint_curves.png")
         text += "\n![quality against the number of points](hint_curves.png)\n"
     (out / "report.md").write_text(text)
-    lines = text.split("\n")
-    intro = " ".join(line.strip("*") for line in (lines[2], lines[4]) if not line.startswith("|"))
+    intro = [line for line in text.split("\n")[1:] if line and not line.startswith(("|", "!", "#"))]
     (out / "report.html").write_text(html(header, rows, "colorlab comparison", out, intro))
     for run in runs:
         if run.status != "finished":

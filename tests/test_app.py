@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,10 +20,9 @@ from PIL import Image
 from colorlab.checkpoints import load_model
 from colorlab.webapp import ResultFolders, colorize_files
 from tests.conftest import smooth_image
+from tests.helpers.browser import chromium
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 
 def test_bad_uploads_get_a_message_and_good_ones_a_full_size_result(cli_sweep, tmp_path):
@@ -75,31 +73,7 @@ def wait_for(url: str, seconds: float, server: subprocess.Popen) -> None:
 
 @pytest.fixture
 def browser():
-    webdriver = pytest.importorskip(
-        "selenium.webdriver", reason="the browser test needs selenium (pip install -e .[dev])"
-    )
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("Chromium and its driver are not installed (Debian: apt-get install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(flag)
-    from selenium.webdriver.chrome.service import Service
-
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
+    yield from chromium()
 
 
 @contextlib.contextmanager

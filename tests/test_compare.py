@@ -135,7 +135,7 @@ def test_compare_reports_every_variant_the_baselines_and_broken_runs(cli_sweep, 
     report = sweep / "report"
     text = (report / "report.md").read_text()
     assert "*Written by `python -m colorlab.compare x` at commit " in text  # where the numbers came from
-    assert "Written by `python -m colorlab.compare x`" in (report / "report.html").read_text()
+    assert "Written by <code>python -m colorlab.compare x</code>" in (report / "report.html").read_text()
     table = [line for line in text.splitlines() if line.startswith("| ")]
     names = [line.split("|")[1].strip() for line in table[1:]]
     assert names == [
@@ -150,6 +150,10 @@ def test_compare_reports_every_variant_the_baselines_and_broken_runs(cli_sweep, 
     ]
     assert "failed: ValueError: boom" in table[4] and "still running" in table[5]
     assert sum("**" in line for line in table) >= 1  # best values marked
+    assert " [" in table[1].split("|")[3]  # PSNR with its 95% interval
+    page = (report / "report.html").read_text()
+    assert "**" not in page and "`" not in page and "<b>" in page and "<code>" in page  # rendered, not raw Markdown
+    assert "has the best AuC of the 3 evaluated variant(s)" in text and "baseline (paired 95% intervals" in text
     assert (
         "<table>" in (report / "report.html").read_text()
         and "data:image/png;base64" in (report / "report.html").read_text()

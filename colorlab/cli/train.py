@@ -36,8 +36,33 @@ from colorlab.run_folder import (
 log = logging.getLogger(__name__)
 # The frozen encoder is in eval mode on purpose; Lightning warns about any such module at fit start.
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode", category=UserWarning)
+# Lightning's own housekeeping, nothing a colorlab user can act on: a deprecation inside Lightning and
+# the model summary's note on bf16 (colorlab logs its own summary line instead of the table).
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=Warning)
+warnings.filterwarnings("ignore", message=r"Precision .* is not supported by the model summary", category=Warning)
+
+
+class NoAdverts(logging.Filter):
+    """Drops Lightning's advertising tips (a cloud logger to install) from the run's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡")
+
+
+for _name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+    logging.getLogger(_name).addFilter(NoAdverts())
 
 register_resolvers()
+
+
+def chosen_groups() -> str:
+    """The config groups this run chose (`model=batchnorm data=sample ...`): the short form of its config."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return "composed outside a Hydra run"
+    choices = HydraConfig.get().runtime.choices
+    return " ".join(f"{key}={value}" for key, value in choices.items() if value and not key.startswith("hydra"))
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -66,7 +91,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
         check_image_size(cfg.data.get("image_size"), model.net.stride)
         model.net.set_color_stats(color_stats)  # else setup estimates them on the default number of photos
-        log.info("config:\n%s", OmegaConf.to_yaml(cfg, resolve=True))  # once data and model are known good
+        log.debug("config:\n%s", OmegaConf.to_yaml(cfg, resolve=True))  # all of it: in <run>/.hydra/config.yaml
+        log.info("settings: %s (all of them: %s)", chosen_groups(), output_dir / ".hydra" / "config.yaml")
         summary.info = dict(model.hparams)
         callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
         callbacks.append(StoreRunConfig(OmegaConf.to_container(cfg, resolve=True)))  # a record of the run

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
-from torchvision.transforms.v2 import functional as TF
 
 log = logging.getLogger(__name__)
 
@@ -140,5 +139,6 @@ class ImageFiles(Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        image = TF.pil_to_tensor(read_rgb(self.files[index], self.min_side))  # (3,H,W) uint8
+        rgb = np.asarray(read_rgb(self.files[index], self.min_side))
+        image = torch.from_numpy(rgb.copy()).permute(2, 0, 1)  # (3,H,W) uint8
         return self.transform(image)

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 THUMB = 64
 CACHE_VERSION = 1
+_SCANNED: dict[str, dict[str, list]] = {}  # this process's scans by root: compare evaluates many runs of one folder
 
 
 def mean_chroma(images: torch.Tensor) -> torch.Tensor:
@@ -34,7 +35,8 @@ def mean_chroma(images: torch.Tensor) -> torch.Tensor:
 def scan_chroma(root: Path, files: Sequence[Path], cache_dir: str | Path | None) -> dict[Path, float | None]:
     """Mean chroma of each file (None when it cannot be decoded), reusing the cache where valid."""
     cache_file = _cache_file(root, cache_dir)
-    cached = _load_cache(cache_file)
+    memory = _SCANNED.setdefault(str(root.resolve()), {})
+    cached = {**memory, **_load_cache(cache_file)}
     result: dict[Path, float | None] = {}
     todo: list[tuple[Path, str, list[int]]] = []
     for path in files:
@@ -47,7 +49,8 @@ def scan_chroma(root: Path, files: Sequence[Path], cache_dir: str | Path | None)
         else:
             todo.append((path, rel, key))
     if todo:
-        log.info("scanning %d images under %s for colorfulness (cached afterwards)", len(todo), root)
+        kept = " (cached afterwards)" if cache_file is not None else ""
+        log.info("scanning %d images under %s for colorfulness%s", len(todo), root, kept)
     for start in range(0, len(todo), 256):
         chunk = todo[start : start + 256]
         thumbs, readable = [], []
@@ -65,6 +68,7 @@ def scan_chroma(root: Path, files: Sequence[Path], cache_dir: str | Path | None)
             for (path, rel, key), value in zip(readable, mean_chroma(torch.stack(thumbs)).tolist(), strict=True):
                 result[path] = value
                 cached[rel] = [*key, value]
+    memory.update(cached)
     if todo and cache_file is not None:
         _save_cache(cache_file, cached)
     return result

@@ -274,7 +274,8 @@ def colorize_inputs(
     if removed:
         log.info("removed %d temporary files left by an interrupted colorize", removed)
     sources = {job.source.resolve() for job in jobs}
-    log.info("colorizing %d photos (network size %d, %s)", len(jobs), size, model.device)
+    log.info("colorizing %d %s (network size %d, %s)", len(jobs), "file" if len(jobs) == 1 else "files", size,
+             model.device)  # fmt: skip
     show = sys.stderr.isatty() if options.progress == "auto" else bool(options.progress)
     videos = [job for job in jobs if is_video(job.source)]
     photos = [job for job in jobs if not is_video(job.source)]

@@ -7,7 +7,6 @@ import urllib.error
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 log = logging.getLogger(__name__)
@@ -128,6 +127,8 @@ class VGG16Encoder(FrozenEncoder):
 
 def vgg16_features() -> nn.Sequential:
     """VGG-16's `features`, initialised as torchvision does, without building the 100M-parameter classifier."""
+    import torchvision  # here: importing torchvision costs seconds, and colorizing with Lite0 never needs it
+
     features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"], batch_norm=False)
     for module in features.modules():
         if isinstance(module, nn.Conv2d):
@@ -138,6 +139,8 @@ def vgg16_features() -> nn.Sequential:
 
 def load_vgg16_features(weights: str | Path) -> dict[str, torch.Tensor]:
     """State dict of VGG-16 `features` from a torchvision weights name or a local `.pth` file."""
+    import torchvision
+
     names = list(torchvision.models.VGG16_Weights.__members__)
     if str(weights) in names:
         return _strip_features_prefix(_torchvision_state_dict(torchvision.models.VGG16_Weights[str(weights)]))
@@ -160,7 +163,7 @@ class WeightsUnavailableError(OSError):
     """Pretrained weights that cannot be downloaded or read; the message says where to put them."""
 
 
-def _torchvision_state_dict(weights: torchvision.models.WeightsEnum) -> dict[str, torch.Tensor]:
+def _torchvision_state_dict(weights) -> dict[str, torch.Tensor]:
     """Load through torchvision's own download and cache; without network, say what to put where."""
     cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     try:
