@@ -1,11 +1,13 @@
 """Evaluation with hints: N points revealed from the truth, every metric per N, as Zhang et al. 2017
 measured user-guided colorization (PSNR against the number of points).
 
-Per batch the encoder runs once; the decoder runs once per N. Beside the model, the non-learned hint
-baseline: the model's own zero-hint colours with each point's colour blended in by a Gaussian
-(`colorlab.hints.gaussian_blend`), and the model's guided colours blended the same way ("model +
-blend": what the points give when their colours are also pinned around them). A model that takes
-no hints is measured by the baseline alone.
+Per batch the encoder runs once; the decoder runs once per N. Beside the model, two non-learned hint
+baselines on the model's own zero-hint colours: each point's colour blended in by a Gaussian
+(`colorlab.hints.gaussian_blend`), and each point's error propagated over its region by an
+edge-aware solve (`colorlab.propagation.spread`); and two ways of finishing the model's guided
+colours: blended like the first baseline ("model + blend"), and refined by the same propagation
+("model + propagation", `colorlab.propagation.refine`: what colorize and the web page output). A
+model that takes no hints is measured by the baselines alone.
 """
 
 from __future__ import annotations
@@ -14,16 +16,22 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from colorlab import ab_grid
 from colorlab import hints as hint_maps
 from colorlab.ab_grid import ColorStats
+from colorlab.color import AB_SCALE
 from colorlab.evaluation import METRIC_KEYS, Truth, paired_differences, score_batch, summarise
 from colorlab.nets import Colorizer
+from colorlab.propagation import DEFAULT_PROPAGATION, Propagation, refine, spread
 from colorlab.threads import read_ahead
 
 MODEL, BLEND, PINNED = "model", "gaussian blend", "model + blend"
+PROPAGATED, REFINED = "edge-aware propagation", "model + propagation"
 MAX_POINTS = 1024
+FAR_SHARE = 0.25  # "far": more than this share of the short side from every point ...
+OTHER_LIGHTNESS = 0.1  # ... and more than this (L/100) from every point's lightness: another region
 
 
 def check_counts(counts: Sequence[int]) -> list[int]:
@@ -48,12 +56,18 @@ def sweep(
     sigma: float = 24.0,
     global_hint: str | torch.Tensor | None = None,
     temperature: float | None = None,
+    propagation: Propagation = DEFAULT_PROPAGATION,
 ) -> dict[int, dict[str, list[dict[str, float]]]]:
     """{N: {predictor: one dict of metrics per image}} for each count N of points revealed from the truth
     (`patch` px squares at random locations, `hints.reveal` with `seed`: the same points for every model).
 
     `global_hint`: None, "truth" (each photo's own colour distribution: an oracle) or a (GLOBAL_CHANNELS,)
-    distribution (a reference photo's), given with every N to a model that takes hints."""
+    distribution (a reference photo's), given with every N to a model that takes hints.
+
+    Beside the metrics, each row has `hint_error` (mean ab error at the hinted pixels, ab units: is the
+    colour given honoured?) and `far_change` (mean ab change against the predictor's own zero-point
+    result in pixels far from every point and of another lightness: does a point tint other regions?
+    0 where a photo has no such pixel)."""
     counts = check_counts(counts)
     weights = ab_grid.inverse_prior_weights(stats.prior).float()
     records: dict[int, dict[str, list[dict[str, float]]]] = {n: {} for n in counts}
@@ -65,21 +79,64 @@ def sweep(
         features, skips = model.encode(truth.lightness)
         given = _global(global_hint, truth.ab)
         automatic = model.to_ab(model.decode_features(features, skips), size, temperature).float()
+        zero: dict[str, torch.Tensor] = {}
+        base = None
         for n in counts:
             revealed = hint_maps.reveal(truth.ab, n, seed, patch, first)
-            predictions = {BLEND: hint_maps.gaussian_blend(automatic, revealed, sigma, patch * patch)}
+            predictions = {
+                BLEND: hint_maps.gaussian_blend(automatic, revealed, sigma, patch * patch),
+                PROPAGATED: spread(truth.lightness, automatic, revealed.ab, revealed.mask, propagation),
+            }
             if learned:
                 hints = revealed.with_global(given)
                 output = model.decode_features(features, skips, hints)
                 guided = model.to_ab(output, size, temperature).float()
                 pinned = hint_maps.gaussian_blend(guided, revealed, sigma, patch * patch)
-                predictions = {MODEL: guided, PINNED: pinned, **predictions}
+                if base is None:  # the decoder with the global hint but no points: what the points change
+                    base = automatic if given is None else decode_ab(model, features, skips, size, temperature,
+                                                                     hint_maps.empty(*automatic.shape[:1], *size,
+                                                                     device=device).with_global(given))  # fmt: skip
+                refined = refine(truth.lightness, base, guided, revealed.ab, revealed.mask, propagation)
+                predictions = {MODEL: guided, PINNED: pinned, REFINED: refined, **predictions}
+            far = far_pixels(truth.lightness, revealed.mask)
             for name, pred in predictions.items():
+                zero.setdefault(name, pred)
                 scores = score_batch(truth, pred)
-                table = torch.stack([scores[key].double() for key in METRIC_KEYS], 1).cpu().tolist()
-                records[n].setdefault(name, []).extend(dict(zip(METRIC_KEYS, row, strict=True)) for row in table)
+                scores["hint_error"] = masked_mean(ab_distance(pred, revealed.ab), revealed.mask)
+                scores["far_change"] = masked_mean(ab_distance(pred, zero[name]), far)
+                keys = [*METRIC_KEYS, "hint_error", "far_change"]
+                table = torch.stack([scores[key].double() for key in keys], 1).cpu().tolist()
+                records[n].setdefault(name, []).extend(dict(zip(keys, row, strict=True)) for row in table)
         first += rgb.shape[0]
     return records
+
+
+def decode_ab(model: Colorizer, features, skips, size, temperature, hints) -> torch.Tensor:
+    return model.to_ab(model.decode_features(features, skips, hints), size, temperature).float()
+
+
+def ab_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(B,1,H,W) Euclidean distance of two ab/128 maps, in ab units."""
+    return (a - b).square().sum(1, keepdim=True).sqrt() * AB_SCALE
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B,) mean of (B,1,H,W) `values` where `mask` is 1; 0 for a photo without such pixels."""
+    return (values * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1.0)
+
+
+def far_pixels(lightness: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B,1,H,W) 1 where a pixel is more than FAR_SHARE of the short side from every hinted pixel and
+    its lightness differs by more than OTHER_LIGHTNESS from every hinted pixel's: another region."""
+    reach = max(1, int(FAR_SHARE * min(lightness.shape[-2:])))
+    near = F.max_pool2d(mask, 2 * reach + 1, stride=1, padding=reach) > 0
+    bins = (lightness.clamp(0, 1) * 100).round().long()  # (B,1,H,W) L in whole units
+    hinted = torch.zeros(lightness.shape[0], 101, device=lightness.device)
+    hinted.scatter_add_(1, bins.flatten(1), mask.flatten(1).float())
+    width = int(OTHER_LIGHTNESS * 100)
+    close = F.max_pool1d((hinted > 0).float().unsqueeze(1), 2 * width + 1, stride=1, padding=width).squeeze(1) > 0
+    similar = close.gather(1, bins.flatten(1)).view_as(mask)
+    return (~near & ~similar).float()
 
 
 def _global(global_hint: str | torch.Tensor | None, truth_ab: torch.Tensor) -> torch.Tensor | None:
@@ -105,9 +162,12 @@ def summarise_sweep(
     zero = records.get(0)
     for n, by_name in records.items():
         pairs = {}
-        for name in (MODEL, PINNED):
-            if name in by_name:
-                pairs[f"{name} - {BLEND}"] = paired_differences(by_name[name], by_name[BLEND], bootstrap, seed)
+        for name in (MODEL, PINNED, REFINED):
+            for baseline in (BLEND, PROPAGATED):
+                if name in by_name and baseline in by_name:
+                    pairs[f"{name} - {baseline}"] = paired_differences(
+                        by_name[name], by_name[baseline], bootstrap, seed
+                    )
         if zero is not None:
             for name, rows in by_name.items():
                 pairs[f"{name} - {name} at 0"] = paired_differences(rows, zero[name], bootstrap, seed)
@@ -117,21 +177,27 @@ def summarise_sweep(
 
 def format_sweep(summary: dict[str, dict]) -> str:
     """A plain-text table: PSNR and AuC per N and predictor, with the paired gains."""
-    lines = ["points  predictor          PSNR (dB)  AuC (%)  gain over 0 points (PSNR, paired 95%)"]
+    lines = [
+        "points  predictor               PSNR (dB)  AuC (%)  hint Δab  far Δab  gain over 0 points (PSNR, paired 95%)"
+    ]
     for n, by_name in summary["curves"].items():
         for name, metrics in by_name.items():
             gain = summary["differences"][n].get(f"{name} - {name} at 0", {}).get("psnr")
             gain_text = f"{gain['mean']:+.2f} [{gain['ci_low']:+.2f}, {gain['ci_high']:+.2f}]" if gain else ""
+            hinted = metrics.get("hint_error", {}).get("mean", float("nan"))
+            far = metrics.get("far_change", {}).get("mean", float("nan"))
             lines.append(
-                f"{n:>6}  {name:<17}  {metrics['psnr']['mean']:9.2f}  {metrics['auc']['mean']:7.2f}  {gain_text}"
+                f"{n:>6}  {name:<22}  {metrics['psnr']['mean']:9.2f}  {metrics['auc']['mean']:7.2f}  "
+                f"{hinted:8.2f}  {far:7.2f}  {gain_text}"
             )
     return "\n".join(lines)
 
 
 def plot_hint_curves(runs: dict[str, dict], path: Path) -> None:
-    """PSNR and AuC against the number of points, one colour per run: the model solid with its 95%
-    band, the model + blend dash-dotted, the Gaussian-blend baseline dashed. `runs`: {name: the
-    "hints" entry of its metrics.json}."""
+    """PSNR and AuC against the number of points, one colour per run: the model + propagation (what
+    colorize and the web page output) solid with its 95% band, the raw model dotted, the model + blend
+    dash-dotted, the Gaussian-blend baseline dashed, the edge-aware propagation baseline dash-dot-dotted.
+    `runs`: {name: the "hints" entry of its metrics.json}."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -142,13 +208,14 @@ def plot_hint_curves(runs: dict[str, dict], path: Path) -> None:
     for (name, entry), color in zip(runs.items(), colors * 4, strict=False):
         counts = [int(n) for n in entry["curves"]]
         for ax, key, label in zip(axes, ("psnr", "auc"), ("PSNR (dB)", "AuC (%)"), strict=True):
-            for predictor, style in ((MODEL, "-"), (PINNED, "-."), (BLEND, "--")):
+            for predictor, style in ((REFINED, "-"), (MODEL, (0, (1, 1))), (PINNED, "-."), (BLEND, "--"),
+                                     (PROPAGATED, (0, (5, 1, 1, 1, 1, 1)))):  # fmt: skip
                 rows = [entry["curves"][str(n)].get(predictor) for n in counts]
                 if any(row is None for row in rows):
                     continue
                 mean = [row[key]["mean"] for row in rows]
-                ax.plot(counts, mean, style, color=color, marker="o", ms=3, label=f"{name}: {predictor}")
-                if predictor == MODEL:
+                ax.plot(counts, mean, linestyle=style, color=color, marker="o", ms=3, label=f"{name}: {predictor}")
+                if predictor == REFINED:
                     low, high = [row[key]["ci_low"] for row in rows], [row[key]["ci_high"] for row in rows]
                     ax.fill_between(counts, low, high, color=color, alpha=0.15)
             ax.set_xscale("symlog", linthresh=1)

@@ -203,10 +203,11 @@ def guided_section(model: Colorizer, max_pixels: int, saturation, temperature, t
         except (OSError, ValueError) as err:
             return guided.marked(marks), None, gr.update(), None, f"Could not use the reference photo: {err}"
         chosen = chosen_temperature(temp)
-        colored = guided.colorize(marks, distribution, float(sat), chosen)
+        ab = guided.ab(marks, distribution, chosen)  # the decoder and the points' propagation, once
+        colored = guided.image(ab, float(sat))
         out_dir = store.new_request()
         target = out_dir / "guided_color.png"
-        guided.colorize(marks, distribution, float(sat), chosen, full=True).save(target)
+        guided.image(ab, float(sat), full=True).save(target, compress_level=1)  # fast: written on every click
         store.prune(keep=out_dir)
         labels = [point_label(i, p) for i, p in enumerate(marks, start=1)]
         text = f"{len(marks)} point(s)" + (", with a reference photo" if ref is not None else "") + "."

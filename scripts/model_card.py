@@ -25,7 +25,7 @@ from colorlab.cli.evaluate import run_evaluation
 from colorlab.config import CONFIG_DIR, register_resolvers
 from colorlab.data.embedded import SAMPLE_DIR
 from colorlab.evaluation import paired_differences
-from colorlab.hint_evaluation import plot_hint_curves
+from colorlab.hint_evaluation import BLEND, MODEL, PROPAGATED, REFINED, plot_hint_curves
 from colorlab.pretrained import PRETRAINED_DIR
 from colorlab.provenance import provenance
 from colorlab.report import Run, plot_curves, plot_grid
@@ -111,21 +111,26 @@ def gain(entry: dict | None) -> str:
 
 
 def hint_table(result: dict) -> str:
-    """PSNR per number of points: each predictor's gain over its own zero-point result, and the model
-    against the blend baseline, paired; the anchor's gains beside them."""
+    """PSNR per number of points: each predictor's gain over its own zero-point result, the output
+    (model + propagation) against both non-learned baselines, paired; the error at the hinted pixels
+    and the change in far regions of another lightness; the anchor's gains beside them."""
     sweep = result["hints"]
     names = list(next(iter(sweep["curves"].values())))
-    header = ["points", *(f"{name}: PSNR (dB)" for name in names), *(f"{name}: gain over 0 points" for name in names)]
-    if "model" in names:
-        header += ["model − gaussian blend", "model + blend − gaussian blend"]
+    learned = REFINED in names
+    header = ["points", *(f"{name}: gain over 0 points" for name in names)]
+    if learned:
+        header += [f"{REFINED} − {BLEND}", f"{REFINED} − {PROPAGATED}", f"{REFINED}: hint Δab",
+                   f"far Δab: {MODEL} / {REFINED}"]  # fmt: skip
     header.append("anchor's gain (ImageNet)")
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for n, by_name in sweep["curves"].items():
         diffs = sweep["differences"][n]
-        cells = [n, *(f"{by_name[name]['psnr']['mean']:.2f}" for name in names)]
-        cells += [gain(diffs.get(f"{name} - {name} at 0")) for name in names]
-        if "model" in names:
-            cells += [gain(diffs.get("model - gaussian blend")), gain(diffs.get("model + blend - gaussian blend"))]
+        cells = [n, *(gain(diffs.get(f"{name} - {name} at 0")) for name in names)]
+        if learned:
+            far = [by_name[name].get("far_change", {}).get("mean", float("nan")) for name in (MODEL, REFINED)]
+            hinted = by_name[REFINED].get("hint_error", {}).get("mean", float("nan"))
+            cells += [gain(diffs.get(f"{REFINED} - {BLEND}")), gain(diffs.get(f"{REFINED} - {PROPAGATED}")),
+                      f"{hinted:.2f}", f"{far[0]:.2f} / {far[1]:.2f}"]  # fmt: skip
         cells.append(f"+{ANCHOR[int(n)]:.2f}" if int(n) in ANCHOR else "–")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -195,13 +200,15 @@ def measure(args: argparse.Namespace, docs: Path) -> dict:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for key, overrides in evaluations(args.name, args.cats_root, args.hints).items():
+            if args.only and key not in args.only:
+                continue
             results[key] = evaluate(overrides, Path(tmp) / key)
             results[key]["overrides"] = overrides
             if "hints" in results[key] and not key.endswith("_global_truth"):
                 curves = {f"pretrained:{args.name}": results[key]["hints"]}
                 plot_hint_curves(curves, docs / f"{args.name}_{key}_hints.png")
         against = {}
-        if args.against:  # this model without hints minus the other, photo by photo
+        if args.against and not args.only:  # this model without hints minus the other, photo by photo
             for key in ("embedded_sample", "cat_test"):
                 if key not in results:
                     continue
@@ -306,10 +313,21 @@ def main() -> None:
         help="another model (a shipped name, run folder or checkpoint): paired, same photos, no hints",
     )
     parser.add_argument("--render-only", action="store_true", help="rewrite the card from <name>.json, measure nothing")
+    parser.add_argument("--only", nargs="+", help="measure only these evaluations (e.g. cat_test embedded_sample); "
+                        "the card keeps the others from <name>.json and says which were measured anew")  # fmt: skip
     args = parser.parse_args()
     stored = PRETRAINED_DIR / f"{args.name}.json"
     if args.render_only:
         results = json.loads(stored.read_text())
+    elif args.only:
+        results = json.loads(stored.read_text())
+        fresh = measure(args, Path(__file__).resolve().parents[1] / "docs")
+        results.update(fresh)
+        note = provenance(shlex.join(["python", "scripts/model_card.py", *sys.argv[1:]]))
+        results["measured_by"] = results["measured_by"].split("\n\n")[0] + (
+            f"\n\nRe-measured ({', '.join(sorted(fresh))}): {note}"
+        )
+        stored.write_text(json.dumps(results, indent=2))
     else:
         results = measure(args, Path(__file__).resolve().parents[1] / "docs")
         results["measured_by"] = provenance(shlex.join(["python", "scripts/model_card.py", *sys.argv[1:]]))

@@ -278,3 +278,31 @@ def test_a_blue_point_turns_a_warm_region_blue_in_a_real_browser(browser, tmp_pa
     far_change = np.abs(shots["guided"][far] - shots["automatic"][far]).mean()
     assert far_change < 0.2 * near_change, (far_change, near_change)
     assert np.abs(shots["restored"] - shots["automatic"]).max() <= 1  # the automatic colours again
+
+
+def cat_beside_a_wall(path: Path) -> tuple[int, int]:
+    """A real cat photo (gray) with a bright, flat wall to its right across a sharp edge; returns the
+    wall's first column and the photo's width."""
+    from tests.conftest import SAMPLE
+
+    cat = np.asarray(Image.open(SAMPLE / "Bengal_107.jpg").convert("L"))
+    height, width = cat.shape
+    wall = np.full((height, width // 2), 235, np.uint8)
+    Image.fromarray(np.concatenate([cat, wall], axis=1)).save(path)
+    return width, width + width // 2
+
+
+def test_a_blue_point_fills_the_cats_region_and_leaves_the_wall_across_an_edge_in_a_real_browser(browser, tmp_path):
+    """The shipped model on the page: one saturated blue point on the cat turns a wide part of the cat
+    blue (not a small disc around the point) and leaves the wall beyond the cat's edge as it was."""
+    photo = tmp_path / "cat_and_wall.png"
+    edge, width = cat_beside_a_wall(photo)
+    with serve("pretrained:cats", tmp_path) as url:
+        shots = guide_in_browser(browser, url, photo, (0.3 * edge / width, 0.5))
+    automatic, guided = shots["automatic"], shots["guided"]
+    scale = automatic.shape[1] / width  # the page shows a preview
+    cat, wall = slice(0, int(0.9 * edge * scale)), slice(int(1.1 * edge * scale), None)
+    bluer = (guided[:, cat, 2] - guided[:, cat, 0]) - (automatic[:, cat, 2] - automatic[:, cat, 0]) > 10
+    disc = np.pi * (25 * scale) ** 2  # the small disc a point used to colour
+    assert bluer.sum() > 1.5 * disc, (bluer.sum(), disc)  # a region, not a disc
+    assert np.abs(guided[:, wall] - automatic[:, wall]).mean() < 1.0  # across the edge: unchanged

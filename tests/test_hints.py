@@ -19,7 +19,7 @@ from colorlab import hints as hint_maps
 from colorlab.ab_grid import ColorStats
 from colorlab.checkpoints import load_model
 from colorlab.heads import ClassificationHead
-from colorlab.hint_evaluation import BLEND, MODEL, PINNED, check_counts, summarise_sweep, sweep
+from colorlab.hint_evaluation import BLEND, MODEL, PINNED, PROPAGATED, REFINED, check_counts, summarise_sweep, sweep
 from colorlab.inference import guidance
 from colorlab.inference.photo import colorize_image
 from colorlab.nets import Colorizer, Decoder, UNetDecoder
@@ -206,15 +206,16 @@ def test_a_sweep_runs_the_encoder_once_per_photo_and_reports_the_gains():
     stats = net.color_stats
     records = sweep(net, batches, stats, [0, 2, 10], global_hint="truth")
     assert calls == [2, 2]  # once per batch, for every N
-    assert set(records) == {0, 2, 10} and set(records[0]) == {MODEL, PINNED, BLEND}
+    assert set(records) == {0, 2, 10} and set(records[0]) == {MODEL, PINNED, REFINED, BLEND, PROPAGATED}
     assert records[0][BLEND] != records[0][MODEL]  # the model gets the global hint even at 0 points
+    assert records[0][REFINED] == records[0][MODEL]  # no points: the network's own colours
+    for refined, raw in zip(records[10][REFINED], records[10][MODEL], strict=True):  # the points' colours, at them
+        assert refined["hint_error"] < 0.25 * raw["hint_error"]
     summary = summarise_sweep(records, bootstrap=50)
+    names = (MODEL, PINNED, REFINED, BLEND, PROPAGATED)
     assert set(summary["differences"]["10"]) == {
-        f"{MODEL} - {BLEND}",
-        f"{PINNED} - {BLEND}",
-        f"{MODEL} - {MODEL} at 0",
-        f"{PINNED} - {PINNED} at 0",
-        f"{BLEND} - {BLEND} at 0",
+        *(f"{name} - {baseline}" for name in (MODEL, PINNED, REFINED) for baseline in (BLEND, PROPAGATED)),
+        *(f"{name} - {name} at 0" for name in names),
     }
     assert summary["differences"]["10"][f"{BLEND} - {BLEND} at 0"]["psnr"]["mean"] > 0  # the truth, blended in
     with pytest.raises(ValueError, match="hints="):

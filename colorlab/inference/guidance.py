@@ -15,7 +15,7 @@ import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kornia
 import numpy as np
@@ -26,6 +26,10 @@ from PIL import Image
 from colorlab import hints as hint_maps
 from colorlab.color import AB_SCALE, rgb_to_lab
 from colorlab.hints import Hints
+from colorlab.propagation import refine
+
+if TYPE_CHECKING:
+    from colorlab.nets.colorizer import Colorizer
 
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_POINTS = 1024
@@ -237,34 +241,28 @@ def read_hints_file(
     return found
 
 
-PIN_SPREAD = 3.0  # a pinned point's Gaussian sigma, in multiples of its radius
-
-
-def pin_points(ab: torch.Tensor, points: Sequence[Point], hints: Hints, photo_size: tuple[int, int]) -> torch.Tensor:
-    """The network's ab/128 (1,2,h,w) with each point's own colour (as `hints`, the network's input,
-    holds it) blended in around it: weight 1 at the point, falling as a Gaussian of sigma PIN_SPREAD x
-    its radius, the network keeping the product of (1 - weight) over the points, the points' colours
-    mixing by weight. (The evaluation's `colorlab.hints.gaussian_blend` is a different blend: one sigma
-    for every hint, over the hint mask.) Where the network follows a point only part of the way, the
-    user still sees the colour asked for; far from every point the network's colours are untouched."""
-    if not points:
-        return ab
-    _, _, h, w = ab.shape
-    width, height = photo_size
-    ys = (torch.arange(h, device=ab.device, dtype=torch.float32) + 0.5) * height / h  # photo pixels
-    xs = (torch.arange(w, device=ab.device, dtype=torch.float32) + 0.5) * width / w
-    keep = torch.ones(h, w, device=ab.device)  # the product of (1 - weight): how much of the network stays
-    total = torch.zeros(h, w, device=ab.device)
-    colour = torch.zeros(2, h, w, device=ab.device)
-    for point in points:
-        radius = point.radius if point.radius is not None else default_radius(width, height)
-        sigma = PIN_SPREAD * radius
-        weight = torch.exp(-((ys[:, None] - point.y - 0.5) ** 2 + (xs[None, :] - point.x - 0.5) ** 2) / (2 * sigma**2))
-        left, _ = _span(point.x, radius, width, w)
-        top, _ = _span(point.y, radius, height, h)
-        value = hints.ab[0, :, top, left]  # the point's ab as the network received it
-        keep = keep * (1 - weight)
-        total = total + weight
-        colour = colour + weight * value[:, None, None]
-    alpha = 1 - keep
-    return ab * keep + alpha * colour / total.clamp_min(1e-8)
+@torch.no_grad()
+def decode_guided(
+    model: Colorizer,
+    features: torch.Tensor,
+    skips: dict,
+    lightness: torch.Tensor,
+    hints: Hints,
+    temperature: float | None = None,
+    refined: bool = True,
+    base: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(guided ab/128 (1,2,h,w), base ab) from the encoder's features: the decoder with the hints, and,
+    when `refined`, the points' region propagation on top (`colorlab.propagation.refine`: the point's
+    colour at the point, spread over its region, other regions left as `base` has them). `base` is the
+    decoder's output with the reference but no points; pass the one returned earlier to skip
+    recomputing it (the web page keeps it while only points change)."""
+    size = tuple(lightness.shape[-2:])
+    guided = model.to_ab(model.decode_features(features, skips, hints), size, temperature).float()
+    if not refined or not bool(hints.mask.any()):
+        return guided, guided if base is None else base
+    if base is None:
+        no_points = hint_maps.empty(1, *size, device=lightness.device, dtype=hints.ab.dtype)
+        no_points = no_points.with_global(hints.global_hint)
+        base = model.to_ab(model.decode_features(features, skips, no_points), size, temperature).float()
+    return refine(lightness, base, guided, hints.ab, hints.mask), base

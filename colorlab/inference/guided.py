@@ -1,5 +1,6 @@
 """One photo held for guided colorizing: its encoder features are computed once, so every change of
-points or reference re-runs only the decoder (what the web page does on each click)."""
+points or reference re-runs only the decoder and the points' propagation (what the web page does on
+each click)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from colorlab.inference.guidance import Point, default_radius, network_hints, pin_points
+from colorlab.inference.guidance import Point, decode_guided, default_radius, network_hints
 from colorlab.inference.photo import (
     assemble,
     default_size,
@@ -40,6 +41,7 @@ class GuidedPhoto:
         scale = min(1.0, preview_side / max(self.width, self.height))
         self.preview_size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
         self.preview_rgb = np.array(Image.fromarray(self.rgb).resize(self.preview_size, Image.Resampling.BILINEAR))
+        self._base: tuple[tuple, torch.Tensor] | None = None  # (reference and temperature, the decoder's ab)
 
     @torch.no_grad()
     def ab(
@@ -49,13 +51,18 @@ class GuidedPhoto:
         temperature: float | None = None,
         pin: bool = True,
     ):
-        """ab/128 (1,2,h,w) at the network size: the decoder alone, on the stored features; `pin` blends
-        each point's colour in around it (colorlab.inference.guidance.pin_points)."""
+        """ab/128 (1,2,h,w) at the network size: the decoder alone, on the stored features, and `pin`:
+        each point's colour propagated over its region (colorlab.propagation.refine). The decoder's
+        result without points is kept while the reference and temperature stay, so a new point costs
+        one decoder run and one propagation."""
         photo_size = (self.width, self.height)
         hints = network_hints(points, reference, self.lightness, photo_size)
-        output = self.model.decode_features(self.features, self.skips, hints)
-        ab = self.model.to_ab(output, tuple(self.lightness.shape[-2:]), temperature).float()
-        return pin_points(ab, points, hints, photo_size) if pin else ab
+        key = (None if reference is None else tuple(reference.flatten().tolist()), temperature)
+        base = self._base[1] if self._base is not None and self._base[0] == key else None
+        ab, base = decode_guided(self.model, self.features, self.skips, self.lightness, hints, temperature, pin, base)
+        if pin and bool(hints.mask.any()):
+            self._base = (key, base)
+        return ab
 
     def colorize(
         self,
@@ -66,7 +73,11 @@ class GuidedPhoto:
         full: bool = False,
     ) -> Image.Image:
         """The colorized photo with these hints: at the preview size, or the original one (`full`)."""
-        ab = self.ab(points, reference, temperature)
+        return self.image(self.ab(points, reference, temperature), saturation, full)
+
+    def image(self, ab: torch.Tensor, saturation: float = 1.0, full: bool = False) -> Image.Image:
+        """`ab` (from `ab`) recombined with the photo's L: at the preview size, or the original one
+        (`full`); the page makes both from one `ab`, so the decoder runs once per change."""
         if full:
             return assemble(self.rgb, recombine(self.rgb, ab, saturation), self.alpha, side_by_side=False)
         return Image.fromarray(recombine(self.preview_rgb, ab, saturation))

@@ -16,7 +16,7 @@ from PIL import Image
 from colorlab.color import lab_to_srgb8, lightness
 from colorlab.config import finite_number
 from colorlab.data.images import to_8bit
-from colorlab.inference.guidance import Point, network_hints, parse_points, pin_points, reference_distribution
+from colorlab.inference.guidance import Point, decode_guided, network_hints, parse_points, reference_distribution
 from colorlab.nets.colorizer import Colorizer
 
 STRIP_ROWS = 512  # full-resolution LAB work is done in strips of rows: bounded memory for huge photos
@@ -118,8 +118,8 @@ def predict_guided(
 ) -> torch.Tensor:
     """One (H,W,3) uint8 photo with hints -> ab/128 (1,2,h,w) at its network size. `points`: Points,
     or dicts as a hints file holds them (colorlab.inference.guidance); `reference`: a photo whose
-    colours to use, or its distribution; `pin`: blend each point's colour in around it after the
-    network (`guidance.pin_points`). A model that takes no hints refuses them (ValueError)."""
+    colours to use, or its distribution; `pin`: propagate each point's colour over its region after
+    the network (`colorlab.propagation.refine`). A model that takes no hints refuses them (ValueError)."""
     if not model.takes_hints:
         raise ValueError("this model does not take hints: colorize without points or a reference photo, "
                          "or use a model trained with hints (model=unet_hints)")  # fmt: skip
@@ -130,8 +130,8 @@ def predict_guided(
     if isinstance(reference, Image.Image):
         reference = reference_distribution(reference)
     hints = network_hints(points, reference, light, (width, height))
-    ab = model(light, temperature, hints).float()
-    return pin_points(ab, points or (), hints, (width, height)) if pin else ab
+    features, skips = model.encode(light)
+    return decode_guided(model, features, skips, light, hints, temperature, pin)[0]
 
 
 def colorize_image(
@@ -152,7 +152,7 @@ def colorize_image(
     A model trained with hints also takes `hints`, points as `{"x", "y", "color", "radius"}` dicts
     (x, y in the photo's pixels or as fractions; color "#rrggbb" or [a, b]), and a `reference` photo
     whose colour distribution it should follow; `pin=False` shows the network's own response to the
-    points, without their colours blended in around them.
+    points, without their colours propagated over their regions.
     """
     rgb, alpha = split_alpha(image)
     if hints or reference is not None:

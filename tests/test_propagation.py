@@ -1,0 +1,65 @@
+"""Edge-aware propagation of points: a point's colour fills its region, stops at an edge, is kept at
+the point, and leaves the photo as it was without points."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from colorlab.hint_evaluation import far_pixels
+from colorlab.propagation import GATE, Propagation, propagate, refine, spread
+
+
+def two_regions(size: int = 96, seed: int = 0) -> torch.Tensor:
+    """L/100 (1,1,size,size): a dark textured left half and a bright textured right half."""
+    generator = torch.Generator().manual_seed(seed)
+    light = torch.full((1, 1, size, size), 0.3)
+    light[..., size // 2 :] = 0.8
+    return light + 0.01 * torch.randn(light.shape, generator=generator)
+
+
+def point(size: int = 96, y: int = 48, x: int = 20, half: int = 2) -> torch.Tensor:
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., y - half : y + half, x - half : x + half] = 1
+    return mask
+
+
+def test_the_gate_fills_the_points_region_and_stops_at_the_edge():
+    light, mask = two_regions(), point()
+    reach, values = propagate(light, mask, torch.full((1, 2, 96, 96), 0.5), GATE)
+    assert reach[..., 44:52, 16:24].min() > 0.99  # at the point
+    assert reach[..., :, :40].min() > 0.99  # all of its (left) region, far beyond a small disc
+    assert reach[..., :, 56:].max() < 0.25  # a 50-unit lightness edge keeps about a sixth
+    assert torch.allclose(values[..., :, :40], torch.tensor(0.5), atol=1e-4)  # the point's own value
+
+
+def test_the_error_spread_fades_with_distance_and_across_the_edge():
+    light, mask = two_regions(), point()
+    reach, _ = propagate(light, mask, torch.zeros(1, 0, 96, 96))
+    assert reach[..., 44:52, 16:24].min() > 0.99 and reach[..., :, :40].mean() > 0.5
+    assert reach[..., :, 56:].mean() < 0.1 * reach[..., :, :40].mean()
+
+
+def test_refine_keeps_the_points_colour_and_the_far_region_and_changes_nothing_without_points():
+    light, mask = two_regions(), point()
+    automatic = torch.zeros(1, 2, 96, 96)
+    guided = torch.full((1, 2, 96, 96), 0.1)  # the network moved everything a little, everywhere
+    wanted = torch.tensor([-0.3, -0.5]).view(1, 2, 1, 1).expand(1, 2, 96, 96)  # a blue point
+    out = refine(light, automatic, guided, wanted * mask, mask)
+    assert torch.allclose(out[..., 46:50, 18:22], wanted[..., 46:50, 18:22], atol=0.02)  # honoured
+    assert out[..., :, 60:].abs().mean() < 0.1 * out[..., :, :40].abs().mean()  # across the edge: barely moved
+    assert (out[:, 1, :, :40] < -0.2).float().mean() > 0.5  # the region turned blue, not a disc
+    assert torch.equal(refine(light, automatic, guided, wanted * 0, mask * 0), guided)
+    assert torch.equal(spread(light, automatic, wanted * 0, mask * 0), automatic)
+
+
+def test_far_pixels_are_far_and_of_another_lightness():
+    light, mask = two_regions(), point()
+    far = far_pixels(light, mask)
+    assert far[..., :, 56:].mean() > 0.95 and far[..., :, :40].sum() == 0
+
+
+@pytest.mark.parametrize("bad", [{"edge": 0.0}, {"reach": float("nan")}, {"gain": -1.0}, {"iterations": 0}])
+def test_settings_are_checked(bad):
+    with pytest.raises(ValueError, match="propagation"):
+        Propagation(**bad)
