@@ -324,9 +324,7 @@ def main() -> None:
         fresh = measure(args, Path(__file__).resolve().parents[1] / "docs")
         results.update(fresh)
         note = provenance(shlex.join(["python", "scripts/model_card.py", *sys.argv[1:]]))
-        results["measured_by"] = results["measured_by"].split("\n\n")[0] + (
-            f"\n\nRe-measured ({', '.join(sorted(fresh))}): {note}"
-        )
+        results["measured_by"] += f"\n\nRe-measured ({', '.join(sorted(fresh))}): {note}"
         stored.write_text(json.dumps(results, indent=2))
     else:
         results = measure(args, Path(__file__).resolve().parents[1] / "docs")

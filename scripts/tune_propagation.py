@@ -7,7 +7,8 @@ Points are revealed from the truth as the hint sweep reveals them (`colorlab.hin
 seed). The network runs once per photo and count; each (edge, reach, gain) then only re-runs the
 propagation, so a grid costs little more than one sweep. For each setting it prints the mean PSNR gain
 over zero points of the model + propagation and of the propagation baseline at every count, and the
-far-region change at one point; the setting with the best mean gain of the model + propagation wins.
+far-region change at one point; among the settings whose far-region change is at most a third of the
+network's own, the one with the best mean gain of the model + propagation wins.
 """
 
 from __future__ import annotations
@@ -132,7 +133,9 @@ def main() -> None:
                    separate_edges=args.separate_edges), gate)}  # fmt: skip
             rows.append(row)
             print(json.dumps(row), flush=True)
-    best = max(rows, key=lambda row: np.mean(list(row["refined"].values())))
+    # the best mean gain among the gates that keep far regions within a third of the network's own change
+    local = [row for row in rows if row["far_change_at_1"]["refined"] <= row["far_change_at_1"]["model"] / 3] or rows
+    best = max(local, key=lambda row: np.mean(list(row["refined"].values())))
     print("best:", {key: value for key, value in best.items() if "gate" in key or key in ("edge", "reach", "gain")})
     if args.table:
         invocation = "python scripts/tune_propagation.py " + " ".join(sys.argv[1:])

@@ -91,14 +91,18 @@ def test_a_one_slash_url_and_a_data_index_in_stored_settings_open_nothing(cli_sw
         (run / "checkpoints").mkdir(parents=True)
         evil_checkpoint(cli_sweep, tmp_path, "data", data).rename(run / "checkpoints" / "last.ckpt")
         (run / "summary.json").write_text('{"status": "finished"}')
-        evaluated, compared = clis(
+        unknown = {"_target_": "colorlab.data.ColorDataModule", "root": str(tmp_path), "colour": 1, "num_workers": 48}
+        stranger = evil_checkpoint(cli_sweep, tmp_path, "data", unknown, name="unknown.ckpt")
+        evaluated, compared, unknown_key = clis(
             ("colorlab.evaluate", f"run={run}"),
             ("colorlab.compare", f"runs={run}", f"out={tmp_path / 'report'}"),
+            ("colorlab.evaluate", f"run={stranger}"),
             cwd=tmp_path,
         )
     finally:
         server.shutdown()
     assert_one_error_line(evaluated, "data.urls", "URL, command or scheme")
+    assert_one_error_line(unknown_key, "unknown.ckpt", "data.colour: not a setting")
     assert "URL, command or scheme" in compared.stderr + (tmp_path / "report" / "report.md").read_text()
     assert Recorder.requests == []
 
