@@ -56,8 +56,8 @@ class Propagation:
                 raise ValueError(f"propagation.{name}={value!r}: must be a whole number, 1 to {high}")
 
     def spatial(self, height: int, width: int) -> float:
-        """`reach` in pixels of a grid of this size (already reduced by `scale`)."""
-        return max(1.0, self.reach * min(height, width) * self.scale / self.reference_side / self.scale)
+        """`reach` in pixels of a grid of this size: it scales with the grid, reduced by `scale` or not."""
+        return max(1.0, self.reach * min(height, width) / self.reference_side)
 
 
 # Chosen on the Kaggle cats validation split (scripts/tune_propagation.py; the guided page shows the
