@@ -78,7 +78,7 @@ def sweep(
         size = tuple(truth.lightness.shape[-2:])
         features, skips = model.encode(truth.lightness)
         given = _global(global_hint, truth.ab)
-        automatic = model.to_ab(model.decode_features(features, skips), size, temperature).float()
+        automatic = decode_ab(model, features, skips, size, temperature, None)
         zero: dict[str, torch.Tensor] = {}
         base = None
         for n in counts:
@@ -88,14 +88,12 @@ def sweep(
                 PROPAGATED: spread(truth.lightness, automatic, revealed.ab, revealed.mask, propagation),
             }
             if learned:
-                hints = revealed.with_global(given)
-                output = model.decode_features(features, skips, hints)
-                guided = model.to_ab(output, size, temperature).float()
+                guided = decode_ab(model, features, skips, size, temperature, revealed.with_global(given))
                 pinned = hint_maps.gaussian_blend(guided, revealed, sigma, patch * patch)
                 if base is None:  # the decoder with the global hint but no points: what the points change
+                    no_points = hint_maps.empty(automatic.shape[0], *size, device=device).with_global(given)
                     base = automatic if given is None else decode_ab(model, features, skips, size, temperature,
-                                                                     hint_maps.empty(*automatic.shape[:1], *size,
-                                                                     device=device).with_global(given))  # fmt: skip
+                                                                     no_points)  # fmt: skip
                 refined = refine(truth.lightness, base, guided, revealed.ab, revealed.mask, propagation)
                 predictions = {MODEL: guided, PINNED: pinned, REFINED: refined, **predictions}
             far = far_pixels(truth.lightness, revealed.mask)
@@ -112,6 +110,7 @@ def sweep(
 
 
 def decode_ab(model: Colorizer, features, skips, size, temperature, hints) -> torch.Tensor:
+    """The decoder on the kept features with `hints` (None: none), as ab/128 (B,2,*size)."""
     return model.to_ab(model.decode_features(features, skips, hints), size, temperature).float()
 
 
