@@ -27,7 +27,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from colorlab.provenance import provenance
+from colorlab.core.provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "colorlab" / "data" / "sample"

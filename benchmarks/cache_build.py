@@ -20,12 +20,12 @@ from pathlib import Path
 import torch
 from harness import interleave, ratio, report  # benchmarks/harness.py
 
-from colorlab.color import rgb_to_lab
-from colorlab.data.features import FeatureCache
-from colorlab.data.files import find_images
+from colorlab.core.color import rgb_to_lab
 from colorlab.data.images import ImageFiles
+from colorlab.data.photo_files import find_images
 from colorlab.data.transforms import eval_transform
-from colorlab.nets import EfficientNetLite0Encoder
+from colorlab.models import EfficientNetLite0Encoder
+from colorlab.training.feature_cache import FeatureCache
 
 ROOT = Path(__file__).resolve().parents[1]
 

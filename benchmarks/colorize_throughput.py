@@ -22,13 +22,12 @@ from harness import interleave, ratio, report  # benchmarks/harness.py
 from omegaconf import OmegaConf
 from PIL import Image
 
-from colorlab import model_file
-from colorlab.cli.colorize import run_colorize
-from colorlab.color import rgb_to_lab
-from colorlab.config import CONFIG_DIR
+from colorlab.colorize import run_colorize
+from colorlab.core.color import rgb_to_lab
+from colorlab.core.config import CONFIG_DIR
 from colorlab.data.embedded import SAMPLE_DIR
 from colorlab.inference.photo import network_size
-from colorlab.nets import Colorizer, Decoder, EfficientNetLite0Encoder, VGG16Encoder
+from colorlab.models import Colorizer, Decoder, EfficientNetLite0Encoder, VGG16Encoder, model_file
 
 
 def make_checkpoint(folder: Path, encoder_name: str) -> Path:
@@ -53,7 +52,7 @@ def stage_profile(photos: list[Path], model, size: int, quality: int = 95) -> di
     """Milliseconds per photo of each stage outside the network, one photo at a time (the profile that
     explains the ratio: work the network's threads cannot hide on a CPU they already fill)."""
     from colorlab.data.images import open_image
-    from colorlab.inference.files import write
+    from colorlab.inference.batch import write
     from colorlab.inference.photo import assemble, network_lightness, predict_ab, recombine, split_alpha
 
     stages = {"decode": 0.0, "network input (resize + L)": 0.0, "recombine (upsample + L + LAB->sRGB)": 0.0}
@@ -99,7 +98,7 @@ def main() -> None:
         cfg = colorize_config(ckpt, photos, tmp / "out", "cpu", args.batch_size)
         run_colorize(cfg)  # warm-up (and the outputs exist now)
 
-        from colorlab.checkpoints import load_model
+        from colorlab.models.checkpoints import load_model
 
         model = load_model(ckpt)
         h, w = network_size(375, 500, 224)

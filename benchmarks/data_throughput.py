@@ -26,8 +26,8 @@ from harness import interleave, ratio, report  # benchmarks/harness.py
 from steps import train_step  # benchmarks/steps.py
 
 from colorlab.data import ColorDataModule
-from colorlab.module import ColorizationModule
-from colorlab.nets import Decoder, VGG16Encoder
+from colorlab.models import Decoder, VGG16Encoder
+from colorlab.training.module import ColorizationModule
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,7 @@ import time
 import torch
 from harness import interleave, ratio, report  # benchmarks/harness.py
 
-from colorlab.nets import EfficientNetLite0Encoder, EfficientNetLite1Encoder, EfficientNetLite2Encoder
+from colorlab.models import EfficientNetLite0Encoder, EfficientNetLite1Encoder, EfficientNetLite2Encoder
 
 ENCODERS = {"Lite0": EfficientNetLite0Encoder, "Lite1": EfficientNetLite1Encoder, "Lite2": EfficientNetLite2Encoder}
 

@@ -20,10 +20,10 @@ import torch
 from harness import interleave, ratio, report  # benchmarks/harness.py
 from hydra import compose, initialize_config_dir
 
-from colorlab.checkpoints import load_model
-from colorlab.cli.evaluate import run_evaluation
-from colorlab.color import rgb_to_lab
-from colorlab.config import CONFIG_DIR
+from colorlab.core.color import rgb_to_lab
+from colorlab.core.config import CONFIG_DIR
+from colorlab.evaluate import run_evaluation
+from colorlab.models.checkpoints import load_model
 
 
 def main() -> None:

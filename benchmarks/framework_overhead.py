@@ -24,7 +24,7 @@ from hydra import compose, initialize_config_dir
 from steps import train_step  # benchmarks/steps.py
 from torch.utils.data import DataLoader
 
-from colorlab.config import CONFIG_DIR, register_resolvers
+from colorlab.core.config import CONFIG_DIR, register_resolvers
 
 WARMUP = 4
 register_resolvers()  # trainer=cpu picks its precision through ${colorlab.cpu_precision:}

@@ -32,8 +32,8 @@ import torch.multiprocessing as mp
 from harness import interleave, ratio, report  # benchmarks/harness.py
 from PIL import Image
 
-from colorlab.module import ColorizationModule
-from colorlab.nets import Decoder, EfficientNetLite0Encoder, VGG16Encoder
+from colorlab.models import Decoder, EfficientNetLite0Encoder, VGG16Encoder
+from colorlab.training.module import ColorizationModule
 
 HERE = Path(__file__).resolve().parent
 
@@ -107,10 +107,10 @@ def photos(folder: Path, count: int, size: tuple[int, int]) -> list[Path]:
 
 
 def cache_rate(device: torch.device, tmp: Path, count: int, rounds: int) -> dict:
-    from colorlab.color import rgb_to_lab
-    from colorlab.data.features import FeatureCache
+    from colorlab.core.color import rgb_to_lab
     from colorlab.data.images import ImageFiles
     from colorlab.data.transforms import eval_transform
+    from colorlab.training.feature_cache import FeatureCache
 
     files = photos(tmp / "cache-photos", count, (256, 256))
     encoder = EfficientNetLite0Encoder(None).to(device).eval()
@@ -146,10 +146,10 @@ def cache_rate(device: torch.device, tmp: Path, count: int, rounds: int) -> dict
 def colorize_rate(device: torch.device, tmp: Path, count: int, rounds: int) -> dict:
     from colorize_throughput import colorize_config, make_checkpoint  # benchmarks/colorize_throughput.py
 
-    from colorlab.checkpoints import load_model
-    from colorlab.cli.colorize import run_colorize
-    from colorlab.color import rgb_to_lab
+    from colorlab.colorize import run_colorize
+    from colorlab.core.color import rgb_to_lab
     from colorlab.inference.photo import network_size
+    from colorlab.models.checkpoints import load_model
 
     folder = tmp / "colorize-photos"
     photos(folder, count, (500, 375))

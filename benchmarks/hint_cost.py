@@ -26,13 +26,13 @@ from harness import interleave, ratio, report  # benchmarks/harness.py
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from colorlab.checkpoints import load_model
-from colorlab.cli.evaluate import run_evaluation
-from colorlab.config import CONFIG_DIR, register_resolvers
+from colorlab.core.config import CONFIG_DIR, register_resolvers
 from colorlab.data.embedded import SAMPLE_DIR
+from colorlab.evaluate import run_evaluation
 from colorlab.inference.guidance import Point
 from colorlab.inference.guided import GuidedPhoto
 from colorlab.inference.photo import colorize_image
+from colorlab.models.checkpoints import load_model
 
 SWEEP = "hints=[0,1,2,5,10,20,50]"
 

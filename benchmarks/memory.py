@@ -27,7 +27,7 @@ from harness import interleave, ratio, report  # benchmarks/harness.py
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import resource, sys
-from colorlab.cli.train import main
+from colorlab.train import main
 sys.argv = sys.argv[1:]
 try:
     main()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness import Ratio  # benchmarks/harness.py
 
-from colorlab.provenance import machine_description
+from colorlab.core.provenance import machine_description
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from colorlab.module import ColorizationModule
+from colorlab.training.module import ColorizationModule
 
 
 def train_step(module: ColorizationModule, bf16: bool = True) -> Callable[[tuple], None]:

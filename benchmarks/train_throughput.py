@@ -19,8 +19,8 @@ import torch
 from harness import interleave, ratio, report  # benchmarks/harness.py
 from steps import train_step  # benchmarks/steps.py
 
-from colorlab.module import ColorizationModule
-from colorlab.nets import Decoder, EfficientNetLite0Encoder, VGG16Encoder
+from colorlab.models import Decoder, EfficientNetLite0Encoder, VGG16Encoder
+from colorlab.training.module import ColorizationModule
 
 
 def images_per_second(step, batch, steps: int) -> float:

@@ -14,7 +14,7 @@ def __getattr__(name: str):
 
         return colorize_image
     if name == "load_model":
-        from colorlab.checkpoints import load_model
+        from colorlab.models.checkpoints import load_model
 
         return load_model
     raise AttributeError(f"module 'colorlab' has no attribute {name!r}")

@@ -24,8 +24,8 @@ import json
 import sys
 from pathlib import Path
 
-from colorlab.page_text import escape_cell, escape_line
-from colorlab.provenance import provenance
+from colorlab.core.provenance import provenance
+from colorlab.evaluation.page_text import escape_cell, escape_line
 
 AUC_TARGET, DCF_TARGET, REBALANCED_TARGET = 1.0, -12.0, 2.0
 

@@ -21,15 +21,15 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from colorlab.cli.evaluate import run_evaluation
-from colorlab.config import CONFIG_DIR, register_resolvers
+from colorlab.core.config import CONFIG_DIR, register_resolvers
+from colorlab.core.provenance import provenance
 from colorlab.data.embedded import SAMPLE_DIR
-from colorlab.evaluation import paired_differences
-from colorlab.hint_evaluation import BLEND, MODEL, PROPAGATED, REFINED, plot_hint_curves
+from colorlab.evaluate import run_evaluation
+from colorlab.evaluation.hint_sweep import BLEND, MODEL, PROPAGATED, REFINED, plot_hint_curves
+from colorlab.evaluation.report import Run, plot_curves, plot_grid
+from colorlab.evaluation.results import read_per_image
+from colorlab.evaluation.scoring import paired_differences
 from colorlab.pretrained import PRETRAINED_DIR
-from colorlab.provenance import provenance
-from colorlab.report import Run, plot_curves, plot_grid
-from colorlab.results import read_per_image
 
 COLUMNS = [
     ("auc", "AuC (%)"),

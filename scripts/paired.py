@@ -13,9 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from colorlab.evaluation import paired_differences
-from colorlab.provenance import provenance
-from colorlab.results import read_per_image
+from colorlab.core.provenance import provenance
+from colorlab.evaluation.results import read_per_image
+from colorlab.evaluation.scoring import paired_differences
 
 METRICS = [("auc", "AuC"), ("auc_rebalanced", "rebal. AuC"), ("psnr", "PSNR (dB)"), ("dcf", "ΔCF")]
 

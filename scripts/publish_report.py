@@ -6,7 +6,7 @@ Writes `docs/<name>_report.md` (the report's provenance line, what it evaluated 
 `docs/<name>_curves.png` and `docs/<name>_grid.jpg` (downscaled); a page includes the table with
 `--8<-- "docs/<name>_report.md"`, so its numbers are the report's own. The report names the photos'
 folder on the machine that wrote it; the published copy names it by `--data-name` instead, or, for a
-folder inside the project, by its path in the project. What it copies is escaped (colorlab.page_text):
+folder inside the project, by its path in the project. What it copies is escaped (colorlab.evaluation.page_text):
 HTML and snippet lines from a report are shown as text, never included.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from colorlab.page_text import checked_name, escape_line
+from colorlab.evaluation.page_text import checked_name, escape_line
 
 PROJECT = Path(__file__).resolve().parents[1]
 DOCS = PROJECT / "docs"

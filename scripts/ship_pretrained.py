@@ -4,7 +4,7 @@
 
 Keeps the network's decoder and head (floating tensors in fp16) and the training data's color
 statistics; drops the encoder's weights (they come from the installed EfficientNet-Lite0 package),
-the run config and the optimizer state (colorlab.model_file). Where it came from (the run's
+the run config and the optimizer state (colorlab.models.model_file). Where it came from (the run's
 checkpoint, epoch and training data) goes to `<name>.source.json` beside it, for the model card. A
 run trained before colorlab stored the color statistics gets them computed now from its own training
 split (the same fixed subset `colorlab.train` uses). Then evaluate it and write the model card
@@ -19,9 +19,9 @@ import json
 import hydra
 from omegaconf import OmegaConf
 
-from colorlab import model_file
-from colorlab.checkpoints import open_model, stored_data_config
-from colorlab.config import register_resolvers
+from colorlab.core.config import register_resolvers
+from colorlab.models import model_file
+from colorlab.models.checkpoints import open_model, stored_data_config
 from colorlab.pretrained import PRETRAINED_DIR
 
 

@@ -3,7 +3,7 @@
     python scripts/tune_propagation.py --root ../shared/data/cats --images 160 \
         --edge 0.1 0.2 0.4 --reach 24 48 96 --gain 1 4 16 --out outputs/tune_propagation.json
 
-Points are revealed from the truth as the hint sweep reveals them (`colorlab.hints.reveal`, the same
+Points are revealed from the truth as the hint sweep reveals them (`colorlab.models.hints.reveal`, the same
 seed). The network runs once per photo and count; each (edge, reach, gain) then only re-runs the
 propagation, so a grid costs little more than one sweep. For each setting it prints the mean PSNR gain
 over zero points of the model + propagation and of the propagation baseline at every count, and the
@@ -22,15 +22,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from colorlab import ab_grid, metrics
-from colorlab import hints as hint_maps
-from colorlab.checkpoints import load_model
-from colorlab.color import lab_to_srgb8
+from colorlab.core.color import lab_to_srgb8
+from colorlab.core.provenance import measured, provenance
 from colorlab.data import ColorDataModule
-from colorlab.evaluation import Truth
-from colorlab.hint_evaluation import ab_distance, far_pixels, masked_mean
-from colorlab.propagation import Propagation, refine, spread
-from colorlab.provenance import measured, provenance
+from colorlab.evaluation import metrics
+from colorlab.evaluation.hint_sweep import ab_distance, far_pixels, masked_mean
+from colorlab.evaluation.scoring import Truth
+from colorlab.inference.propagation import Propagation, refine, spread
+from colorlab.models import ab_grid
+from colorlab.models import hints as hint_maps
+from colorlab.models.checkpoints import load_model
 
 
 def network_outputs(model, loader, counts, patch, seed):

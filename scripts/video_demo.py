@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from colorlab.checkpoints import load_model
+from colorlab.core.provenance import provenance
 from colorlab.data.embedded import SAMPLE_DIR
 from colorlab.inference.video import colorize_video, read_frames
-from colorlab.provenance import provenance
+from colorlab.models.checkpoints import load_model
 
 FRAMES, FPS, WIDTH, HEIGHT = 48, 24, 320, 240
 DOCS = Path(__file__).resolve().parents[1] / "docs"

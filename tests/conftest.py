@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from PIL import Image
 
-from colorlab.config import CONFIG_DIR, register_resolvers
+from colorlab.core.config import CONFIG_DIR, register_resolvers
 
 # A random-init VGG on tiny inputs produces denormals that make CPU steps ~10x slower.
 torch.set_flush_denormal(True)

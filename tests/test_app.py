@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorlab.checkpoints import load_model
-from colorlab.webapp import ResultFolders, colorize_files
+from colorlab.inference.webpage import ResultFolders, colorize_files
+from colorlab.models.checkpoints import load_model
 from tests.conftest import smooth_image
 from tests.helpers.browser import chromium
 
@@ -236,7 +236,7 @@ def guide_in_browser(driver, url: str, photo: Path, point: tuple[float, float]) 
 def test_guided_colorizing_in_a_real_browser(browser, tmp_path):
     """A model that takes hints gets the guided section: a click places a point, the result changes,
     undo brings the automatic colours back exactly."""
-    from colorlab import model_file
+    from colorlab.models import model_file
     from tests.test_hints import hint_net
 
     model = tmp_path / "hints.ckpt"
@@ -256,7 +256,7 @@ def test_a_blue_point_turns_a_warm_region_blue_in_a_real_browser(browser, tmp_pa
     colours back."""
     import torch
 
-    from colorlab.color import rgb_to_lab
+    from colorlab.core.color import rgb_to_lab
     from colorlab.inference.guided import GuidedPhoto
     from tests.conftest import SAMPLE
 

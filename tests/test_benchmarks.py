@@ -46,7 +46,7 @@ def test_the_performance_page_shows_the_table_run_all_writes_and_no_typed_copy()
 
 
 def test_a_results_file_says_which_command_commit_date_and_machine_wrote_it():
-    from colorlab.provenance import provenance
+    from colorlab.core.provenance import provenance
 
     line = provenance("python scripts/frontier.py a b")
     assert line.startswith("*Written by `python scripts/frontier.py a b` at commit ")

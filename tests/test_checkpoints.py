@@ -5,8 +5,8 @@ import pickle
 import pytest
 import torch
 
-from colorlab.checkpoints import CheckpointError, find_checkpoint, load_model, open_model
-from colorlab.nets import Colorizer
+from colorlab.models import Colorizer
+from colorlab.models.checkpoints import CheckpointError, find_checkpoint, load_model, open_model
 
 
 class Exploit:

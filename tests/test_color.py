@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 from skimage.color import rgb2lab
 
-from colorlab.color import AB_SCALE, L_SCALE, chroma, gray_rgb, lab_to_rgb, lab_to_srgb8, rgb_to_lab
+from colorlab.core.color import AB_SCALE, L_SCALE, chroma, gray_rgb, lab_to_rgb, lab_to_srgb8, rgb_to_lab
 from tests.conftest import SAMPLE
 
 
@@ -49,7 +49,7 @@ def test_uint8_and_float_inputs_agree(dtype):
 
 
 def test_lightness_alone_equals_the_l_of_rgb_to_lab():
-    from colorlab.color import lightness
+    from colorlab.core.color import lightness
 
     rgb = torch.from_numpy(real_photos(4, 96)).permute(0, 3, 1, 2)
     every_level = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).expand(1, 3, 16, 16)

@@ -6,11 +6,19 @@ import functools
 import pytest
 import torch
 
-from colorlab import ab_grid, color_classes
-from colorlab.color import AB_SCALE, rgb_to_lab
-from colorlab.heads import ClassificationHead
-from colorlab.module import ColorizationModule
-from colorlab.nets import Colorizer, Decoder, EfficientNetLite0Encoder, UNetDecoder, VGG16Encoder, count_parameters
+from colorlab.core.color import AB_SCALE, rgb_to_lab
+from colorlab.models import (
+    Colorizer,
+    Decoder,
+    EfficientNetLite0Encoder,
+    UNetDecoder,
+    VGG16Encoder,
+    ab_grid,
+    color_classes,
+    count_parameters,
+)
+from colorlab.models.heads import ClassificationHead
+from colorlab.training.module import ColorizationModule
 from tests.test_color import real_photos
 from tests.test_module import fit_one_batch, smooth_batch
 

@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 import colorlab
-from colorlab.checkpoints import CheckpointError, load_model
-from colorlab.cli.colorize import run_colorize
-from colorlab.color import rgb_to_lab
+from colorlab.colorize import run_colorize
+from colorlab.core.color import rgb_to_lab
 from colorlab.inference.photo import network_size
+from colorlab.models.checkpoints import CheckpointError, load_model
 from tests.conftest import SAMPLE, compose_app, smooth_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,7 +189,7 @@ def test_a_24_megapixel_photo_is_colorized_at_full_size(cli_sweep, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
 def test_exported_model_agrees_with_pytorch_on_real_photos(cli_sweep, tmp_path, fmt):
-    from colorlab.inference.export import export
+    from colorlab.inference.model_export import export
 
     cfg = compose_colorize([f"ckpt={cli_sweep / '0_baseline'}", f"format={fmt}", f"output={tmp_path}/m"], "export")
     path = export(cfg.ckpt, cfg.format, cfg.output, cfg.size)
@@ -227,11 +227,11 @@ def test_batching_does_not_change_the_result(cli_sweep, inputs, tmp_path):
 def test_big_batches_are_read_and_written_alone_with_the_same_result(cli_sweep, inputs, tmp_path, monkeypatch):
     """Past READ_AHEAD_PIXELS a batch is decoded, colorized and written before the next is read: the
     outputs and the summary do not change, broken files in the middle included."""
-    import colorlab.inference.files
+    import colorlab.inference.batch
 
     results = {}
-    for limit in (colorlab.inference.files.READ_AHEAD_PIXELS, 0):
-        monkeypatch.setattr(colorlab.inference.files, "READ_AHEAD_PIXELS", limit)
+    for limit in (colorlab.inference.batch.READ_AHEAD_PIXELS, 0):
+        monkeypatch.setattr(colorlab.inference.batch, "READ_AHEAD_PIXELS", limit)
         out = tmp_path / f"limit{limit}"
         tally = run_colorize(
             compose_colorize([f"ckpt={cli_sweep / '1_batchnorm'}", f"input={inputs}", f"output={out}", "batch_size=3"])
@@ -246,8 +246,8 @@ def test_big_batches_are_read_and_written_alone_with_the_same_result(cli_sweep, 
 def test_rebalanced_and_unet_models_export_and_colorize(model_name, photo_dir, tmp_path):
     import onnxruntime
 
-    from colorlab.cli.train import train
-    from colorlab.inference.export import export
+    from colorlab.inference.model_export import export
+    from colorlab.train import train
     from tests.conftest import compose_config, tiny_overrides
 
     cfg = compose_config(

@@ -1,5 +1,5 @@
 """Commands apart from the library: every `python -m colorlab.<command>` runs (its --help through
-Hydra), each is a thin wrapper in colorlab/cli/, and no library module imports a command."""
+Hydra), the package's root holds the commands and nothing else, and no library module imports one."""
 
 from __future__ import annotations
 
@@ -56,15 +56,24 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_no_library_module_imports_a_command():
-    commands = {f"colorlab.{name}" for name in COMMANDS} | {f"colorlab.cli.{name}" for name in COMMANDS}
+    commands = {f"colorlab.{name}" for name in COMMANDS}
     for path in PACKAGE.rglob("*.py"):
-        relative = path.relative_to(ROOT)
-        if relative.parts[1] == "cli" or path.stem in COMMANDS and path.parent == PACKAGE:
-            continue  # the commands themselves, and the `python -m colorlab.<command>` entry points
+        if path.parent == PACKAGE:
+            continue  # the commands themselves
         found = imported_modules(path) & commands
-        assert not found, f"{relative} imports the command(s) {sorted(found)}"
+        assert not found, f"{path.relative_to(ROOT)} imports the command(s) {sorted(found)}"
 
 
-def test_the_entry_points_only_hand_over_to_their_command():
-    for name in COMMANDS:
-        assert imported_modules(PACKAGE / f"{name}.py") == {f"colorlab.cli.{name}", f"colorlab.cli.{name}.main"}
+def test_the_root_holds_the_commands_and_nothing_else():
+    modules = {path.stem for path in PACKAGE.glob("*.py")}
+    assert modules == {*COMMANDS, "__init__"}, sorted(modules - {*COMMANDS, "__init__"})
+    rooms = {path.name for path in PACKAGE.iterdir() if path.is_dir() and path.name != "__pycache__"}
+    assert rooms == {"conf", "core", "data", "evaluation", "inference", "models", "pretrained", "training"}
+
+
+def test_no_two_modules_share_a_name():
+    stems: dict[str, list[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path.stem != "__init__":
+            stems.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))
+    assert not {stem: where for stem, where in stems.items() if len(where) > 1}

@@ -13,10 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from colorlab.cli.compare import run_compare
-from colorlab.cli.evaluate import run_evaluation
-from colorlab.color import rgb_to_lab
-from colorlab.report import compare
+from colorlab.compare import run_compare
+from colorlab.core.color import rgb_to_lab
+from colorlab.evaluate import run_evaluation
+from colorlab.evaluation.report import compare
 from tests.conftest import compose_app, compose_evaluate
 
 
@@ -74,7 +74,7 @@ def test_baselines_are_scored_once_for_the_same_photos_and_again_when_a_photo_ch
 
 
 def test_another_folder_is_all_test_photos_and_baselines_use_the_models_training_colors(cli_sweep, tmp_path):
-    from colorlab.checkpoints import load_model
+    from colorlab.models.checkpoints import load_model
 
     folder = tmp_path / "other"
     folder.mkdir()

@@ -7,9 +7,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from colorlab.cli.train import train
-from colorlab.config import CONFIG_DIR, cpu_precision
+from colorlab.core.config import CONFIG_DIR, cpu_precision
 from colorlab.data import download as dl
+from colorlab.train import train
 from tests.conftest import compose_config, tiny_overrides
 from tests.test_download import cat_zip
 
@@ -251,7 +251,7 @@ def test_a_typo_in_an_override_fails():
 def test_heads_and_decoders_compose_a_rebalanced_unet(photo_dir, tmp_path):
     overrides = [
         "model=unet",
-        "model.net.head._target_=colorlab.heads.ClassificationHead",
+        "model.net.head._target_=colorlab.models.heads.ClassificationHead",
         "data=folder",
         f"data.root={photo_dir}",
         *tiny_overrides(tmp_path),

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorlab.cli.download import run_download
 from colorlab.data import download as dl
-from colorlab.data.files import find_images
+from colorlab.data.photo_files import find_images
+from colorlab.download import run_download
 from tests.conftest import compose_app
 
 

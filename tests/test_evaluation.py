@@ -11,10 +11,10 @@ from skimage.metrics import peak_signal_noise_ratio
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from colorlab import ab_grid
-from colorlab.data.files import find_images, split_files
 from colorlab.data.images import ImageFiles
-from colorlab.evaluation import ColorStats, baselines, evaluate, paired_differences, summarise
+from colorlab.data.photo_files import find_images, split_files
+from colorlab.evaluation.scoring import ColorStats, baselines, evaluate, paired_differences, summarise
+from colorlab.models import ab_grid
 from tests.conftest import SHARED
 
 CATS = SHARED / "cats"
@@ -116,7 +116,7 @@ def test_two_evaluations_of_the_same_photos_pair_photo_by_photo(tmp_path):
     import sys
     from pathlib import Path
 
-    from colorlab.results import read_per_image
+    from colorlab.evaluation.results import read_per_image
 
     keys = ("psnr", "ssim", "auc", "auc_rebalanced", "cf", "dcf")
     for name, offset, files in (("a", 1.0, ["x.jpg", "y.jpg", "z.jpg"]), ("b", 0.0, ["x.jpg", "y.jpg", "z.jpg"]),

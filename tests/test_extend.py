@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from colorlab.cli.train import train
+from colorlab.train import train
 from tests.conftest import compose_config, tiny_overrides
 
 OWN_CONFIGS = f"hydra.searchpath=[file://{Path(__file__).parent / 'helpers' / 'conf'}]"
@@ -15,7 +15,7 @@ OWN_CONFIGS = f"hydra.searchpath=[file://{Path(__file__).parent / 'helpers' / 'c
     "overrides",
     [
         [OWN_CONFIGS, "model=tiny_decoder"],
-        [OWN_CONFIGS, "model=tiny_decoder", "model.net.head._target_=colorlab.heads.ClassificationHead"],
+        [OWN_CONFIGS, "model=tiny_decoder", "model.net.head._target_=colorlab.models.heads.ClassificationHead"],
         ["model.net.head._target_=tests.helpers.extensions.L1Head"],
         ["model.net.encoder._target_=tests.helpers.extensions.PoolingEncoder"],
         [OWN_CONFIGS, "data=random_photos"],

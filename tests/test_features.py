@@ -13,15 +13,15 @@ from PIL import Image
 from torch.utils.data import default_collate
 from torchvision.transforms import v2
 
-from colorlab.cli.train import train
-from colorlab.color import rgb_to_lab
+from colorlab.core.color import rgb_to_lab
 from colorlab.data import ColorDataModule
-from colorlab.data.features import CACHE_VERSION, CachedViews, FeatureBatch, FeatureCache, encoder_fingerprint
-from colorlab.data.files import find_images
 from colorlab.data.images import ImageFiles
+from colorlab.data.photo_files import find_images
 from colorlab.data.transforms import zoomed_views
-from colorlab.module import ColorizationModule
-from colorlab.nets import Colorizer, Decoder, UNetDecoder, VGG16Encoder
+from colorlab.models import Colorizer, Decoder, UNetDecoder, VGG16Encoder
+from colorlab.train import train
+from colorlab.training.feature_cache import CACHE_VERSION, CachedViews, FeatureBatch, FeatureCache, encoder_fingerprint
+from colorlab.training.module import ColorizationModule
 from tests.conftest import compose_config, smooth_image, tiny_overrides
 
 SIZE = 32
@@ -159,7 +159,7 @@ def flip_last_bit(data: bytes) -> bytes:
 
 
 def test_encoders_with_batch_norm_buffers_have_a_fingerprint(tmp_path):
-    from colorlab.nets import EfficientNetLite0Encoder
+    from colorlab.models import EfficientNetLite0Encoder
 
     encoder = EfficientNetLite0Encoder(weights=None)  # 0-dim num_batches_tracked buffers
     assert any(t.dim() == 0 for t in encoder.state_dict().values())

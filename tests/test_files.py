@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from colorlab.data.files import IMAGE_EXTENSIONS, find_images, fixed_subset, split_files, split_of
+from colorlab.data.photo_files import IMAGE_EXTENSIONS, find_images, fixed_subset, split_files, split_of
 
 
 def test_finds_images_recursively_any_case(photo_dir):

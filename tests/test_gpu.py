@@ -6,8 +6,8 @@ import functools
 import pytest
 import torch
 
-from colorlab.module import ColorizationModule
-from colorlab.nets import Colorizer, Decoder, EfficientNetLite0Encoder
+from colorlab.models import Colorizer, Decoder, EfficientNetLite0Encoder
+from colorlab.training.module import ColorizationModule
 
 pytestmark = pytest.mark.gpu
 

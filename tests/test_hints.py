@@ -14,16 +14,24 @@ import pytest
 import torch
 from PIL import Image
 
-from colorlab import ab_grid, model_file
-from colorlab import hints as hint_maps
-from colorlab.ab_grid import ColorStats
-from colorlab.checkpoints import load_model
-from colorlab.heads import ClassificationHead
-from colorlab.hint_evaluation import BLEND, MODEL, PINNED, PROPAGATED, REFINED, check_counts, summarise_sweep, sweep
+from colorlab.evaluation.hint_sweep import (
+    BLEND,
+    MODEL,
+    PINNED,
+    PROPAGATED,
+    REFINED,
+    check_counts,
+    summarise_sweep,
+    sweep,
+)
 from colorlab.inference import guidance
 from colorlab.inference.photo import colorize_image
-from colorlab.nets import Colorizer, Decoder, UNetDecoder
-from colorlab.nets.efficientnet import EfficientNetLite0Encoder
+from colorlab.models import Colorizer, Decoder, UNetDecoder, ab_grid, model_file
+from colorlab.models import hints as hint_maps
+from colorlab.models.ab_grid import ColorStats
+from colorlab.models.checkpoints import load_model
+from colorlab.models.efficientnet import EfficientNetLite0Encoder
+from colorlab.models.heads import ClassificationHead
 from tests.conftest import smooth_image
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from colorlab.checkpoints import find_checkpoint
-from colorlab.stored_data import StoredDataError, checked_data_settings, local_path
+from colorlab.core.stored_data import StoredDataError, checked_data_settings, local_path
+from colorlab.models.checkpoints import find_checkpoint
 from tests.conftest import smooth_image
 from tests.helpers.commands import ROOT, assert_one_error_line, cli, clis, evil_checkpoint, evil_model_file
 

@@ -5,10 +5,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from colorlab.color import rgb_to_lab
-from colorlab.metrics import ab_accuracy, ab_error
-from colorlab.module import ColorizationModule
-from colorlab.nets import Colorizer, Decoder, VGG16Encoder
+from colorlab.core.color import rgb_to_lab
+from colorlab.evaluation.metrics import ab_accuracy, ab_error
+from colorlab.models import Colorizer, Decoder, VGG16Encoder
+from colorlab.training.module import ColorizationModule
 from tests.conftest import smooth_image
 
 
@@ -123,9 +123,8 @@ def test_an_encoder_top_trains_from_photos_and_the_frozen_part_stays_bit_identic
     the scaled lr), never the stages before them."""
     import functools
 
-    from colorlab import ab_grid
-    from colorlab.heads import ClassificationHead
-    from colorlab.nets import Colorizer, EfficientNetLite0Encoder, UNetDecoder
+    from colorlab.models import Colorizer, EfficientNetLite0Encoder, UNetDecoder, ab_grid
+    from colorlab.models.heads import ClassificationHead
 
     torch.manual_seed(0)
     net = Colorizer(

@@ -6,7 +6,7 @@ import torch
 import torchvision
 from torch import nn
 
-from colorlab.nets import Decoder, VGG16Encoder, count_parameters
+from colorlab.models import Decoder, VGG16Encoder, count_parameters
 
 VARIANTS = {
     "baseline": {},
@@ -163,7 +163,7 @@ def test_decoder_factory_gets_the_encoders_channels(encoder):
 
 
 def test_features_are_torchvision_vgg16_features_layer_for_layer():
-    from colorlab.nets.encoder import vgg16_features
+    from colorlab.models.encoder import vgg16_features
 
     ours, theirs = vgg16_features(), torchvision.models.vgg16(weights=None).features
     assert [repr(m) for m in ours] == [repr(m) for m in theirs]

@@ -2,7 +2,7 @@
 
 import torch
 
-from colorlab.checkpoints import load_model
+from colorlab.models.checkpoints import load_model
 from tests.test_module import smooth_batch
 
 

@@ -9,8 +9,8 @@ import torchvision
 from PIL import Image
 from skimage.data import chelsea
 
-from colorlab.nets import EfficientNetLite0Encoder, EfficientNetLite1Encoder, EfficientNetLite2Encoder, VGG16Encoder
-from colorlab.nets.efficientnet import load_lite_state_dict, packaged_weights_file
+from colorlab.models import EfficientNetLite0Encoder, EfficientNetLite1Encoder, EfficientNetLite2Encoder, VGG16Encoder
+from colorlab.models.efficientnet import load_lite_state_dict, packaged_weights_file
 from tests.conftest import SAMPLE
 
 DOMESTIC_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 import colorlab
-from colorlab.cli.evaluate import run_evaluation
+from colorlab.evaluate import run_evaluation
 from colorlab.pretrained import PRETRAINED_DIR, available
 from tests.conftest import SAMPLE, compose_evaluate
 

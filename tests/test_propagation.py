@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from colorlab.hint_evaluation import far_pixels
-from colorlab.propagation import GATE, Propagation, propagate, refine, spread
+from colorlab.evaluation.hint_sweep import far_pixels
+from colorlab.inference.propagation import GATE, Propagation, propagate, refine, spread
 
 
 def two_regions(size: int = 96, seed: int = 0) -> torch.Tensor:

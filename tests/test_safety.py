@@ -15,12 +15,12 @@ import pytest
 import torch
 from PIL import Image
 
-from colorlab.callbacks import BestCheckpoint
-from colorlab.checkpoints import CheckpointError, load_model
-from colorlab.cli.colorize import run_colorize
-from colorlab.config import CONFIG_DIR
-from colorlab.inference.files import PlanError
-from colorlab.stored_data import SCHEMAS, StoredDataError, checked_data_settings
+from colorlab.colorize import run_colorize
+from colorlab.core.config import CONFIG_DIR
+from colorlab.core.stored_data import SCHEMAS, StoredDataError, checked_data_settings
+from colorlab.inference.batch import PlanError
+from colorlab.models.checkpoints import CheckpointError, load_model
+from colorlab.training.callbacks import BestCheckpoint
 from tests.conftest import compose_app, smooth_image
 from tests.helpers.commands import ENV, ROOT, assert_one_error_line, cli, clis, digest, evil_checkpoint, evil_model_file
 
@@ -44,8 +44,8 @@ def test_the_data_sources_in_conf_are_what_a_stored_config_may_build_with_every_
 @pytest.mark.parametrize(
     "target",
     [
-        "colorlab.data.download.shutil.copyfile",  # reached through colorlab's own imports
-        "colorlab.data.files.os.system",
+        "colorlab.data.archives.shutil.copyfile",  # reached through colorlab's own imports
+        "colorlab.data.photo_files.os.system",
         "colorlab.data.ColorDataModule.__init__.__globals__",
         "builtins.eval",
         "colorlab.data.ColorDataModule ",  # near miss
@@ -126,7 +126,7 @@ def test_a_hostile_run_config_runs_nothing_and_writes_nothing_anywhere(cli_sweep
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda m: m["network"]["decoder"].update(_target_="colorlab.data.files.os.system"), "not one of the decoders"),
+        (lambda m: m["network"]["decoder"].update(_target_="colorlab.data.os.system"), "not one of the decoders"),
         (lambda m: m["network"]["head"].update(_target_="builtins.eval"), "not one of the heads"),
         (lambda m: m["network"]["encoder"].update(_partial_=True), "not a constructor argument"),
         (lambda m: m["network"]["encoder"].update(weights="/etc/passwd"), "not a constructor argument"),
@@ -146,7 +146,7 @@ def test_a_hostile_model_entry_is_refused_with_the_key_named(cli_sweep, tmp_path
 
 
 def test_every_command_refuses_a_hostile_model_entry_before_any_work(cli_sweep, tmp_path):
-    edit = lambda m: m["network"]["decoder"].update(_target_="colorlab.data.files.os.system")  # noqa: E731
+    edit = lambda m: m["network"]["decoder"].update(_target_="colorlab.data.photo_files.os.system")  # noqa: E731
     path = evil_model_file(cli_sweep, tmp_path, edit)
     commands = [
         ("colorlab.app", f"ckpt={path}", "port=8123"),
@@ -164,7 +164,7 @@ def test_an_old_checkpoints_stored_optimizer_and_callbacks_are_never_read(tmp_pa
     hostile optimizer and callback: only the encoder, decoder and head are read from it."""
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
-    node = {"_target_": "colorlab.data.download.shutil.copyfile", "src": "/dev/null", "dst": str(victim)}
+    node = {"_target_": "colorlab.data.archives.shutil.copyfile", "src": "/dev/null", "dst": str(victim)}
     checkpoint = torch.load(ROOT / "tests" / "data" / "v1" / "baseline_train_v1.ckpt", weights_only=True)
     checkpoint["colorlab_config"]["model"]["optimizer"]["lr"] = node
     checkpoint["colorlab_config"]["callbacks"] = {"evil": node}
@@ -175,7 +175,7 @@ def test_an_old_checkpoints_stored_optimizer_and_callbacks_are_never_read(tmp_pa
 
 
 def test_an_extensions_own_class_loads_once_trusted_code_allows_it(cli_sweep, tmp_path, monkeypatch):
-    from colorlab import model_file
+    from colorlab.models import model_file
     from tests.helpers.extensions import L1Head
 
     path = evil_model_file(
@@ -470,7 +470,7 @@ def test_ctrl_c_is_recorded_as_interrupted_and_resumes(photo_dir, tmp_path):
 def test_results_of_an_earlier_checkpoint_are_evaluated_again(cli_sweep, tmp_path):
     import shutil
 
-    from colorlab.cli.compare import run_compare
+    from colorlab.compare import run_compare
 
     run = tmp_path / "sweep" / "0_baseline"
     shutil.copytree(cli_sweep / "0_baseline", run)
@@ -494,7 +494,7 @@ def test_results_of_an_earlier_checkpoint_are_evaluated_again(cli_sweep, tmp_pat
 def test_the_report_escapes_everything_it_reads(cli_sweep, tmp_path):
     import shutil
 
-    from colorlab.cli.compare import run_compare
+    from colorlab.compare import run_compare
 
     run = tmp_path / "sweep" / "0_baseline"
     shutil.copytree(cli_sweep / "0_baseline", run)

@@ -12,9 +12,9 @@ import torch
 from hydra.utils import get_class
 from PIL import Image
 
-from colorlab.checkpoints import load_model
-from colorlab.cli.train import train
-from colorlab.data.files import split_of
+from colorlab.data.photo_files import split_of
+from colorlab.models.checkpoints import load_model
+from colorlab.train import train
 from tests.conftest import compose_config, smooth_image, tiny_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_final_step(tmp_path):
 
 
 def test_resume_from_a_run_folder_or_a_missing_path(tmp_path):
-    from colorlab.run_folder import resume_path
+    from colorlab.training.run_folder import resume_path
 
     (tmp_path / "checkpoints").mkdir()
     with pytest.raises(FileNotFoundError, match="no checkpoints/last.ckpt"):

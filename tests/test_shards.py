@@ -9,11 +9,11 @@ import sys
 import pytest
 from torch.utils.data import DataLoader
 
-from colorlab.cli.shards import run_shards
-from colorlab.cli.train import train
-from colorlab.data.files import find_images, split_files
-from colorlab.data.shards import ShardStream, read_index, shard_urls, write_shards
+from colorlab.data.photo_files import find_images, split_files
+from colorlab.data.shard_io import ShardStream, read_index, shard_urls, write_shards
 from colorlab.data.transforms import eval_transform
+from colorlab.shards import run_shards
+from colorlab.train import train
 from tests.conftest import compose_app, compose_config, tiny_overrides
 
 
@@ -80,8 +80,8 @@ def test_training_from_shards(shards, tmp_path):
 
 
 def test_a_run_trained_from_shards_evaluates_and_compares(shards, tmp_path):
-    from colorlab.cli.evaluate import run_evaluation
-    from colorlab.report import compare
+    from colorlab.evaluate import run_evaluation
+    from colorlab.evaluation.report import compare
     from tests.conftest import compose_evaluate
 
     overrides = ["data=shards", f"data.urls={shards}", *tiny_overrides(tmp_path), "data.crop_scale=null"]

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from colorlab.threads import read_ahead
+from colorlab.core.threads import read_ahead
 
 
 def test_items_come_in_order_and_are_produced_ahead():

@@ -11,13 +11,12 @@ from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from colorlab import ab_grid
-from colorlab.ab_grid import ColorStats
-from colorlab.cli.train import train
 from colorlab.data import ColorDataModule
 from colorlab.data.images import ImageFiles, UnreadableImageError
-from colorlab.module import HP_METRICS, ColorizationModule
-from colorlab.nets import Colorizer, Decoder, VGG16Encoder
+from colorlab.models import Colorizer, Decoder, VGG16Encoder, ab_grid
+from colorlab.models.ab_grid import ColorStats
+from colorlab.train import train
+from colorlab.training.module import HP_METRICS, ColorizationModule
 from tests.conftest import compose_config, tiny_overrides
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from colorlab.checkpoints import load_model
-from colorlab.cli.colorize import run_colorize
+from colorlab.colorize import run_colorize
 from colorlab.inference.video import TemporalFilter, colorize_video, flicker, read_frames
+from colorlab.models.checkpoints import load_model
 from tests.conftest import compose_app
 from tests.helpers.clips import make_clip, probe
 

@@ -44,7 +44,9 @@ def run_installed(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProc
 
 
 def test_the_installed_package_trains_and_colorizes_outside_the_repository(installed, tmp_path):
-    where = run_installed(installed, tmp_path, "-c", "import colorlab.config as c; print(c.__file__, c.CONFIG_DIR)")
+    where = run_installed(
+        installed, tmp_path, "-c", "import colorlab.core.config as c; print(c.__file__, c.CONFIG_DIR)"
+    )
     assert where.stdout.startswith(str(installed)), where.stdout + where.stderr
     tiny = [
         "model.net.encoder.weights=null",

@@ -1,6 +1,6 @@
 """Data: finding, splitting, reading and downloading photos; the LightningDataModule.
 
-`ColorDataModule` is imported on first use: colorizing photos reads `colorlab.data.files` and
+`ColorDataModule` is imported on first use: colorizing photos reads `colorlab.data.photo_files` and
 `colorlab.data.images`, and should not pay for importing Lightning (seconds) to do it.
 """
 

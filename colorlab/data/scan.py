@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from colorlab.atomic import atomic_write
-from colorlab.color import chroma, rgb_to_lab
+from colorlab.core.atomic import atomic_write
+from colorlab.core.color import chroma, rgb_to_lab
 from colorlab.data.images import UnreadableImageError, read_rgb
 
 log = logging.getLogger(__name__)

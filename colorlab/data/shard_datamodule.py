@@ -9,17 +9,17 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import DataLoader
 
-from colorlab import ab_grid
-from colorlab.color import rgb_to_lab
-from colorlab.data.shards import ShardStream, read_index, shard_urls
+from colorlab.core.color import rgb_to_lab
+from colorlab.data.shard_io import ShardStream, read_index, shard_urls
 from colorlab.data.source import DataSource
 from colorlab.data.transforms import eval_transform, train_transform
+from colorlab.models import ab_grid
 
 log = logging.getLogger(__name__)
 
 
 class ShardDataModule(DataSource):
-    """The splits written by `python -m colorlab.data.shards`; batches as ColorDataModule's.
+    """The splits written by `python -m colorlab.data.shard_io`; batches as ColorDataModule's.
 
     Shard `i` of a split is read from `<urls>/<name>`: a folder, an http(s) URL, or a `pipe:` command
     prefix (`pipe:curl -s https://host/shards`); `index` locates index.json when `urls` cannot.

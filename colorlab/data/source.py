@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from colorlab.ab_grid import ColorStats
+from colorlab.models.ab_grid import ColorStats
 
 
 class DataSource(pl.LightningDataModule):

@@ -1,5 +1,5 @@
 """A user's hints for one photo: points (where, which colour, how large) and a reference photo, turned
-into the network's `colorlab.hints.Hints` at its input size.
+into the network's `colorlab.models.hints.Hints` at its input size.
 
 A point's x and y are in the photo's own pixels, or fractions of its sides when both are in [0, 1]
 and given as decimals; its colour is `#rrggbb` (its ab is taken at the photo's own lightness there,
@@ -23,13 +23,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from colorlab import hints as hint_maps
-from colorlab.color import AB_SCALE, rgb_to_lab
-from colorlab.hints import Hints
-from colorlab.propagation import refine
+from colorlab.core.color import AB_SCALE, rgb_to_lab
+from colorlab.inference.propagation import refine
+from colorlab.models import hints as hint_maps
+from colorlab.models.hints import Hints
 
 if TYPE_CHECKING:
-    from colorlab.nets.colorizer import Colorizer
+    from colorlab.models.colorizer import Colorizer
 
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_POINTS = 1024
@@ -253,7 +253,7 @@ def decode_guided(
     base: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(guided ab/128 (1,2,h,w), base ab) from the encoder's features: the decoder with the hints, and,
-    when `refined`, the points' region propagation on top (`colorlab.propagation.refine`: the point's
+    when `refined`, the points' region propagation on top (`colorlab.inference.propagation.refine`: the point's
     colour at the point, spread over its region, other regions left as `base` has them). `base` is the
     decoder's output with the reference but no points; pass the one returned earlier to skip
     recomputing it (the web page keeps it while only points change)."""

@@ -19,7 +19,7 @@ from colorlab.inference.photo import (
     recombine,
     split_alpha,
 )
-from colorlab.nets.colorizer import Colorizer
+from colorlab.models.colorizer import Colorizer
 
 
 class GuidedPhoto:
@@ -52,7 +52,7 @@ class GuidedPhoto:
         pin: bool = True,
     ):
         """ab/128 (1,2,h,w) at the network size: the decoder alone, on the stored features, and `pin`:
-        each point's colour propagated over its region (colorlab.propagation.refine). The decoder's
+        each point's colour propagated over its region (colorlab.inference.propagation.refine). The decoder's
         result without points is kept while the reference and temperature stay, so a new point costs
         one decoder run and one propagation."""
         photo_size = (self.width, self.height)

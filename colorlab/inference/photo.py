@@ -13,11 +13,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from colorlab.color import lab_to_srgb8, lightness
-from colorlab.config import finite_number
+from colorlab.core.color import lab_to_srgb8, lightness
+from colorlab.core.config import finite_number
 from colorlab.data.images import to_8bit
 from colorlab.inference.guidance import Point, decode_guided, network_hints, parse_points, reference_distribution
-from colorlab.nets.colorizer import Colorizer
+from colorlab.models.colorizer import Colorizer
 
 STRIP_ROWS = 512  # full-resolution LAB work is done in strips of rows: bounded memory for huge photos
 
@@ -119,7 +119,7 @@ def predict_guided(
     """One (H,W,3) uint8 photo with hints -> ab/128 (1,2,h,w) at its network size. `points`: Points,
     or dicts as a hints file holds them (colorlab.inference.guidance); `reference`: a photo whose
     colours to use, or its distribution; `pin`: propagate each point's colour over its region after
-    the network (`colorlab.propagation.refine`). A model that takes no hints refuses them (ValueError)."""
+    the network (`colorlab.inference.propagation.refine`). A model that takes no hints refuses them (ValueError)."""
     if not model.takes_hints:
         raise ValueError("this model does not take hints: colorize without points or a reference photo, "
                          "or use a model trained with hints (model=unet_hints)")  # fmt: skip

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from colorlab.atomic import atomic_write
-from colorlab.color import AB_SCALE, rgb_to_lab
+from colorlab.core.atomic import atomic_write
+from colorlab.core.color import AB_SCALE, rgb_to_lab
 from colorlab.data.images import too_large
 from colorlab.inference.photo import predict_batch, recombine
-from colorlab.nets.colorizer import Colorizer
+from colorlab.models.colorizer import Colorizer
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from colorlab.checkpoints import find_checkpoint
+from colorlab.models.checkpoints import find_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HYDRA_FULL_ERROR": "0"}

@@ -8,11 +8,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from colorlab.ab_grid import ColorStats
-from colorlab.color import rgb_to_lab
+from colorlab.core.color import rgb_to_lab
 from colorlab.data.source import DataSource
-from colorlab.heads import RegressionHead
-from colorlab.nets import DecoderBase, FrozenEncoder
+from colorlab.models import DecoderBase, FrozenEncoder
+from colorlab.models.ab_grid import ColorStats
+from colorlab.models.heads import RegressionHead
 
 
 class TinyDecoder(DecoderBase):
