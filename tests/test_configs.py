@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from colorlab.core.config import CONFIG_DIR, cpu_precision
-from colorlab.data import download as dl
+from colorlab.data import archives as dl
 from colorlab.train import train
 from tests.conftest import compose_config, tiny_overrides
 from tests.test_download import cat_zip

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorlab.data import download as dl
+from colorlab.data import archives as dl
 from colorlab.data.photo_files import find_images
 from colorlab.download import run_download
 from tests.conftest import compose_app

@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from colorlab.evaluation import hint_reveal
 from colorlab.evaluation.hint_sweep import (
     BLEND,
     MODEL,
@@ -67,21 +68,21 @@ def hint_net(unet: bool = True, seed: int = 0, strong: bool = False) -> Colorize
 def test_revealed_points_are_the_truths_patch_means_the_same_every_time_and_nested():
     ab = random_ab()
     five, again, ten = (
-        hint_maps.reveal(ab, 5, seed=3),
-        hint_maps.reveal(ab, 5, seed=3),
-        hint_maps.reveal(ab, 10, seed=3),
+        hint_reveal.reveal(ab, 5, seed=3),
+        hint_reveal.reveal(ab, 5, seed=3),
+        hint_reveal.reveal(ab, 10, seed=3),
     )
     assert torch.equal(five.mask, again.mask) and torch.equal(five.ab, again.ab)
     assert bool((ten.mask >= five.mask).all())  # the first 5 of 10 are the 5
-    assert not torch.equal(hint_maps.reveal(ab, 5, seed=4).mask, five.mask)
+    assert not torch.equal(hint_reveal.reveal(ab, 5, seed=4).mask, five.mask)
     assert five.num_points.max() <= 5 * 36 and five.num_points.min() >= 36  # 6x6 patches (they may overlap)
-    one = hint_maps.reveal(ab, 1, seed=0)
+    one = hint_reveal.reveal(ab, 1, seed=0)
     ys, xs = torch.nonzero(one.mask[0, 0], as_tuple=True)
     patch = ab[0, :, ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     assert torch.allclose(one.ab[0, :, ys[0], xs[0]], patch.mean((1, 2)), atol=1e-5)
-    assert hint_maps.reveal(ab, 0).num_points.sum() == 0
+    assert hint_reveal.reveal(ab, 0).num_points.sum() == 0
     # photo i's points do not depend on the batch it is in
-    alone = hint_maps.reveal(ab[1:2], 5, seed=3, first=1)
+    alone = hint_reveal.reveal(ab[1:2], 5, seed=3, first=1)
     assert torch.equal(alone.mask, five.mask[1:2])
 
 
@@ -120,7 +121,7 @@ def test_a_decoder_with_hints_colorizes_without_them_and_follows_them(unet):
     lightness = torch.rand(2, 1, 64, 64)
     automatic = net(lightness)
     assert torch.equal(automatic, net(lightness, hints=hint_maps.empty(2, 64, 64)))  # None is no hints
-    revealed = hint_maps.reveal(random_ab(2), 5)
+    revealed = hint_reveal.reveal(random_ab(2), 5)
     assert not torch.allclose(automatic, net(lightness, hints=revealed))
     with_global = revealed.with_global(hint_maps.distribution(random_ab(2, seed=1)))
     assert not torch.allclose(net(lightness, hints=revealed), net(lightness, hints=with_global))
@@ -134,7 +135,7 @@ def test_a_model_without_hints_refuses_them_and_hint_models_round_trip(tmp_path)
     net = hint_net()
     model_file.save(tmp_path / "hints.ckpt", net, variant="unet_hints")
     again = load_model(tmp_path / "hints.ckpt")
-    lightness, revealed = torch.rand(1, 1, 64, 64), hint_maps.reveal(random_ab(1), 3)
+    lightness, revealed = torch.rand(1, 1, 64, 64), hint_reveal.reveal(random_ab(1), 3)
     assert again.takes_hints and torch.equal(net(lightness, hints=revealed), again(lightness, hints=revealed))
 
 
@@ -142,10 +143,10 @@ def test_the_blend_baseline_paints_the_points_colour_near_it_and_nothing_far_awa
     automatic = torch.zeros(1, 2, 96, 96)
     ab, mask = torch.zeros(1, 2, 96, 96), torch.zeros(1, 1, 96, 96)
     ab[0, :, 10:12, 10:12], mask[0, 0, 10:12, 10:12] = torch.tensor([0.4, -0.3]).view(2, 1, 1), 1.0
-    blended = hint_maps.gaussian_blend(automatic, hint_maps.Hints(ab, mask), sigma=4.0, patch_pixels=4)
+    blended = hint_reveal.gaussian_blend(automatic, hint_maps.Hints(ab, mask), sigma=4.0, patch_pixels=4)
     assert torch.allclose(blended[0, :, 10, 10], torch.tensor([0.4, -0.3]), atol=0.03)
     assert blended[0, :, 60:, 60:].abs().max() < 1e-6
-    untouched = hint_maps.gaussian_blend(automatic + 0.1, hint_maps.empty(1, 96, 96), sigma=4.0)
+    untouched = hint_reveal.gaussian_blend(automatic + 0.1, hint_maps.empty(1, 96, 96), sigma=4.0)
     assert torch.allclose(untouched, automatic + 0.1)
 
 

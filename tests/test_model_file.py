@@ -49,7 +49,7 @@ def test_a_version_1_file_migrates_to_exactly_the_current_entry():
     meta, state = model_file.to_current(read_checkpoint(V1 / "unet_class_train_v1.ckpt"))
     assert meta["version"] == 2 and meta["variant"] == "unet_class" and meta["image_size"] == 64
     assert meta["network"]["decoder"] == {
-        "_target_": "colorlab.models.UNetDecoder", "norm": None, "dropout": 0.0, "upsample": "nearest",
+        "_target_": "colorlab.nets.UNetDecoder", "norm": None, "dropout": 0.0, "upsample": "nearest",
         "widths": [32, 16, 16, 16, 16, 16], "skip_strides": [16, 8, 4],
     }  # fmt: skip
     assert meta["encoder_weights"] == "package" and all(key.startswith("net.") for key in state)
@@ -59,7 +59,7 @@ def test_every_checkpoint_colorlab_trains_is_a_model_file(cli_sweep):
     checkpoint = read_checkpoint(find_checkpoint(cli_sweep / "2_dropout"))
     meta = checkpoint[model_file.MODEL_KEY]
     assert meta["variant"] == "dropout" and meta["network"]["decoder"]["dropout"] == 0.3
-    assert meta["network"]["encoder"] == {"_target_": "colorlab.models.VGG16Encoder"}  # the weights are in the file
+    assert meta["network"]["encoder"] == {"_target_": "colorlab.nets.VGG16Encoder"}  # the weights are in the file
     assert meta["encoder_weights"] == "file" and meta["image_size"] == 32
 
 
@@ -78,8 +78,8 @@ def test_save_then_load_gives_the_same_network_and_half_keeps_the_statistics_exa
 def test_a_network_built_in_python_describes_its_own_constructor():
     net = Colorizer(VGG16Encoder(None), Decoder, image_size=64)
     meta = model_file.describe(net, "mine")
-    assert meta["network"]["decoder"] == {"_target_": "colorlab.models.Decoder"}
-    assert meta["network"]["head"] == {"_target_": "colorlab.models.heads.RegressionHead"}
+    assert meta["network"]["decoder"] == {"_target_": "colorlab.nets.Decoder"}
+    assert meta["network"]["head"] == {"_target_": "colorlab.heads.RegressionHead"}
     with pytest.raises(TypeError, match="class or a functools.partial"):
         model_file.describe(Colorizer(VGG16Encoder(None), lambda **kw: Decoder(**kw)), "lambda")
 

@@ -175,7 +175,7 @@ def test_an_old_checkpoints_stored_optimizer_and_callbacks_are_never_read(tmp_pa
 
 
 def test_an_extensions_own_class_loads_once_trusted_code_allows_it(cli_sweep, tmp_path, monkeypatch):
-    from colorlab.models import model_file
+    from colorlab.models import parts
     from tests.helpers.extensions import L1Head
 
     path = evil_model_file(
@@ -186,8 +186,8 @@ def test_an_extensions_own_class_loads_once_trusted_code_allows_it(cli_sweep, tm
     )
     with pytest.raises(CheckpointError, match="tests.helpers.extensions.L1Head"):
         load_model(path)
-    monkeypatch.setitem(model_file.PARTS, "head", dict(model_file.PARTS["head"]))  # undone after the test
-    model_file.allow("head", L1Head)
+    monkeypatch.setitem(parts.PARTS, "head", dict(parts.PARTS["head"]))  # undone after the test
+    parts.allow("head", L1Head)
     model = load_model(path)
     assert type(model.head).__name__ == "L1Head"
 

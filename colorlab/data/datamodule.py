@@ -135,6 +135,12 @@ class ColorDataModule(DataSource):
     ) -> None:
         """Encode every train and val photo once with `net.encode` (each rank a share, then `barrier`);
         train/val loaders then serve cached features."""
+        from colorlab.models.colorizer import Colorizer
+
+        if not isinstance(net, Colorizer):
+            raise ValueError(
+                f"data.cache_features=true caches a frozen encoder's output; a {net.family} model has none"
+            )
         self._find_splits()
         net.encoder.to(device)
         cache = FeatureCache(

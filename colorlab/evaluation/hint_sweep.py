@@ -3,7 +3,7 @@ measured user-guided colorization (PSNR against the number of points).
 
 Per batch the encoder runs once; the decoder runs once per N. Beside the model, two non-learned hint
 baselines on the model's own zero-hint colours: each point's colour blended in by a Gaussian
-(`colorlab.models.hints.gaussian_blend`), and each point's error propagated over its region by an
+(`colorlab.evaluation.hint_reveal.gaussian_blend`), and each point's error propagated over its region by an
 edge-aware solve (`colorlab.inference.propagation.spread`); and two ways of finishing the model's guided
 colours: blended like the first baseline ("model + blend"), and refined by the same propagation
 ("model + propagation", `colorlab.inference.propagation.refine`: what colorize and the web page output). A
@@ -20,32 +20,34 @@ import torch.nn.functional as F
 
 from colorlab.core.color import AB_SCALE
 from colorlab.core.threads import read_ahead
+from colorlab.evaluation import hint_reveal
 from colorlab.evaluation.scoring import METRIC_KEYS, Truth, paired_differences, score_batch, summarise
 from colorlab.inference.propagation import DEFAULT_PROPAGATION, Propagation, refine, spread
-from colorlab.models import Colorizer, ab_grid
+from colorlab.models import ab_grid
 from colorlab.models import hints as hint_maps
 from colorlab.models.ab_grid import ColorStats
+from colorlab.models.contract import ColorModel
+from colorlab.models.hints import Hints
 
 MODEL, BLEND, PINNED = "model", "gaussian blend", "model + blend"
 PROPAGATED, REFINED = "edge-aware propagation", "model + propagation"
-MAX_POINTS = 1024
 FAR_SHARE = 0.25  # "far": more than this share of the short side from every point ...
 OTHER_LIGHTNESS = 0.1  # ... and more than this (L/100) from every point's lightness: another region
 
 
 def check_counts(counts: Sequence[int]) -> list[int]:
-    """The hint counts of a sweep: whole numbers in 0..MAX_POINTS, sorted, each once."""
+    """The hint counts of a sweep: whole numbers in 0..hint_maps.MAX_POINTS, sorted, each once."""
     if isinstance(counts, str | bytes) or not isinstance(counts, Sequence) or not counts:
         raise ValueError(f"hints={counts!r}: give a list of point counts, e.g. hints=[0,1,5,10]")
     for count in counts:
-        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_POINTS:
-            raise ValueError(f"hints={list(counts)}: each count must be a whole number in 0..{MAX_POINTS}")
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= hint_maps.MAX_POINTS:
+            raise ValueError(f"hints={list(counts)}: each count must be a whole number in 0..{hint_maps.MAX_POINTS}")
     return sorted(set(counts))
 
 
 @torch.no_grad()
 def sweep(
-    model: Colorizer,
+    model: ColorModel,
     batches: Iterable[torch.Tensor],
     stats: ColorStats,
     counts: Sequence[int],
@@ -75,42 +77,47 @@ def sweep(
     for rgb in read_ahead(batches):
         truth = Truth.of(rgb.to(device), weights)
         size = tuple(truth.lightness.shape[-2:])
-        features, skips = model.encode(truth.lightness)
+        features = model.encode(truth.lightness)
         given = _global(global_hint, truth.ab)
-        automatic = decode_ab(model, features, skips, size, temperature, None)
+        automatic = model.decode(features, size, None, temperature)
         zero: dict[str, torch.Tensor] = {}
         base = None
         for n in counts:
-            revealed = hint_maps.reveal(truth.ab, n, seed, patch, first)
+            revealed = hint_reveal.reveal(truth.ab, n, seed, patch, first)
             predictions = {
-                BLEND: hint_maps.gaussian_blend(automatic, revealed, sigma, patch * patch),
+                BLEND: hint_reveal.gaussian_blend(automatic, revealed, sigma, patch * patch),
                 PROPAGATED: spread(truth.lightness, automatic, revealed.ab, revealed.mask, propagation),
             }
             if learned:
-                guided = decode_ab(model, features, skips, size, temperature, revealed.with_global(given))
-                pinned = hint_maps.gaussian_blend(guided, revealed, sigma, patch * patch)
+                guided = model.decode(features, size, revealed.with_global(given), temperature)
+                pinned = hint_reveal.gaussian_blend(guided, revealed, sigma, patch * patch)
                 if base is None:  # the decoder with the global hint but no points: what the points change
                     no_points = hint_maps.empty(automatic.shape[0], *size, device=device).with_global(given)
-                    base = automatic if given is None else decode_ab(model, features, skips, size, temperature,
-                                                                     no_points)  # fmt: skip
+                    base = automatic if given is None else model.decode(features, size, no_points, temperature)
                 refined = refine(truth.lightness, base, guided, revealed.ab, revealed.mask, propagation)
                 predictions = {MODEL: guided, PINNED: pinned, REFINED: refined, **predictions}
-            far = far_pixels(truth.lightness, revealed.mask)
-            for name, pred in predictions.items():
-                zero.setdefault(name, pred)
-                scores = score_batch(truth, pred)
-                scores["hint_error"] = masked_mean(ab_distance(pred, revealed.ab), revealed.mask)
-                scores["far_change"] = masked_mean(ab_distance(pred, zero[name]), far)
-                keys = [*METRIC_KEYS, "hint_error", "far_change"]
-                table = torch.stack([scores[key].double() for key in keys], 1).cpu().tolist()
-                records[n].setdefault(name, []).extend(dict(zip(keys, row, strict=True)) for row in table)
+            for name, rows in score_predictions(truth, predictions, revealed, zero).items():
+                records[n].setdefault(name, []).extend(rows)
         first += rgb.shape[0]
     return records
 
 
-def decode_ab(model: Colorizer, features, skips, size, temperature, hints) -> torch.Tensor:
-    """The decoder on the kept features with `hints` (None: none), as ab/128 (B,2,*size)."""
-    return model.to_ab(model.decode_features(features, skips, hints), size, temperature).float()
+def score_predictions(
+    truth: Truth, predictions: dict[str, torch.Tensor], revealed: Hints, zero: dict[str, torch.Tensor]
+) -> dict[str, list[dict[str, float]]]:
+    """Each predictor's rows for one batch: the metrics, `hint_error` and `far_change` (against its
+    zero-point result in `zero`, which the first count fills)."""
+    far = far_pixels(truth.lightness, revealed.mask)
+    keys = [*METRIC_KEYS, "hint_error", "far_change"]
+    rows = {}
+    for name, pred in predictions.items():
+        zero.setdefault(name, pred)
+        scores = score_batch(truth, pred)
+        scores["hint_error"] = masked_mean(ab_distance(pred, revealed.ab), revealed.mask)
+        scores["far_change"] = masked_mean(ab_distance(pred, zero[name]), far)
+        table = torch.stack([scores[key].double() for key in keys], 1).cpu().tolist()
+        rows[name] = [dict(zip(keys, row, strict=True)) for row in table]
+    return rows
 
 
 def ab_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -25,10 +25,10 @@ from colorlab.core.atomic import atomic_write, remove_stale_parts
 from colorlab.core.config import finite_number, whole_number
 from colorlab.data.images import DEFAULT_MAX_PIXELS, open_image, pillow_limit_at_least, too_large
 from colorlab.data.photo_files import IMAGE_EXTENSIONS
-from colorlab.inference.guidance import HintError, Point, read_hints_file, reference_distribution
+from colorlab.inference.guidance import Guidance, HintError, read_hints_file, reference_distribution
 from colorlab.inference.photo import assemble, default_size, predict_ab, predict_guided, recombine, split_alpha
 from colorlab.inference.video import VIDEO_EXTENSIONS, VideoError, colorize_video
-from colorlab.models.colorizer import Colorizer
+from colorlab.models.contract import ColorModel
 
 log = logging.getLogger(__name__)
 
@@ -199,33 +199,17 @@ class Options:
             whole_number(self.size, "size", 1, 4096)
 
 
-@dataclass
-class Guidance:
-    """Hints for the photos of one colorize run: points per photo, and a reference photo's colour
-    distribution for all of them (colorlab.inference.guidance)."""
-
-    points: dict[Path, list[Point]] = field(default_factory=dict)
-    reference: torch.Tensor | None = None
-
-    def for_photo(self, source: Path) -> tuple[list[Point] | None, torch.Tensor | None]:
-        return self.points.get(source), self.reference
-
-    def __bool__(self) -> bool:
-        return bool(self.points) or self.reference is not None
-
-
 def read_guidance(
-    model: Colorizer, jobs: list[Job], hints: str | Path | None, reference: str | Path | None, max_pixels: int | None
+    model: ColorModel, jobs: list[Job], hints: str | Path | None, reference: str | Path | None, max_pixels: int | None
 ) -> Guidance:
     """The run's hints, checked before any work: a model that takes them, a readable hints file whose
     every point lies in its photo, a readable reference photo. HintError or OSError naming the file."""
     if hints is None and reference is None:
         return Guidance()
-    if not model.takes_hints:
-        raise HintError(
-            f"{'hints=' + str(hints) if hints else 'reference=' + str(reference)}: this model does not take hints; "
-            "use a model trained with them (model=unet_hints)"
-        )
+    try:
+        model.require_hints(f"hints={hints}" if hints else f"reference={reference}")
+    except ValueError as err:
+        raise HintError(str(err)) from err
     photos = [job.source for job in jobs if not is_video(job.source)]
     guidance = Guidance()
     if hints is not None:
@@ -252,7 +236,7 @@ def _photo_size(photo: Path, max_pixels: int | None) -> tuple[int, int] | None:
 
 
 def colorize_inputs(
-    model: Colorizer,
+    model: ColorModel,
     inputs: list[str],
     output: Path,
     options: Options,
@@ -313,7 +297,7 @@ def _blocked(job: Job, options: Options, sources: set[Path]) -> str | None:
 
 
 def _colorize_one_video(
-    job: Job, model: Colorizer, size: int, options: Options, sources: set[Path], show: bool
+    job: Job, model: ColorModel, size: int, options: Options, sources: set[Path], show: bool
 ) -> str | None:
     """Colorize one video (None when done, else why not), with a progress bar over its frames."""
     blocked = _blocked(job, options, sources)
@@ -361,7 +345,7 @@ class Loaded:
 
 def colorize_photos(
     photos: list[Job],
-    model: Colorizer,
+    model: ColorModel,
     size: int,
     options: Options,
     sources: set[Path],
@@ -426,7 +410,7 @@ def _load_batch(jobs: list[Job], options: Options, sources: set[Path]) -> Loaded
     return loaded
 
 
-def _predict_batch(loaded: Loaded, model: Colorizer, size: int, guidance: Guidance) -> dict:
+def _predict_batch(loaded: Loaded, model: ColorModel, size: int, guidance: Guidance) -> dict:
     """The network: job index -> predicted ab/128 at the network's size. Photos with hints go one by
     one (each has its own); the rest as batches."""
     guided = [

@@ -13,7 +13,7 @@ import json
 import re
 import stat
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +26,12 @@ from PIL import Image
 from colorlab.core.color import AB_SCALE, rgb_to_lab
 from colorlab.inference.propagation import refine
 from colorlab.models import hints as hint_maps
-from colorlab.models.hints import Hints
+from colorlab.models.hints import MAX_POINTS, Hints
 
 if TYPE_CHECKING:
-    from colorlab.models.colorizer import Colorizer
+    from colorlab.models.contract import ColorModel, Features
 
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
-MAX_POINTS = 1024
 POINT_KEYS = {"x", "y", "color", "radius"}
 
 
@@ -241,28 +240,42 @@ def read_hints_file(
     return found
 
 
+@dataclass
+class Guidance:
+    """Hints for the photos of one colorize run: points per photo, and a reference photo's colour
+    distribution for all of them."""
+
+    points: dict[Path, list[Point]] = field(default_factory=dict)
+    reference: torch.Tensor | None = None
+
+    def for_photo(self, source: Path) -> tuple[list[Point] | None, torch.Tensor | None]:
+        return self.points.get(source), self.reference
+
+    def __bool__(self) -> bool:
+        return bool(self.points) or self.reference is not None
+
+
 @torch.no_grad()
 def decode_guided(
-    model: Colorizer,
-    features: torch.Tensor,
-    skips: dict,
+    model: ColorModel,
+    features: Features,
     lightness: torch.Tensor,
     hints: Hints,
     temperature: float | None = None,
     refined: bool = True,
     base: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(guided ab/128 (1,2,h,w), base ab) from the encoder's features: the decoder with the hints, and,
+    """(guided ab/128 (1,2,h,w), base ab) from the model's features (`encode`'s): its decode with the hints, and,
     when `refined`, the points' region propagation on top (`colorlab.inference.propagation.refine`: the point's
     colour at the point, spread over its region, other regions left as `base` has them). `base` is the
     decoder's output with the reference but no points; pass the one returned earlier to skip
     recomputing it (the web page keeps it while only points change)."""
     size = tuple(lightness.shape[-2:])
-    guided = model.to_ab(model.decode_features(features, skips, hints), size, temperature).float()
+    guided = model.decode(features, size, hints, temperature)
     if not refined or not bool(hints.mask.any()):
         return guided, guided if base is None else base
     if base is None:
         no_points = hint_maps.empty(1, *size, device=lightness.device, dtype=hints.ab.dtype)
         no_points = no_points.with_global(hints.global_hint)
-        base = model.to_ab(model.decode_features(features, skips, no_points), size, temperature).float()
+        base = model.decode(features, size, no_points, temperature)
     return refine(lightness, base, guided, hints.ab, hints.mask), base

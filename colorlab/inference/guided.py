@@ -19,7 +19,7 @@ from colorlab.inference.photo import (
     recombine,
     split_alpha,
 )
-from colorlab.models.colorizer import Colorizer
+from colorlab.models.contract import ColorModel
 
 
 class GuidedPhoto:
@@ -28,16 +28,17 @@ class GuidedPhoto:
     `preview_side` bounds the side of what `colorize` returns (the page shows a preview; `full` gives
     the original resolution)."""
 
-    def __init__(self, model: Colorizer, image: Image.Image, size: int | None = None, preview_side: int = 1024) -> None:
-        if not model.takes_hints:
-            raise ValueError("this model does not take hints: guided colorizing needs a model trained with them")
+    def __init__(
+        self, model: ColorModel, image: Image.Image, size: int | None = None, preview_side: int = 1024
+    ) -> None:
+        model.require_hints("guided colorizing")
         self.model = model
         self.rgb, self.alpha = split_alpha(image)
         self.height, self.width = self.rgb.shape[:2]
         shape = network_size(self.height, self.width, default_size(model, size), model.stride)
         self.lightness = network_lightness([self.rgb], shape, model.device)
         with torch.no_grad():
-            self.features, self.skips = model.encode(self.lightness)
+            self.features = model.encode(self.lightness)  # features once, decode many
         scale = min(1.0, preview_side / max(self.width, self.height))
         self.preview_size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
         self.preview_rgb = np.array(Image.fromarray(self.rgb).resize(self.preview_size, Image.Resampling.BILINEAR))
@@ -59,7 +60,7 @@ class GuidedPhoto:
         hints = network_hints(points, reference, self.lightness, photo_size)
         key = (None if reference is None else tuple(reference.flatten().tolist()), temperature)
         base = self._base[1] if self._base is not None and self._base[0] == key else None
-        ab, base = decode_guided(self.model, self.features, self.skips, self.lightness, hints, temperature, pin, base)
+        ab, base = decode_guided(self.model, self.features, self.lightness, hints, temperature, pin, base)
         if pin and bool(hints.mask.any()):
             self._base = (key, base)
         return ab

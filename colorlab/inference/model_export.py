@@ -21,7 +21,7 @@ def export(ckpt: str | Path, fmt: str, output: Path | None = None, size: int = 2
     if fmt not in SUFFIX:
         raise ValueError(f"format={fmt}: choose onnx or torchscript")
     opened = open_model(ckpt)
-    net, path = opened.net, opened.path  # the Colorizer is the exported graph: L/100 -> ab/128
+    net, path = opened.net, opened.path  # the model is the exported graph: L/100 -> ab/128
     if size % net.stride:
         raise ValueError(f"size={size}: must be a multiple of the encoder's stride {net.stride}")
     folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent

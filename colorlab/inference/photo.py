@@ -17,7 +17,7 @@ from colorlab.core.color import lab_to_srgb8, lightness
 from colorlab.core.config import finite_number
 from colorlab.data.images import to_8bit
 from colorlab.inference.guidance import Point, decode_guided, network_hints, parse_points, reference_distribution
-from colorlab.models.colorizer import Colorizer
+from colorlab.models.contract import ColorModel
 
 STRIP_ROWS = 512  # full-resolution LAB work is done in strips of rows: bounded memory for huge photos
 
@@ -50,14 +50,14 @@ def network_lightness(photos: list[np.ndarray], size: tuple[int, int], device: t
     return lightness(torch.from_numpy(np.stack(small)).permute(0, 3, 1, 2).to(device))
 
 
-def default_size(model: Colorizer, size: int | None = None) -> int:
+def default_size(model: ColorModel, size: int | None = None) -> int:
     """The network input's short side: `size`, else the size the model was trained at, else 224."""
     return int(size or model.image_size or 224)
 
 
 @torch.no_grad()
 def predict_batch(
-    model: Colorizer, photos: list[np.ndarray], size: int | None = None, temperature: float | None = None
+    model: ColorModel, photos: list[np.ndarray], size: int | None = None, temperature: float | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(H,W,3) uint8 photos of one shape -> (L/100 (B,1,h,w), predicted ab/128 (B,2,h,w)) at their
     network size (short side `size`, default the model's training size)."""
@@ -70,7 +70,7 @@ def predict_batch(
 
 @torch.no_grad()
 def predict_ab(
-    model: Colorizer, photos: list[np.ndarray], size: int | None = None, temperature: float | None = None
+    model: ColorModel, photos: list[np.ndarray], size: int | None = None, temperature: float | None = None
 ) -> list[torch.Tensor]:
     """(H,W,3) uint8 photos -> predicted ab/128 at network size, (1,2,h,w) each; photos that share a
     network size go through the model as one batch. `size`: the network input's short side (default:
@@ -108,7 +108,7 @@ def recombine(rgb: np.ndarray, ab_small: torch.Tensor, saturation: float = 1.0) 
 
 @torch.no_grad()
 def predict_guided(
-    model: Colorizer,
+    model: ColorModel,
     rgb: np.ndarray,
     points: Sequence[Point | Mapping] | None = None,
     reference: Image.Image | torch.Tensor | None = None,
@@ -120,9 +120,7 @@ def predict_guided(
     or dicts as a hints file holds them (colorlab.inference.guidance); `reference`: a photo whose
     colours to use, or its distribution; `pin`: propagate each point's colour over its region after
     the network (`colorlab.inference.propagation.refine`). A model that takes no hints refuses them (ValueError)."""
-    if not model.takes_hints:
-        raise ValueError("this model does not take hints: colorize without points or a reference photo, "
-                         "or use a model trained with hints (model=unet_hints)")  # fmt: skip
+    model.require_hints("points or a reference photo")
     height, width = rgb.shape[:2]
     light = network_lightness([rgb], network_size(height, width, default_size(model, size), model.stride), model.device)
     if points and not isinstance(points[0], Point):
@@ -130,13 +128,12 @@ def predict_guided(
     if isinstance(reference, Image.Image):
         reference = reference_distribution(reference)
     hints = network_hints(points, reference, light, (width, height))
-    features, skips = model.encode(light)
-    return decode_guided(model, features, skips, light, hints, temperature, pin)[0]
+    return decode_guided(model, model.encode(light), light, hints, temperature, pin)[0]
 
 
 def colorize_image(
     image: Image.Image,
-    model: Colorizer,
+    model: ColorModel,
     size: int | None = None,
     saturation: float = 1.0,
     side_by_side: bool = False,
@@ -147,7 +144,7 @@ def colorize_image(
 ) -> Image.Image:
     """Colorize a PIL image of any mode at its own resolution; alpha is kept, color inputs go gray first.
 
-    `model`: a `Colorizer` (`colorlab.load_model(...)`); `size` is the network's input short side
+    `model`: a `ColorModel` (`colorlab.load_model(...)`); `size` is the network's input short side
     (default: the size the model was trained at); `temperature` a class head's, for this call only.
     A model trained with hints also takes `hints`, points as `{"x", "y", "color", "radius"}` dicts
     (x, y in the photo's pixels or as fractions; color "#rrggbb" or [a, b]), and a `reference` photo

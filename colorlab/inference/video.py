@@ -24,7 +24,7 @@ from colorlab.core.atomic import atomic_write
 from colorlab.core.color import AB_SCALE, rgb_to_lab
 from colorlab.data.images import too_large
 from colorlab.inference.photo import predict_batch, recombine
-from colorlab.models.colorizer import Colorizer
+from colorlab.models.contract import ColorModel
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def read_frames(path: Path) -> Iterator[np.ndarray]:
 def colorize_video(
     source: Path,
     target: Path,
-    model: Colorizer,
+    model: ColorModel,
     size: int | None = None,
     saturation: float = 1.0,
     temporal: float = 0.7,
@@ -208,7 +208,7 @@ def _transcode(container, tmp: Path, suffix: str, model, size, saturation, tempo
     return VideoReport(frames=frames, flicker=meter.value, scene_cuts=stabilise.cuts)
 
 
-def _color(model: Colorizer, rgbs: list[np.ndarray], size: int | None, stabilise: TemporalFilter, saturation: float):
+def _color(model: ColorModel, rgbs: list[np.ndarray], size: int | None, stabilise: TemporalFilter, saturation: float):
     """Frames -> color frames: one batched forward at the network size (as photos), then the temporal
     filter in frame order, then full-resolution recombination."""
     if not rgbs:

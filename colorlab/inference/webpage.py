@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -22,7 +23,7 @@ from colorlab.data.images import open_image, read_rgb
 from colorlab.inference.guidance import Point, parse_points, reference_distribution
 from colorlab.inference.guided import GuidedPhoto
 from colorlab.inference.photo import colorize_image
-from colorlab.models.colorizer import Colorizer
+from colorlab.models.contract import ColorModel
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ PREVIEW_SIDE = 1024  # the slider shows a downscaled pair; downloads keep the or
 
 def colorize_files(
     paths: list[str],
-    model: Colorizer,
+    model: ColorModel,
     out_dir: Path,
     saturation: float,
     max_pixels: int,
@@ -102,7 +103,7 @@ class ResultFolders:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def build_app(model: Colorizer, name: str, max_pixels: int, store: ResultFolders | None = None):
+def build_app(model: ColorModel, name: str, max_pixels: int, store: ResultFolders | None = None):
     """The Gradio page for `model` (imported here: gradio is an optional extra); its results go to
     `store` (default: a new folder of its own)."""
     import gradio as gr
@@ -154,111 +155,127 @@ def point_label(number: int, point: Point) -> str:
     return f"{number}: ({point.x:.0f}, {point.y:.0f}) {colour}"
 
 
-def guided_section(model: Colorizer, max_pixels: int, saturation, temperature, trained_temperature, store) -> None:
+def guided_section(model: ColorModel, max_pixels: int, saturation, temperature, trained_temperature, store) -> None:
     """Guide the colours: click the photo to drop a point in the picked colour; points are listed,
     removable one by one, with undo and clear; an optional reference photo; the result follows each
     change. The photo's encoder features are kept, so a change re-runs only the decoder."""
+    import gradio as gr
+
+    view = guided_layout()
+    act = GuidedActions(model, max_pixels, trained_temperature, store)
+    held = gr.State(None, time_to_live=1800)  # this visitor's GuidedPhoto
+    points = gr.State([], time_to_live=1800)
+    shown = [view["photo"], view["result"], view["listed"], view["download"], view["note"]]
+    settings = [view["reference"], saturation, temperature]
+    GuidedActions.add.__annotations__["event"] = gr.SelectData  # Gradio passes the click by this type
+    view["photo"].upload(act.load, [view["photo"], *settings], [held, points, *shown], concurrency_limit=1)
+    view["photo"].select(act.add, [held, points, view["colour"], view["radius"], *settings], [points, *shown],
+                         concurrency_limit=1)  # fmt: skip
+    view["remove"].click(act.drop, [held, points, view["listed"], *settings], [points, *shown], concurrency_limit=1)
+    view["undo"].click(act.undo_last, [held, points, *settings], [points, *shown], concurrency_limit=1)
+    view["clear"].click(act.clear_all, [held, points, *settings], [points, *shown], concurrency_limit=1)
+    view["reference"].change(act.render, [held, points, *settings], shown, concurrency_limit=1)
+
+
+def guided_layout() -> dict[str, Any]:
+    """The guided section's components, by name."""
     import gradio as gr
 
     gr.Markdown(
         "## Guide the colours\nUpload a photo, pick a colour, and click where it belongs. "
         "A reference photo (optional) asks for its colours."
     )
-    held = gr.State(None, time_to_live=1800)  # this visitor's GuidedPhoto
-    points = gr.State([], time_to_live=1800)
+    view: dict[str, Any] = {}
     with gr.Row():
         with gr.Column():
             # Uploads arrive as files: colorlab's reader checks max_pixels from the header before decoding.
-            photo = gr.Image(label="Photo: click to place a point", type="filepath", image_mode=None,
-                             sources=["upload"], elem_id="guide_photo")  # fmt: skip
+            view["photo"] = gr.Image(label="Photo: click to place a point", type="filepath", image_mode=None,
+                                     sources=["upload"], elem_id="guide_photo")  # fmt: skip
             with gr.Row():
-                colour = gr.ColorPicker(value="#1e90ff", label="Point colour", elem_id="point_colour")
-                radius = gr.Slider(
+                view["colour"] = gr.ColorPicker(value="#1e90ff", label="Point colour", elem_id="point_colour")
+                view["radius"] = gr.Slider(
                     1, 50, value=4, step=1, label="Point radius (px of the photo)", elem_id="point_radius"
                 )
-            listed = gr.Dropdown([], label="Points", elem_id="points", interactive=True)
+            view["listed"] = gr.Dropdown([], label="Points", elem_id="points", interactive=True)
             with gr.Row():
-                remove = gr.Button("Remove point", elem_id="remove_point")
-                undo = gr.Button("Undo", elem_id="undo_point")
-                clear = gr.Button("Clear", elem_id="clear_points")
-            reference = gr.Image(label="Reference photo (optional)", type="filepath", image_mode=None,
-                                 sources=["upload"], elem_id="reference")  # fmt: skip
+                view["remove"] = gr.Button("Remove point", elem_id="remove_point")
+                view["undo"] = gr.Button("Undo", elem_id="undo_point")
+                view["clear"] = gr.Button("Clear", elem_id="clear_points")
+            view["reference"] = gr.Image(label="Reference photo (optional)", type="filepath", image_mode=None,
+                                         sources=["upload"], elem_id="reference")  # fmt: skip
         with gr.Column():
-            result = gr.Image(label="Guided result", type="pil", interactive=False, elem_id="guided_result")
-            download = gr.File(label="Result (original resolution)", elem_id="guided_download")
-            note = gr.Markdown(elem_id="guided_status")
+            view["result"] = gr.Image(label="Guided result", type="pil", interactive=False, elem_id="guided_result")
+            view["download"] = gr.File(label="Result (original resolution)", elem_id="guided_download")
+            view["note"] = gr.Markdown(elem_id="guided_status")
+    return view
 
-    def chosen_temperature(value):
-        return float(value) if trained_temperature is not None else None
 
-    @functools.lru_cache(maxsize=4)
-    def distribution_of(path: str):
-        return reference_distribution(read_rgb(path, max_pixels=max_pixels))
+class GuidedActions:
+    """What the guided section does on each event; each returns the shown components' new values
+    (photo with marks, result, point list, download, status), after the new points where they change."""
 
-    def render(guided: GuidedPhoto | None, marks, ref, sat, temp):
+    def __init__(self, model: ColorModel, max_pixels: int, trained_temperature: float | None, store) -> None:
+        self.model, self.max_pixels, self.store = model, max_pixels, store
+        self.trained_temperature = trained_temperature
+        self.distribution_of = functools.lru_cache(maxsize=4)(self._distribution)
+
+    def _distribution(self, path: str):
+        return reference_distribution(read_rgb(path, max_pixels=self.max_pixels))
+
+    def render(self, guided: GuidedPhoto | None, marks, ref, sat, temp):
+        import gradio as gr
+
         if guided is None:
             return None, None, gr.update(choices=[], value=None), None, "Upload a photo to guide."
         try:
-            distribution = distribution_of(str(ref)) if ref is not None else None
+            distribution = self.distribution_of(str(ref)) if ref is not None else None
         except (OSError, ValueError) as err:
             return guided.marked(marks), None, gr.update(), None, f"Could not use the reference photo: {err}"
-        chosen = chosen_temperature(temp)
+        chosen = float(temp) if self.trained_temperature is not None else None
         ab = guided.ab(marks, distribution, chosen)  # the decoder and the points' propagation, once
         colored = guided.image(ab, float(sat))
-        out_dir = store.new_request()
+        out_dir = self.store.new_request()
         target = out_dir / "guided_color.png"
         guided.image(ab, float(sat), full=True).save(target, compress_level=1)  # fast: written on every click
-        store.prune(keep=out_dir)
+        self.store.prune(keep=out_dir)
         labels = [point_label(i, p) for i, p in enumerate(marks, start=1)]
         text = f"{len(marks)} point(s)" + (", with a reference photo" if ref is not None else "") + "."
         return guided.marked(marks), colored, gr.update(choices=labels, value=None), str(target), text
 
-    def load(image, ref, sat, temp):
+    def load(self, image, ref, sat, temp):
+        import gradio as gr
+
         if image is None:
-            return (None, [], *render(None, [], None, sat, temp))
+            return (None, [], *self.render(None, [], None, sat, temp))
         try:
-            guided = GuidedPhoto(model, read_rgb(image, max_pixels=max_pixels))
+            guided = GuidedPhoto(self.model, read_rgb(image, max_pixels=self.max_pixels))
         except (OSError, ValueError) as err:
             return (None, [], None, None, gr.update(choices=[], value=None), None, f"Could not use this photo: {err}")
-        return (guided, [], *render(guided, [], ref, sat, temp))
+        return (guided, [], *self.render(guided, [], ref, sat, temp))
 
-    def add(guided, marks, hex_colour, size, ref, sat, temp, event: gr.SelectData):
+    def add(self, guided, marks, hex_colour, size, ref, sat, temp, event):
         if guided is None:
-            return marks, *render(None, marks, ref, sat, temp)
+            return marks, *self.render(None, marks, ref, sat, temp)
         x, y = guided.to_photo(*event.index[:2])
         try:
             (point,) = parse_points([{"x": float(round(x)), "y": float(round(y)), "color": to_hex(hex_colour),
                                       "radius": float(size)}], guided.width, guided.height, "point")  # fmt: skip
         except ValueError as err:
-            return marks, *render(guided, marks, ref, sat, temp)[:4], f"Could not place the point: {err}"
+            return marks, *self.render(guided, marks, ref, sat, temp)[:4], f"Could not place the point: {err}"
         marks = [*marks, point]
-        return marks, *render(guided, marks, ref, sat, temp)
+        return marks, *self.render(guided, marks, ref, sat, temp)
 
-    add.__annotations__["event"] = gr.SelectData  # Gradio passes the click by this type (a string here)
-
-    def drop(guided, marks, label, ref, sat, temp):
+    def drop(self, guided, marks, label, ref, sat, temp):
         if label:
             index = int(str(label).split(":", 1)[0]) - 1
             marks = [p for i, p in enumerate(marks) if i != index]
-        return marks, *render(guided, marks, ref, sat, temp)
+        return marks, *self.render(guided, marks, ref, sat, temp)
 
-    def undo_last(guided, marks, ref, sat, temp):
-        return marks[:-1], *render(guided, marks[:-1], ref, sat, temp)
+    def undo_last(self, guided, marks, ref, sat, temp):
+        return marks[:-1], *self.render(guided, marks[:-1], ref, sat, temp)
 
-    def clear_all(guided, marks, ref, sat, temp):
-        return [], *render(guided, [], ref, sat, temp)
-
-    def refresh(guided, marks, ref, sat, temp):
-        return render(guided, marks, ref, sat, temp)
-
-    shown = [photo, result, listed, download, note]
-    settings = [reference, saturation, temperature]
-    photo.upload(load, [photo, *settings], [held, points, *shown], concurrency_limit=1)
-    photo.select(add, [held, points, colour, radius, *settings], [points, *shown], concurrency_limit=1)
-    remove.click(drop, [held, points, listed, *settings], [points, *shown], concurrency_limit=1)
-    undo.click(undo_last, [held, points, *settings], [points, *shown], concurrency_limit=1)
-    clear.click(clear_all, [held, points, *settings], [points, *shown], concurrency_limit=1)
-    reference.change(refresh, [held, points, *settings], shown, concurrency_limit=1)
+    def clear_all(self, guided, marks, ref, sat, temp):
+        return [], *self.render(guided, [], ref, sat, temp)
 
 
 def to_hex(colour: str) -> str:

@@ -19,7 +19,7 @@ import torch
 
 from colorlab import pretrained
 from colorlab.core.stored_data import StoredDataError, checked_data_settings
-from colorlab.models.colorizer import Colorizer
+from colorlab.models.contract import ColorModel
 from colorlab.models.model_file import ModelFileError, build, to_current
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def check_archive_index(path: Path) -> None:
 class LoadedModel:
     """A network opened from a file, with where it came from."""
 
-    net: Colorizer
+    net: ColorModel
     path: Path
     variant: str
     checkpoint: dict[str, Any]  # the file's other entries (a run's stored config among them): records only
@@ -138,7 +138,7 @@ def open_model(run: str | Path, device: str | torch.device = "cpu", temperature:
     return LoadedModel(net.to(device).eval(), path, str(meta.get("variant") or "model"), checkpoint)
 
 
-def load_model(run: str | Path, device: str | torch.device = "cpu", temperature: float | None = None) -> Colorizer:
+def load_model(run: str | Path, device: str | torch.device = "cpu", temperature: float | None = None) -> ColorModel:
     """The trained network of `run` (see `open_model`): `colorlab.colorize_image(photo, load_model(run))`."""
     return open_model(run, device, temperature).net
 

