@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 # (a ~0.2 GB wheel, no nvidia-* wheels) from PyTorch's own index, where the machine can reach it.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 TORCH_INDEX ?=
+# The suite's test files run in this many processes (pytest-xdist); 0 runs them in pytest's own.
+TEST_WORKERS ?= 2
 TORCH_FROM := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 STAMP := $(VENV)/.installed
 NOW := $(shell date +%Y-%m-%d_%H-%M-%S)
@@ -30,8 +32,8 @@ demo: $(STAMP) ## train + compare the three decoders on the embedded sample (CPU
 	@echo "report: outputs/multirun/demo-$(NOW)/report/report.html"
 	@echo "logs:   $(VENV)/bin/tensorboard --logdir outputs/multirun/demo-$(NOW)"
 
-test: $(STAMP) ## run the default (fast, offline) test suite
-	$(PY) -m pytest -q
+test: $(STAMP) ## run the default (fast, offline) test suite, test files shared by TEST_WORKERS processes
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 	@command -v chromedriver >/dev/null || echo "note: the browser tests were skipped: install Chromium (Debian: apt-get install chromium chromium-driver) to run them"
 
 test-slow: $(STAMP) ## run the slow tests too

@@ -38,6 +38,7 @@ BENCHMARKS = {
     ),
     "colorize-vgg16": ("colorize_throughput.py", ["--encoder", "vgg16"], ["--photos", "16", "--rounds", "3"]),
     "evaluate": ("evaluate_throughput.py", [], ["--rounds", "3"]),
+    "startup": ("startup.py", ["--rounds", "5"], ["--rounds", "3"]),
     "hint-cost": ("hint_cost.py", ["--photos", "24"], ["--photos", "12", "--rounds", "3"]),
     "cache-build": ("cache_build.py", [], ["--photos", "128", "--rounds", "3"]),
     "framework-overhead": ("framework_overhead.py", [], ["--steps", "12", "--rounds", "3"]),

@@ -45,6 +45,9 @@ def test_a_run_writes_tensorboard_csv_and_checkpoints_that_reload(photo_dir, tmp
     assert session.hparams["variant"].string_value == "baseline"
     assert session.hparams["params/decoder"].number_value == 1_572_114
     assert len(events.Scalars("hp/val_acc")) == 3  # NaN placeholder, then one per epoch
+    assert "custom_scalars__config__" in events.PluginTagToContent("custom_scalars")
+    layout = events.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0]
+    assert b"train/loss_epoch" in layout and b"val/loss" in layout  # train beside val on one chart
 
     with open(out / "csv" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))

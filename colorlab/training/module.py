@@ -28,6 +28,14 @@ from colorlab.training.feature_cache import encoded
 log = logging.getLogger(__name__)
 
 HP_METRICS = ("hp/val_loss", "hp/val_loss_best", "hp/val_acc")
+# TensorBoard's CUSTOM SCALARS tab: what a comparison looks at first, train beside val on one chart.
+CHARTS = {
+    "colorlab": {
+        "loss (train, val)": ["Multiline", ["train/loss_epoch", "val/loss"]],
+        "accuracy (train, val)": ["Multiline", ["train/acc", "val/acc"]],
+        "best val loss": ["Multiline", ["val/loss_best"]],
+    }
+}
 
 
 class ColorizationModule(pl.LightningModule):
@@ -147,6 +155,7 @@ class ColorizationModule(pl.LightningModule):
         for logger in self.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.log_hyperparams(self.hparams, dict.fromkeys(HP_METRICS, math.nan))
+                logger.experiment.add_custom_scalars(CHARTS)
 
     def on_train_start(self) -> None:
         self.val_loss_best.reset()  # forget the sanity check's validation
