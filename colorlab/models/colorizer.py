@@ -64,6 +64,8 @@ class Colorizer(ColorModel):
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
+    stride_of = "encoder"
+
     @property
     def stride(self) -> int:
         """Input sides must be multiples of this (the encoder's input/output size ratio)."""
@@ -78,15 +80,6 @@ class Colorizer(ColorModel):
     def temperature(self) -> float | None:
         """A class head's annealed-mean temperature (None for a regression head)."""
         return getattr(self.head, "temperature", None)
-
-    def check_size(self, height: int, width: int, what: str = "input") -> None:
-        if torch.jit.is_tracing():  # an exported graph has a fixed size, checked by export
-            return
-        if height % self.stride or width % self.stride:
-            raise ValueError(
-                f"{what} {height}x{width} is not a multiple of the encoder's stride {self.stride} "
-                f"(e.g. {max(self.stride, height // self.stride * self.stride)})"
-            )
 
     def layout(self, tensor: torch.Tensor) -> torch.Tensor:
         """Inputs in the memory layout the weights use (channels-last when `channels_last`)."""

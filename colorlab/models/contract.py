@@ -32,6 +32,7 @@ class ColorModel(nn.Module):
 
     family: ClassVar[str] = ""  # its registry name, set by `register_family`
     stride: int = 1  # input sides must be multiples of this
+    stride_of: str = "model"  # what sets the stride, for messages
     takes_hints: bool = False
     image_size: int | None = None  # the short side it was trained at: colorize's default input
     channels_last: bool = False
@@ -101,7 +102,7 @@ class ColorModel(nn.Module):
             return
         if height % self.stride or width % self.stride:
             raise ValueError(
-                f"{what} {height}x{width} is not a multiple of the model's stride {self.stride} "
+                f"{what} {height}x{width} is not a multiple of the {self.stride_of}'s stride {self.stride} "
                 f"(e.g. {max(self.stride, height // self.stride * self.stride)})"
             )
 
