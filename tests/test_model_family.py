@@ -60,3 +60,26 @@ def test_a_file_naming_an_unregistered_family_is_refused_by_name(toy_run, tmp_pa
     torch.save(checkpoint, tmp_path / "other.ckpt")
     with pytest.raises(CheckpointError, match="family 'os.system' is not registered"):
         load_model(tmp_path / "other.ckpt")
+
+
+def test_an_installed_package_offers_its_family_through_an_entry_point(monkeypatch):
+    from colorlab.models import registry
+
+    loaded = []
+
+    class Offer:  # what importlib.metadata lists for an installed package's [project.entry-points]
+        name = "plugin_pixels"
+
+        def load(self):
+            loaded.append(self.name)
+            return registry.register_family("plugin_pixels")(type("PluginPixels", (PixelColorizer,), {}))
+
+    monkeypatch.setattr(registry, "FAMILIES", dict(registry.FAMILIES))  # undone after the test
+    monkeypatch.setattr(
+        "importlib.metadata.entry_points", lambda group: [Offer()] if group == "colorlab.families" else []
+    )
+    assert registry.family("plugin_pixels").__name__ == "PluginPixels" and loaded == ["plugin_pixels"]
+    registry.family("plugin_pixels")
+    assert loaded == ["plugin_pixels"]  # loaded once, when first named
+    with pytest.raises(KeyError, match="'elsewhere' is not registered"):
+        registry.family("elsewhere")

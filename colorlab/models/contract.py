@@ -66,9 +66,12 @@ class ColorModel(nn.Module):
         raise NotImplementedError
 
     @classmethod
-    def from_description(cls, network: Mapping[str, Any], packaged_weights: bool = False) -> ColorModel:
-        """The network `describe` wrote, built only from names on the family's own allow-list; a
-        ValueError says what is refused. Built under the caller's `torch.device` (meta for shape checks)."""
+    def from_description(
+        cls, network: Mapping[str, Any], packaged_weights: bool = False, device: str = "cpu"
+    ) -> ColorModel:
+        """The network `describe` wrote, built on `device` ("meta": shapes only, for the model file's
+        size check) from names on the family's own allow-list; a ValueError says what is refused.
+        `packaged_weights`: the file leaves out `packaged_state_keys`, an installed package has them."""
         raise NotImplementedError
 
     # -- what a family may refine ------------------------------------------------------------------
