@@ -296,9 +296,16 @@ def render(name: str, results: dict, measured_by: str, command: str) -> str:
 def card_text(name: str, results: dict, command: str) -> str:
     """The card, with where the photos lay on the measuring machine replaced by a placeholder."""
     text = render(name, results, results["measured_by"], command)
-    overrides = results.get("cat_test", {}).get("overrides", [])
-    root = next((o.split("=", 1)[1] for o in overrides if o.startswith("data.root=")), None)
-    return text.replace(root, "<Kaggle cats folder>") if root else text
+    roots = {  # every evaluation's, as each was measured (one machine's path may differ from another's)
+        o.split("=", 1)[1]
+        for entry in results.values()
+        if isinstance(entry, dict)
+        for o in entry.get("overrides", [])
+        if isinstance(o, str) and o.startswith("data.root=")
+    }
+    for root in sorted(roots, key=len, reverse=True):
+        text = text.replace(root, "<Kaggle cats folder>")
+    return text
 
 
 def main() -> None:

@@ -53,3 +53,11 @@ def test_every_page_opens_from_disk_and_search_finds_a_page(site, browser):
         time.sleep(0.3)
     titles = [item.text for item in browser.find_elements(By.CSS_SELECTOR, ".md-search-result__item")]
     assert any("Guided" in title for title in titles), titles
+
+
+def test_no_page_repeats_a_paragraph():
+    """A page written by a script or an edit that went wrong repeats itself; a reader notices, so do we."""
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        paragraphs = [p.strip() for p in page.read_text().split("\n\n") if len(p.strip()) > 200]
+        repeated = {p[:80] for p in paragraphs if paragraphs.count(p) > 1}
+        assert not repeated, f"{page.name} repeats: {sorted(repeated)}"
