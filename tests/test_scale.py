@@ -154,3 +154,20 @@ def test_ddp_synchronises_batch_norm_on_gpus(accelerator, cuda, synced, tmp_path
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     cfg = compose_config(["trainer=ddp", f"trainer.accelerator={accelerator}"], tmp_path)
     assert cfg.trainer.strategy == "ddp" and cfg.trainer.sync_batchnorm is synced
+
+
+def test_ddp_in_a_local_sweep_is_refused_before_its_ranks_rerun_the_sweep(tmp_path):
+    import pytorch_lightning as pl
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import read_write
+
+    from colorlab.training.run_folder import refuse_ddp_in_local_sweep
+
+    cfg = compose_config(tiny_overrides(tmp_path), tmp_path / "run", keep_hydra=True)
+    with read_write(cfg.hydra):
+        cfg.hydra.mode = "MULTIRUN"
+    HydraConfig.instance().set_config(cfg)
+    quiet = {"accelerator": "cpu", "logger": False, "enable_progress_bar": False}
+    with pytest.raises(ValueError, match="inside a local -m sweep"):
+        refuse_ddp_in_local_sweep(pl.Trainer(devices=2, strategy="ddp", **quiet))
+    refuse_ddp_in_local_sweep(pl.Trainer(devices=1, **quiet))  # one process: nothing is re-run

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.utilities import rank_zero_only
 
 SUMMARY_FILE = "summary.json"
@@ -39,8 +40,13 @@ class RunSummary:
 def refuse_ddp_in_local_sweep(trainer: pl.Trainer) -> None:
     """Lightning starts the other DDP ranks by re-running the command line, which inside a local `-m`
     sweep would start the whole sweep again in each rank. (Under SLURM the ranks are SLURM tasks.)"""
-    launcher = getattr(trainer.strategy, "launcher", None)
-    if type(launcher).__name__ != "_SubprocessScriptLauncher" or not HydraConfig.initialized():
+    strategy = trainer.strategy
+    launcher = getattr(strategy, "launcher", None)
+    # Lightning's public API names no launcher kind: a DDP strategy that starts its ranks itself (not
+    # SLURM's or torchelastic's) and cannot run inside an interactive session is the re-running one
+    # (ddp_spawn answers the same and is refused too: in a sweep, run it one command at a time).
+    reruns = isinstance(strategy, DDPStrategy) and launcher is not None and not launcher.is_interactive_compatible
+    if not reruns or not HydraConfig.initialized():
         return
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         raise ValueError(
