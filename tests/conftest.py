@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,14 @@ from colorlab.core.config import CONFIG_DIR, register_resolvers
 # A random-init VGG on tiny inputs produces denormals that make CPU steps ~10x slower.
 torch.set_flush_denormal(True)
 register_resolvers()
+
+# Under pytest-xdist (`make test`), the workers share the cores: each takes its share of threads, and
+# so do the commands the tests start (OMP_NUM_THREADS is inherited), instead of all of them each.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _share = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    torch.set_num_threads(int(_share))
+    os.environ.setdefault("OMP_NUM_THREADS", _share)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SAMPLE = Path(__file__).resolve().parents[1] / "colorlab" / "data" / "sample"
