@@ -33,7 +33,7 @@ demo: $(STAMP) ## train + compare the three decoders on the embedded sample (CPU
 	@echo "logs:   $(VENV)/bin/tensorboard --logdir outputs/multirun/demo-$(NOW)"
 
 test: $(STAMP) ## run the default (fast, offline) test suite, test files shared by TEST_WORKERS processes
-	$(PY) -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -rs -n $(TEST_WORKERS) --dist worksteal
 	@command -v chromedriver >/dev/null || echo "note: the browser tests were skipped: install Chromium (Debian: apt-get install chromium chromium-driver) to run them"
 
 test-slow: $(STAMP) ## run the slow tests too
