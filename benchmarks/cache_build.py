@@ -21,11 +21,11 @@ import torch
 from harness import interleave, ratio, report  # benchmarks/harness.py
 
 from colorlab.core.color import rgb_to_lab
+from colorlab.data.feature_cache import FeatureCache
 from colorlab.data.images import ImageFiles
 from colorlab.data.photo_files import find_images
 from colorlab.data.transforms import eval_transform
 from colorlab.models import EfficientNetLite0Encoder
-from colorlab.training.feature_cache import FeatureCache
 
 ROOT = Path(__file__).resolve().parents[1]
 

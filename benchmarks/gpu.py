@@ -108,9 +108,9 @@ def photos(folder: Path, count: int, size: tuple[int, int]) -> list[Path]:
 
 def cache_rate(device: torch.device, tmp: Path, count: int, rounds: int) -> dict:
     from colorlab.core.color import rgb_to_lab
+    from colorlab.data.feature_cache import FeatureCache
     from colorlab.data.images import ImageFiles
     from colorlab.data.transforms import eval_transform
-    from colorlab.training.feature_cache import FeatureCache
 
     files = photos(tmp / "cache-photos", count, (256, 256))
     encoder = EfficientNetLite0Encoder(None).to(device).eval()

@@ -21,12 +21,12 @@ from harness import interleave, ratio, report  # benchmarks/harness.py
 from steps import train_step  # benchmarks/steps.py
 
 from colorlab.core.color import rgb_to_lab
+from colorlab.data.feature_cache import FeatureBatch
 from colorlab.data.images import ImageFiles
 from colorlab.data.photo_files import find_images
 from colorlab.data.transforms import eval_transform
 from colorlab.models import Decoder, EfficientNetLite0Encoder, color_classes
 from colorlab.models.heads import ClassificationHead, RegressionHead
-from colorlab.training.feature_cache import FeatureBatch
 from colorlab.training.module import ColorizationModule
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -77,3 +77,21 @@ def test_no_two_modules_share_a_name():
         if path.stem != "__init__":
             stems.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))
     assert not {stem: where for stem, where in stems.items() if len(where) > 1}
+
+
+# Each room imports only rooms on a lower floor (and itself): no circles, nothing imports upward.
+FLOORS = {"core": 0, "pretrained": 0, "models": 1, "data": 2, "training": 3, "inference": 3, "evaluation": 4}
+
+
+def test_rooms_import_only_rooms_below_them():
+    for path in PACKAGE.rglob("*.py"):
+        if path.parent == PACKAGE:
+            continue  # the commands: above every room
+        room = path.relative_to(PACKAGE).parts[0]
+        for name in imported_modules(path):
+            parts = name.split(".")
+            if parts[0] != "colorlab" or len(parts) < 2 or parts[1] == room:
+                continue
+            other = parts[1]
+            assert other in FLOORS, f"{path.relative_to(ROOT)} imports {name}, which is not in a room"
+            assert FLOORS[other] < FLOORS[room], f"{path.relative_to(ROOT)} ({room}) imports upward: {name}"

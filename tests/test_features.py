@@ -15,12 +15,12 @@ from torchvision.transforms import v2
 
 from colorlab.core.color import rgb_to_lab
 from colorlab.data import ColorDataModule
+from colorlab.data.feature_cache import CACHE_VERSION, CachedViews, FeatureBatch, FeatureCache, encoder_fingerprint
 from colorlab.data.images import ImageFiles
 from colorlab.data.photo_files import find_images
 from colorlab.data.transforms import zoomed_views
 from colorlab.models import Colorizer, Decoder, UNetDecoder, VGG16Encoder
 from colorlab.train import train
-from colorlab.training.feature_cache import CACHE_VERSION, CachedViews, FeatureBatch, FeatureCache, encoder_fingerprint
 from colorlab.training.module import ColorizationModule
 from tests.conftest import compose_config, smooth_image, tiny_overrides
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from colorlab.core import metrics
 from colorlab.core.color import AB_SCALE
-from colorlab.evaluation import metrics
 from colorlab.evaluation.scoring import summarise
 from colorlab.models import ab_grid
 from tests.test_color import real_photos

@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from colorlab.core.color import rgb_to_lab
-from colorlab.evaluation.metrics import ab_accuracy, ab_error
+from colorlab.core.metrics import ab_accuracy, ab_error
 from colorlab.models import Colorizer, Decoder, VGG16Encoder
 from colorlab.training.module import ColorizationModule
 from tests.conftest import smooth_image

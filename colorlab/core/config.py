@@ -9,7 +9,10 @@ import torch
 from omegaconf import OmegaConf
 
 # Inside the package, so an installed wheel has them; the repository's top-level conf/ links here.
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+CONFIG_DIR = str(PACKAGE_DIR / "conf")
+SAMPLE_DIR = PACKAGE_DIR / "data" / "sample"  # the embedded sample, shipped inside the package
+MAX_IMAGE_SIZE = 2048  # a stored training size above this is refused (colorize would allocate for it)
 
 
 def whole_number(value: Any, key: str, low: int, high: int | None = None) -> int:
@@ -47,9 +50,7 @@ def register_resolvers() -> None:
     `${colorlab.sync_batchnorm:<accelerator>}` -> whether DDP can synchronise batch norm;
     `${colorlab.cpu_precision:}` -> bf16-mixed on AVX-512 CPUs, else 32-true."""
     if not OmegaConf.has_resolver("colorlab.sample_dir"):
-        from colorlab.data.embedded import sample_dir  # here: colorlab.data's commands import this module
-
-        OmegaConf.register_new_resolver("colorlab.sample_dir", sample_dir)
+        OmegaConf.register_new_resolver("colorlab.sample_dir", lambda: str(SAMPLE_DIR))
     if not OmegaConf.has_resolver("colorlab.cpu_precision"):
         OmegaConf.register_new_resolver("colorlab.cpu_precision", cpu_precision)
     if not OmegaConf.has_resolver("colorlab.sync_batchnorm"):

@@ -30,19 +30,12 @@ class UserError(ValueError):
     """A setting or input the user can fix; the message says which and how."""
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from colorlab.data.archives import DownloadError, UnsafeArchiveError
-    from colorlab.models.checkpoints import CheckpointError  # imported late: torch is heavy
-
-    return (*USER_ERRORS, CheckpointError, DownloadError, UnsafeArchiveError)
-
-
 def user_error(err: BaseException) -> BaseException | None:
     """The user error inside `err` (itself, or what Hydra's instantiate wrapped), else None."""
     seen = 0
     while isinstance(err, InstantiationException) and err.__cause__ is not None and seen < 5:
         err, seen = err.__cause__, seen + 1
-    return err if isinstance(err, _user_errors()) else None
+    return err if isinstance(err, (*USER_ERRORS, UserError)) else None
 
 
 _user_verbose: bool | None = None  # HYDRA_FULL_ERROR as the user set it (hydra_errors_exit sets it for Hydra)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from colorlab.models.model_file import MAX_IMAGE_SIZE
+from colorlab.core.config import MAX_IMAGE_SIZE
 
 MAX_BATCH = 4096
 MAX_ZOOM_VIEWS = 64

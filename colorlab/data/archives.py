@@ -23,17 +23,19 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from colorlab.core.errors import UserError
+
 log = logging.getLogger(__name__)
 
 COMPLETE_MARKER = ".colorlab-complete"
 CHUNK = 1 << 20
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """A download that failed or did not verify; the message names the URL or file."""
 
 
-class UnsafeArchiveError(RuntimeError):
+class UnsafeArchiveError(UserError, RuntimeError):
     """An archive member that would land outside the target folder (or is a link)."""
 
 

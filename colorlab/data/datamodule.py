@@ -16,13 +16,13 @@ from torch.utils.data import DataLoader
 from colorlab.core.atomic import atomic_write
 from colorlab.core.color import rgb_to_lab
 from colorlab.data.archives import ensure_dataset
+from colorlab.data.feature_cache import CachedViews, FeatureBatch, FeatureCache
 from colorlab.data.images import ImageFiles
 from colorlab.data.photo_files import find_images, fixed_subset, split_files
 from colorlab.data.scan import scan_chroma
 from colorlab.data.source import DataSource
 from colorlab.data.transforms import EVAL_PROTOCOLS, checked_zoom_scale, eval_transform, train_transform
 from colorlab.models import ab_grid
-from colorlab.training.feature_cache import CachedViews, FeatureBatch, FeatureCache
 
 if TYPE_CHECKING:
     from colorlab.models import Colorizer
@@ -42,7 +42,7 @@ class ColorDataModule(DataSource):
 
     `cache_features=true`: at fit time (`build_feature_cache`, called by the `BuildFeatureCache`
     callback that `colorlab.train` adds) the frozen encoder's output for the centre crop and its mirror
-    of every train and val photo is computed once into `cache_dir` (see `colorlab.training.feature_cache`) and
+    of every train and val photo is computed once into `cache_dir` (see `colorlab.data.feature_cache`) and
     train/val loaders yield `FeatureBatch`es from it; test and evaluation still read the photos.
     `cache_mirror=false` caches the centre crop alone (half the build; training without the flip).
     `cache_zoom_views=K` caches K more views of each photo, seeded random zooms into the centre crop

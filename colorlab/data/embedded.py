@@ -1,8 +1,8 @@
 """The embedded sample: 120 Oxford-IIIT Pet cat photos (CC BY-SA 4.0, see sample/LICENSE.md)."""
 
-from pathlib import Path
+from colorlab.core.config import SAMPLE_DIR
 
-SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
+__all__ = ["SAMPLE_DIR", "sample_dir"]
 
 
 def sample_dir() -> str:

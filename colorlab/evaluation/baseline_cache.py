@@ -21,9 +21,8 @@ from pathlib import Path
 
 import torch
 
-from colorlab.core import color
+from colorlab.core import color, metrics
 from colorlab.core.atomic import atomic_write
-from colorlab.evaluation import metrics
 from colorlab.evaluation import scoring as evaluation
 from colorlab.models.ab_grid import ColorStats
 

@@ -9,9 +9,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from colorlab.core import metrics
 from colorlab.core.color import AB_SCALE, lab_to_srgb8, rgb_to_lab
 from colorlab.core.threads import read_ahead
-from colorlab.evaluation import metrics
 from colorlab.models import ab_grid
 from colorlab.models.ab_grid import ColorStats
 

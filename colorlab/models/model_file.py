@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from colorlab.core.config import whole_number
+from colorlab.core.config import MAX_IMAGE_SIZE, whole_number
 from colorlab.models import registry
 from colorlab.models.contract import ColorModel
 
@@ -34,7 +34,6 @@ FORMAT = "colorlab-model"
 VERSION = 2
 MODEL_KEY = "colorlab_model"
 PREFIX = "net."  # the network's tensors in `state_dict`
-MAX_IMAGE_SIZE = 2048  # a stored training size above this is refused (colorize would allocate for it)
 
 PLAIN = (bool, int, float, str, type(None))
 DEFAULT_FAMILY = "encoder_decoder"  # files written before families existed

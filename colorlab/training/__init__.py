@@ -1,1 +1,1 @@
-"""Training: the LightningModule, its callbacks and loggers, run folders, and the encoder feature cache."""
+"""Training: the LightningModule, its callbacks and loggers, and run folders."""

@@ -18,12 +18,12 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics import MeanMetric, MinMetric
 
+from colorlab.core.metrics import ab_accuracy
+from colorlab.data.feature_cache import encoded
 from colorlab.data.source import DataSource
-from colorlab.evaluation.metrics import ab_accuracy
 from colorlab.models import model_file
 from colorlab.models.contract import ColorModel
 from colorlab.models.hints import Simulation
-from colorlab.training.feature_cache import encoded
 
 log = logging.getLogger(__name__)
 
