@@ -9,11 +9,10 @@ import os
 import signal
 import sys
 
-import hydra
 from omegaconf import DictConfig
 
-from colorlab.core.config import CONFIG_DIR, register_resolvers, whole_number
-from colorlab.core.errors import hydra_errors_exit, user_errors_exit
+from colorlab.core.config import register_resolvers, whole_number
+from colorlab.core.errors import command
 from colorlab.inference.webpage import ResultFolders, build_app
 from colorlab.models.checkpoints import open_model
 
@@ -29,9 +28,7 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
 
 
-@hydra_errors_exit
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="app")
-@user_errors_exit
+@command("app")
 def main(cfg: DictConfig) -> None:
     whole_number(cfg.port, "port", 1, 65535)
     whole_number(cfg.max_pixels, "max_pixels", 1)

@@ -12,11 +12,9 @@ import logging
 import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from colorlab.core.config import CONFIG_DIR
-from colorlab.core.errors import hydra_errors_exit, user_errors_exit
+from colorlab.core.errors import command
 from colorlab.inference.batch import Options, Tally, colorize_inputs
 from colorlab.models.checkpoints import open_model
 
@@ -34,9 +32,7 @@ def run_colorize(cfg: DictConfig) -> Tally:
     return colorize_inputs(opened.net, inputs, Path(cfg.output), options, cfg.get("hints"), cfg.get("reference"))
 
 
-@hydra_errors_exit
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="colorize")
-@user_errors_exit
+@command("colorize")
 def _main(cfg: DictConfig) -> None:
     tally = run_colorize(cfg)
     if tally.failed or not tally.found:

@@ -9,11 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from colorlab.core.config import CONFIG_DIR, register_resolvers
-from colorlab.core.errors import hydra_errors_exit, user_errors_exit
+from colorlab.core.config import register_resolvers
+from colorlab.core.errors import command
 from colorlab.evaluation.report import compare
 
 register_resolvers()
@@ -39,9 +38,7 @@ def run_compare(cfg: DictConfig, command: str = "colorlab.compare.run_compare") 
     return out
 
 
-@hydra_errors_exit
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="compare")
-@user_errors_exit
+@command("compare")
 def main(cfg: DictConfig) -> None:
     run_compare(cfg, " ".join(["python -m colorlab.compare", *sys.argv[1:]]))
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from colorlab.core.config import CONFIG_DIR
-from colorlab.core.errors import hydra_errors_exit, user_errors_exit
+from colorlab.core.errors import command
 from colorlab.data.archives import DATASETS, ensure_dataset
 
 
@@ -22,9 +20,7 @@ def run_download(cfg: DictConfig) -> Path:
     return root
 
 
-@hydra_errors_exit
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="download")
-@user_errors_exit
+@command("download")
 def main(cfg: DictConfig) -> None:
     run_download(cfg)
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from colorlab.core.config import CONFIG_DIR, register_resolvers, whole_number
-from colorlab.core.errors import hydra_errors_exit, user_errors_exit
+from colorlab.core.config import register_resolvers, whole_number
+from colorlab.core.errors import command
 from colorlab.evaluation.results import evaluate_run
 
 register_resolvers()
@@ -35,9 +34,7 @@ def plain(cfg: DictConfig, key: str) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig | ListConfig) else node
 
 
-@hydra_errors_exit
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
-@user_errors_exit
+@command("evaluate")
 def main(cfg: DictConfig) -> None:
     run_evaluation(cfg)
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from colorlab.core.config import CONFIG_DIR
-from colorlab.core.errors import hydra_errors_exit, user_errors_exit
+from colorlab.core.errors import command
 from colorlab.data.shard_io import counts, write_shards
 
 
@@ -23,9 +21,7 @@ def run_shards(cfg: DictConfig) -> dict:
     return index
 
 
-@hydra_errors_exit
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="shards")
-@user_errors_exit
+@command("shards")
 def main(cfg: DictConfig) -> None:
     run_shards(cfg)
 

@@ -21,8 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
 from colorlab.core.atomic import remove_stale_parts
-from colorlab.core.config import CONFIG_DIR, register_resolvers, whole_number
-from colorlab.core.errors import hydra_errors_exit, user_errors_exit
+from colorlab.core.config import register_resolvers, whole_number
+from colorlab.core.errors import command
 from colorlab.training.callbacks import BuildFeatureCache, StoreRunConfig
 from colorlab.training.run_folder import (
     SUMMARY_FILE,
@@ -155,9 +155,7 @@ def _has_best(trainer: pl.Trainer) -> bool:
     return callback is not None and bool(getattr(callback, "best_model_path", ""))
 
 
-@hydra_errors_exit
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-@user_errors_exit
+@command("train")
 def main(cfg: DictConfig) -> Any:
     metrics = train(cfg)
     return metrics.get(cfg.get("optimized_metric", "val/loss"))

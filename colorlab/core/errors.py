@@ -13,9 +13,12 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import hydra
 from hydra.errors import ConfigCompositionException, InstantiationException, OverrideParseException
 from hydra.experimental.callback import Callback
 from omegaconf.errors import MissingMandatoryValue
+
+from colorlab.core.config import CONFIG_DIR
 
 USER_ERROR = 2
 # What a bad setting, path or file raises in colorlab: the message names the key or the path.
@@ -151,3 +154,15 @@ class CheckOutputFolder(Callback):
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
         self._check(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+
+def command(config_name: str) -> Callable[[F], F]:
+    """A command's entry point: `@command("train") def main(cfg): ...` is Hydra's main on
+    conf/<config_name>.yaml with both error styles: Hydra's own errors and the user's become one
+    `error:` line, exit 2."""
+
+    def wrap(fn: F) -> F:
+        main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)(user_errors_exit(fn))
+        return hydra_errors_exit(main)
+
+    return wrap
