@@ -108,7 +108,6 @@ class Colorizer(ColorModel):
         """`encode`'s output (and skips) -> the decoder's raw output (ab, or color-class logits): the
         encoder's trained top, if any, then the decoder contract's call: `decoder(features, skips)` for
         one that `uses_skips`, plus `hints=` for one that takes them (None: no hints)."""
-        self.check_hints(hints)
         features = self.encoder.forward_top(self.layout(features))
         kwargs = {"hints": hints} if self.takes_hints else {}
         if not self.decoder.uses_skips:

@@ -49,11 +49,14 @@ class ColorModel(nn.Module):
         raise NotImplementedError
 
     def decode_raw(self, features: torch.Tensor, skips: Mapping[int, torch.Tensor] | None, hints: Hints | None):
-        """`encode`'s output [+ hints] -> the raw output that `loss` trains and `to_ab` decodes."""
+        """`encode`'s output [+ hints] -> the raw output that `loss` trains and `to_ab` decodes. Hints come
+        only to a model that takes them: `decode` and `forward` check (`check_hints`), training asks
+        `takes_hints` first."""
         raise NotImplementedError
 
     def to_ab(self, output: torch.Tensor, size: tuple[int, int], temperature: float | None = None) -> torch.Tensor:
-        """The raw output -> ab/128 (B,2,*size)."""
+        """The raw output -> ab/128 (B,2,*size); a given `temperature` is checked here
+        (`check_temperature`)."""
         raise NotImplementedError
 
     def loss(self, output: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
@@ -137,8 +140,6 @@ class ColorModel(nn.Module):
     ) -> torch.Tensor:
         """Features once, decode many: `encode`'s output [+ hints] -> ab/128 (B,2,*size), fp32."""
         self.check_hints(hints)
-        if temperature is not None:
-            self.check_temperature(temperature)
         return self.to_ab(self.decode_raw(features[0], features[1], hints), size, temperature).float()
 
     def forward(

@@ -225,9 +225,9 @@ def _construct(family: type[ColorModel], network: Mapping[str, Any], packaged: b
     try:
         return family.from_description(network, packaged_weights=packaged, device=device)
     except (TypeError, ValueError) as err:
-        message = str(err)
-        where = f"{MODEL_KEY}." if message.startswith("network.") else f"{MODEL_KEY}.network does not build ("
-        raise ModelFileError(where + message + ("" if message.startswith("network.") else ")")) from err
+        if str(err).startswith("network."):  # the family names the refused key itself
+            raise ModelFileError(f"{MODEL_KEY}.{err}") from err
+        raise ModelFileError(f"{MODEL_KEY}.network does not build ({err})") from err
 
 
 def _check_shapes(net: ColorModel, own: Mapping[str, torch.Tensor], packaged: bool) -> None:
