@@ -32,6 +32,7 @@ from colorlab.training.run_folder import (
     refuse_used_folder,
     resume_path,
 )
+from colorlab.training.start_from import start_from
 
 log = logging.getLogger(__name__)
 # The frozen encoder is in eval mode on purpose; Lightning warns about any such module at fit start.
@@ -90,6 +91,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             color_stats = datamodule.color_stats(cfg.color_stats_images)
         model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
         check_image_size(cfg.data.get("image_size"), model.net.stride)
+        if cfg.get("init_from"):
+            start_from(model.net, str(cfg.init_from))
         model.net.set_color_stats(color_stats)  # else setup estimates them on the default number of photos
         log.debug("config:\n%s", OmegaConf.to_yaml(cfg, resolve=True))  # all of it: in <run>/.hydra/config.yaml
         log.info("settings: %s (all of them: %s)", chosen_groups(), output_dir / ".hydra" / "config.yaml")

@@ -137,3 +137,20 @@ def test_plain_lightning_trains_exactly_as_colorlab_train(photo_dir, tmp_path):
     plain = module.state_dict()
     assert plain.keys() == trained.keys()
     assert all(torch.equal(plain[key], trained[key]) for key in plain), "plain Lightning trained other weights"
+
+
+def test_init_from_starts_a_new_run_from_trained_weights_and_refuses_another_network(photo_dir, tmp_path):
+    from colorlab.core.errors import UserError
+    from colorlab.training.start_from import start_from
+
+    trained_cfg, _ = run(photo_dir, tmp_path / "first", "trainer.max_epochs=1", "trainer.limit_train_batches=1")
+    trained = tmp_path / "first" / "run"
+    fresh = instantiate(trained_cfg.model).net
+    start_from(fresh, str(trained))
+    saved = torch.load(trained / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    for key, value in fresh.state_dict().items():
+        assert torch.equal(value, saved[f"net.{key}"]), key  # every weight, frozen encoder included
+
+    with pytest.raises(UserError, match=r"init_from=.*first.*: that model (lacks|has)"):
+        run(photo_dir, tmp_path / "second", "model=batchnorm", f"init_from={trained}")
+    assert not list((tmp_path / "second" / "run").glob("checkpoints/*.ckpt"))  # refused before training
