@@ -188,6 +188,15 @@ def wait_for_change(driver, selector: str, before: np.ndarray | None, seconds: f
     raise AssertionError(f"{selector} never changed")
 
 
+def wait_for_status(driver, text: str, seconds: float = 90) -> None:
+    """Wait until the guided section's status line reads `text` (its final answer, not "refining")."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    status = driver.find_element(By.CSS_SELECTOR, "#guided_status")
+    WebDriverWait(driver, seconds).until(lambda _: status.text.strip() == text)
+
+
 def click_at(driver, selector: str, fx: float, fy: float) -> None:
     """Click the picture in `selector` at fractions (fx, fy) of its width and height."""
     from selenium.webdriver.common.action_chains import ActionChains
@@ -215,6 +224,7 @@ def guide_in_browser(driver, url: str, photo: Path, point: tuple[float, float]) 
     driver.get(url)
     located = expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#guide_photo input[type=file]"))
     WebDriverWait(driver, 60).until(located).send_keys(str(photo))
+    wait_for_status(driver, "0 point(s).")
     automatic = wait_for_change(driver, "#guided_result", None)
     driver.find_element(By.CSS_SELECTOR, "#point_colour button.dialog-button").click()  # open the picker
     typed = driver.find_element(By.CSS_SELECTOR, "#point_colour input[type=text]")
@@ -225,11 +235,11 @@ def guide_in_browser(driver, url: str, photo: Path, point: tuple[float, float]) 
     WebDriverWait(driver, 10).until(lambda _: "0, 0, 255" in swatch.get_attribute("style"))
     time.sleep(0.5)
     click_at(driver, "#guide_photo", *point)
+    wait_for_status(driver, "1 point(s).")  # the decoder's answer, after the first one
     guided = wait_for_change(driver, "#guided_result", automatic)
-    assert "1 point(s)" in driver.find_element(By.CSS_SELECTOR, "#guided_status").text
     driver.find_element(By.CSS_SELECTOR, "#undo_point").click()
+    wait_for_status(driver, "0 point(s).")
     restored = wait_for_change(driver, "#guided_result", guided)
-    assert "0 point(s)" in driver.find_element(By.CSS_SELECTOR, "#guided_status").text
     return {"automatic": automatic, "guided": guided, "restored": restored}
 
 

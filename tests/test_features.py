@@ -285,3 +285,16 @@ def test_a_sweep_shares_one_cache_and_trains_from_it(photo_dir, tmp_path):
     assert reports[0]["computed"] == entries > 0  # built once (train + val photos) ...
     assert [r["reused"] for r in reports[1:]] == [entries, entries]  # ... and reused by the next runs
     assert [r["computed"] for r in reports[1:]] == [0, 0]
+
+
+def test_a_long_cache_build_says_how_far_it_is(caplog):
+    import logging
+
+    from colorlab.data.feature_cache import Progress
+
+    progress = Progress(100, every=0.0)
+    with caplog.at_level(logging.INFO, logger="colorlab.data.feature_cache"):
+        progress.update(25)
+        progress.update(100)  # the end is said by the caller, not twice
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("feature cache: 25 of 100 entries (") and "min to go" in line

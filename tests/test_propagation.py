@@ -3,6 +3,8 @@ the point, and leaves the photo as it was without points."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -63,3 +65,46 @@ def test_far_pixels_are_far_and_of_another_lightness():
 def test_settings_are_checked(bad):
     with pytest.raises(ValueError, match="propagation"):
         Propagation(**bad)
+
+
+def test_the_page_answers_first_without_the_decoder_then_with_it(tmp_path):
+    """Each change on the page yields twice: at once the points' colours propagated over the decoder's
+    last answer (no decoder run), then the decoder's answer; with no points the first answer is the
+    automatic colours exactly; a new reference has no first answer (only the decoder can say)."""
+    import numpy as np
+    from PIL import Image
+
+    from colorlab.inference.guidance import Point
+    from colorlab.inference.guided import GuidedPhoto
+    from colorlab.inference.webpage import GuidedActions, ResultFolders
+    from tests.test_hints import hint_net
+
+    model = hint_net(strong=True)
+    gray = np.tile(np.linspace(40, 220, 96, dtype=np.uint8), (64, 1))
+    photo = GuidedPhoto(model, Image.fromarray(gray).convert("RGB"))
+    assert photo.first_answer([]) is None  # nothing decoded yet
+    automatic = photo.ab([])
+    blue = Point(x=20.0, y=30.0, ab=(20.0, -90.0), radius=3.0)
+    first = photo.first_answer([blue])
+    calls = {"n": 0}
+    decode = model.decode
+    model.decode = lambda *args, **kwargs: (calls.__setitem__("n", calls["n"] + 1), decode(*args, **kwargs))[1]
+    assert photo.first_answer([blue]) is not None and calls["n"] == 0  # no network run
+    model.decode = decode
+    height, width = automatic.shape[-2:]
+    at = (0, slice(None), round(30 * height / 64), round(20 * width / 96))
+    assert first[at][1] < automatic[at][1] - 0.3  # the point's colour (b very negative) is there at once
+    guided = photo.ab([blue])
+    assert torch.equal(photo.first_answer([]), automatic)  # back to no points: the automatic colours
+    assert photo.first_answer([blue], reference=torch.ones(3)) is None
+
+    actions = GuidedActions(model, 10**6, None, ResultFolders(root=tmp_path))
+    path = tmp_path / "gray.png"
+    Image.fromarray(gray).save(path)
+    *_, loaded = actions.load(str(path), None, 1.0, 1.0)
+    held = loaded[0]
+    answers = list(actions.with_points(held, [blue], None, 1.0, 1.0))
+    assert [a[-1] for a in answers] == ["1 point(s); refining …", "1 point(s)."]
+    assert all(isinstance(a[2], Image.Image) for a in answers)  # a result both times
+    assert not isinstance(answers[0][4], str) and Path(answers[1][4]).is_file()  # the download comes with the second
+    assert guided.shape == automatic.shape

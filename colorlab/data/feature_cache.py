@@ -296,6 +296,7 @@ class FeatureCache:
         paths = [path for path, _ in missing]
         loader = DataLoader(load_views(paths), batch_size=batch_size, shuffle=False)
         done, writing = 0, None
+        progress = Progress(len(missing))
         with ThreadPoolExecutor(1, "feature-cache-write") as writer:
             for images in read_ahead(loader):
                 digests = [d for _, d in missing[done : done + len(images)]]
@@ -316,6 +317,7 @@ class FeatureCache:
                     writing.result()  # one batch in writing at a time; its errors surface here
                 writing = writer.submit(self._write, digests, views, ab.cpu())
                 done += len(lightness)
+                progress.update(done)
             if writing is not None:
                 writing.result()
 
@@ -325,6 +327,23 @@ class FeatureCache:
             data = self.layout.pack(self._key(digest), features, entry_ab, skips)
             # atomic: a crash or a parallel job never leaves half an entry
             atomic_write(self.entry_path(digest), lambda tmp, data=data: tmp.write_bytes(data))
+
+
+class Progress:
+    """A log line at most every `every` seconds while a long job runs: how far, how fast, how long to go."""
+
+    def __init__(self, total: int, every: float = 30.0) -> None:
+        self.total, self.every = total, every
+        self.started = self.shown = time.perf_counter()
+
+    def update(self, done: int) -> None:
+        now = time.perf_counter()
+        if now - self.shown < self.every or done >= self.total:
+            return
+        self.shown = now
+        rate = done / max(now - self.started, 1e-9)
+        left = (self.total - done) / max(rate, 1e-9)
+        log.info("feature cache: %d of %d entries (%.0f/s, about %.0f min to go)", done, self.total, rate, left / 60)
 
 
 class CachedViews(Dataset):

@@ -264,18 +264,19 @@ def decode_guided(
     temperature: float | None = None,
     refined: bool = True,
     base: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(guided ab/128 (1,2,h,w), base ab) from the model's features (`encode`'s): its decode with the hints, and,
-    when `refined`, the points' region propagation on top (`colorlab.inference.propagation.refine`: the point's
-    colour at the point, spread over its region, other regions left as `base` has them). `base` is the
-    decoder's output with the reference but no points; pass the one returned earlier to skip
-    recomputing it (the web page keeps it while only points change)."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(guided ab/128 (1,2,h,w), base ab, the decoder's own ab) from the model's features (`encode`'s): its
+    decode with the hints, and, when `refined`, the points' region propagation on top
+    (`colorlab.inference.propagation.refine`: the point's colour at the point, spread over its region,
+    other regions left as `base` has them). `base` is the decoder's output with the reference but no
+    points; pass the one returned earlier to skip recomputing it (the web page keeps it while only
+    points change)."""
     size = tuple(lightness.shape[-2:])
     guided = model.decode(features, size, hints, temperature)
     if not refined or not bool(hints.mask.any()):
-        return guided, guided if base is None else base
+        return guided, guided if base is None else base, guided
     if base is None:
         no_points = hint_maps.empty(1, *size, device=lightness.device, dtype=hints.ab.dtype)
         no_points = no_points.with_global(hints.global_hint)
         base = model.decode(features, size, no_points, temperature)
-    return refine(lightness, base, guided, hints.ab, hints.mask), base
+    return refine(lightness, base, guided, hints.ab, hints.mask), base, guided

@@ -1,6 +1,7 @@
 """One photo held for guided colorizing: its encoder features are computed once, so every change of
 points or reference re-runs only the decoder and the points' propagation (what the web page does on
-each click)."""
+each click). Before the decoder runs, `first_answer` gives the page something to show at once: the
+new points' colours propagated over the decoder's last answer, with no network run at all."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from colorlab.inference.photo import (
     recombine,
     split_alpha,
 )
+from colorlab.inference.propagation import refine
 from colorlab.models.contract import ColorModel
 
 
@@ -42,7 +44,9 @@ class GuidedPhoto:
         scale = min(1.0, preview_side / max(self.width, self.height))
         self.preview_size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
         self.preview_rgb = np.array(Image.fromarray(self.rgb).resize(self.preview_size, Image.Resampling.BILINEAR))
-        self._base: tuple[tuple, torch.Tensor] | None = None  # (reference and temperature, the decoder's ab)
+        self._key: tuple | None = None  # the reference and temperature the kept answers are for
+        self._base: torch.Tensor | None = None  # the decoder's ab without points
+        self._last: torch.Tensor | None = None  # the decoder's ab with the last points
 
     @torch.no_grad()
     def ab(
@@ -56,14 +60,32 @@ class GuidedPhoto:
         each point's colour propagated over its region (colorlab.inference.propagation.refine). The decoder's
         result without points is kept while the reference and temperature stay, so a new point costs
         one decoder run and one propagation."""
-        photo_size = (self.width, self.height)
-        hints = network_hints(points, reference, self.lightness, photo_size)
-        key = (None if reference is None else tuple(reference.flatten().tolist()), temperature)
-        base = self._base[1] if self._base is not None and self._base[0] == key else None
-        ab, base = decode_guided(self.model, self.features, self.lightness, hints, temperature, pin, base)
-        if pin and bool(hints.mask.any()):
-            self._base = (key, base)
+        hints = network_hints(points, reference, self.lightness, (self.width, self.height))
+        key = self.answers_key(reference, temperature)
+        kept = self._base if key == self._key else None
+        ab, base, decoded = decode_guided(self.model, self.features, self.lightness, hints, temperature, pin, kept)
+        if pin:
+            self._key, self._base, self._last = key, base, decoded
         return ab
+
+    @torch.no_grad()
+    def first_answer(
+        self, points: Sequence[Point] = (), reference: torch.Tensor | None = None, temperature: float | None = None
+    ) -> torch.Tensor | None:
+        """What `ab` will give, approximately, without running the decoder: the decoder's last answer
+        (to the previous points) with these points' colours propagated over their regions; exactly
+        the kept automatic colours when there are no points. None when nothing is kept for this
+        reference and temperature (a new photo, reference or temperature: only the decoder can say)."""
+        if self._key != self.answers_key(reference, temperature) or self._base is None or self._last is None:
+            return None
+        hints = network_hints(points, reference, self.lightness, (self.width, self.height))
+        if not bool(hints.mask.any()):
+            return self._base
+        return refine(self.lightness, self._base, self._last, hints.ab, hints.mask)
+
+    @staticmethod
+    def answers_key(reference: torch.Tensor | None, temperature: float | None) -> tuple:
+        return (None if reference is None else tuple(reference.flatten().tolist()), temperature)
 
     def colorize(
         self,

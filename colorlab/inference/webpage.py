@@ -223,59 +223,73 @@ class GuidedActions:
         return reference_distribution(read_rgb(path, max_pixels=self.max_pixels))
 
     def render(self, guided: GuidedPhoto | None, marks, ref, sat, temp):
+        """The shown components' values, twice when it can: at once, the points' colours propagated over
+        the decoder's last answer (`GuidedPhoto.first_answer`, no network run); then the decoder's
+        answer to the new points, with the full-size download."""
         import gradio as gr
 
         if guided is None:
-            return None, None, gr.update(choices=[], value=None), None, "Upload a photo to guide."
+            yield None, None, gr.update(choices=[], value=None), None, "Upload a photo to guide."
+            return
         try:
             distribution = self.distribution_of(str(ref)) if ref is not None else None
         except (OSError, ValueError) as err:
-            return guided.marked(marks), None, gr.update(), None, f"Could not use the reference photo: {err}"
+            yield guided.marked(marks), None, gr.update(), None, f"Could not use the reference photo: {err}"
+            return
         chosen = float(temp) if self.trained_temperature is not None else None
+        labels = gr.update(choices=[point_label(i, p) for i, p in enumerate(marks, start=1)], value=None)
+        text = f"{len(marks)} point(s)" + (", with a reference photo" if ref is not None else "")
+        first = guided.first_answer(marks, distribution, chosen)
+        if first is not None:
+            yield guided.marked(marks), guided.image(first, float(sat)), labels, gr.update(), f"{text}; refining …"
         ab = guided.ab(marks, distribution, chosen)  # the decoder and the points' propagation, once
-        colored = guided.image(ab, float(sat))
         out_dir = self.store.new_request()
         target = out_dir / "guided_color.png"
-        guided.image(ab, float(sat), full=True).save(target, compress_level=1)  # fast: written on every click
+        guided.image(ab, float(sat), full=True).save(target, compress_level=1)  # fast: written on every change
         self.store.prune(keep=out_dir)
-        labels = [point_label(i, p) for i, p in enumerate(marks, start=1)]
-        text = f"{len(marks)} point(s)" + (", with a reference photo" if ref is not None else "") + "."
-        return guided.marked(marks), colored, gr.update(choices=labels, value=None), str(target), text
+        yield guided.marked(marks), guided.image(ab, float(sat)), labels, str(target), f"{text}."
 
     def load(self, image, ref, sat, temp):
         import gradio as gr
 
         if image is None:
-            return (None, [], *self.render(None, [], None, sat, temp))
+            yield from ((None, [], *shown) for shown in self.render(None, [], None, sat, temp))
+            return
         try:
             guided = GuidedPhoto(self.model, read_rgb(image, max_pixels=self.max_pixels))
         except (OSError, ValueError) as err:
-            return (None, [], None, None, gr.update(choices=[], value=None), None, f"Could not use this photo: {err}")
-        return (guided, [], *self.render(guided, [], ref, sat, temp))
+            yield None, [], None, None, gr.update(choices=[], value=None), None, f"Could not use this photo: {err}"
+            return
+        yield from ((guided, [], *shown) for shown in self.render(guided, [], ref, sat, temp))
 
     def add(self, guided, marks, hex_colour, size, ref, sat, temp, event):
-        if guided is None:
-            return marks, *self.render(None, marks, ref, sat, temp)
-        x, y = guided.to_photo(*event.index[:2])
-        try:
-            (point,) = parse_points([{"x": float(round(x)), "y": float(round(y)), "color": to_hex(hex_colour),
-                                      "radius": float(size)}], guided.width, guided.height, "point")  # fmt: skip
-        except ValueError as err:
-            return marks, *self.render(guided, marks, ref, sat, temp)[:4], f"Could not place the point: {err}"
-        marks = [*marks, point]
-        return marks, *self.render(guided, marks, ref, sat, temp)
+        if guided is not None:
+            x, y = guided.to_photo(*event.index[:2])
+            try:
+                (point,) = parse_points([{"x": float(round(x)), "y": float(round(y)), "color": to_hex(hex_colour),
+                                          "radius": float(size)}], guided.width, guided.height, "point")  # fmt: skip
+            except ValueError as err:
+                for shown in self.render(guided, marks, ref, sat, temp):
+                    yield marks, *shown[:4], f"Could not place the point: {err}"
+                return
+            marks = [*marks, point]
+        yield from self.with_points(guided, marks, ref, sat, temp)
 
     def drop(self, guided, marks, label, ref, sat, temp):
         if label:
             index = int(str(label).split(":", 1)[0]) - 1
             marks = [p for i, p in enumerate(marks) if i != index]
-        return marks, *self.render(guided, marks, ref, sat, temp)
+        yield from self.with_points(guided, marks, ref, sat, temp)
 
     def undo_last(self, guided, marks, ref, sat, temp):
-        return marks[:-1], *self.render(guided, marks[:-1], ref, sat, temp)
+        yield from self.with_points(guided, marks[:-1], ref, sat, temp)
 
     def clear_all(self, guided, marks, ref, sat, temp):
-        return [], *self.render(guided, [], ref, sat, temp)
+        yield from self.with_points(guided, [], ref, sat, temp)
+
+    def with_points(self, guided, marks, ref, sat, temp):
+        """The new point list, then what `render` shows for it (each of its answers)."""
+        yield from ((marks, *shown) for shown in self.render(guided, marks, ref, sat, temp))
 
 
 def to_hex(colour: str) -> str:
