@@ -89,10 +89,11 @@ def sweep(
                 PROPAGATED: spread(truth.lightness, automatic, revealed.ab, revealed.mask, propagation),
             }
             if learned:
-                guided = model.decode(features, size, revealed.with_global(given), temperature)
+                hints = revealed.with_global(given)
+                guided = model.decode(features, size, hints, temperature)
                 pinned = hint_reveal.gaussian_blend(guided, revealed, sigma, patch * patch)
                 if base is None:  # the decoder with the global hint but no points: what the points change
-                    no_points = hint_maps.empty(automatic.shape[0], *size, device=device).with_global(given)
+                    no_points = hints.without_points()
                     base = automatic if given is None else model.decode(features, size, no_points, temperature)
                 refined = refine(truth.lightness, base, guided, revealed.ab, revealed.mask, propagation)
                 predictions = {MODEL: guided, PINNED: pinned, REFINED: refined, **predictions}

@@ -276,7 +276,5 @@ def decode_guided(
     if not refined or not bool(hints.mask.any()):
         return guided, guided if base is None else base, guided
     if base is None:
-        no_points = hint_maps.empty(1, *size, device=lightness.device, dtype=hints.ab.dtype)
-        no_points = no_points.with_global(hints.global_hint)
-        base = model.decode(features, size, no_points, temperature)
+        base = model.decode(features, size, hints.without_points(), temperature)
     return refine(lightness, base, guided, hints.ab, hints.mask), base, guided

@@ -70,6 +70,10 @@ class Hints:
     def with_global(self, global_hint: torch.Tensor | None) -> Hints:
         return Hints(self.ab, self.mask, global_hint)
 
+    def without_points(self) -> Hints:
+        """The same global hint, no points: the decoder's answer to it is what the points change."""
+        return empty(self.batch_size, *self.ab.shape[-2:], self.ab.device, self.ab.dtype).with_global(self.global_hint)
+
     @property
     def num_points(self) -> torch.Tensor:
         """(B,) hinted pixels per photo (a patch counts its pixels)."""

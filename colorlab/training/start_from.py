@@ -31,7 +31,9 @@ def start_from(net: ColorModel, source: str) -> None:
                           ("has other shapes for", reshaped)):  # fmt: skip
         if keys:
             shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
-            raise UserError(f"init_from={source}: that model {problem}: {shown}; give a model= config that builds its network")
+            raise UserError(
+                f"init_from={source}: that model {problem}: {shown}; give a model= config that builds its network"
+            )
     with torch.no_grad():
         net.load_state_dict({key: value.to(own[key].dtype) for key, value in trained.items()})
     log.info("weights from %s (%d tensors); training goes on from them", source, len(trained))
