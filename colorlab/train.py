@@ -149,6 +149,8 @@ def check_settings(cfg: DictConfig) -> None:
     min_epochs = trainer.get("min_epochs") or 0
     if max_epochs is not None and max_epochs > 0 and min_epochs > max_epochs:
         raise ValueError(f"trainer.min_epochs={min_epochs} exceeds trainer.max_epochs={max_epochs}")
+    if cfg.get("fine_tune") and not cfg.get("init_from"):
+        raise ValueError("init_from is required: this recipe fine-tunes a trained model (give its run folder or file)")
     if cfg.get("color_stats_images") is not None and cfg.color_stats_images < 1:
         raise ValueError(f"color_stats_images={cfg.color_stats_images}: must be >= 1")
 

@@ -66,6 +66,7 @@ TESTED = {
     ("experiment", "cats_unet_class"),
     ("experiment", "cats_unet_rebalanced"),
     ("experiment", "cats_unet_hints"),
+    ("experiment", "cats_unet_hints_many"),
     ("experiment", "cats_unet_top"),
     ("experiment", "cats_unet_regression"),
     ("experiment", "cats_unet_zoom"),
@@ -261,3 +262,19 @@ def test_heads_and_decoders_compose_a_rebalanced_unet(photo_dir, tmp_path):
     assert metrics["val/mse"] > 0
     model = instantiate(cfg.model)
     assert model.net.decoder.out_channels == 262 and model.net.decoder.uses_skips
+
+
+def test_the_guided_recipes_second_stage_fine_tunes_the_first_with_many_points(photo_dir, tmp_path):
+    tiny = [f"data.root={photo_dir}", *tiny_overrides(tmp_path), "model.net.encoder.weights=imagenet"]
+    first = compose_config(["experiment=cats_unet_hints", *tiny, "trainer.max_epochs=1"], tmp_path / "first")
+    train(first)
+    second = compose_config(["experiment=cats_unet_hints_many", *tiny], tmp_path / "second")
+    with pytest.raises(ValueError, match="init_from is required"):  # stage two needs stage one's weights
+        train(second)
+    second = compose_config(
+        ["experiment=cats_unet_hints_many", *tiny, f"init_from={tmp_path / 'first'}"], tmp_path / "second"
+    )
+    assert second.model.hint_simulation.p_continue == 0.95 and second.model.hint_simulation.max_points == 128
+    assert second.model.optimizer.lr == 3e-4 and not second.test  # (its 3 epochs: debug=tiny makes it 1)
+    metrics = train(second)
+    assert metrics["val/loss"] > 0
