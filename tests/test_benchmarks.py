@@ -66,3 +66,17 @@ def test_the_load_tests_table_says_what_was_measured_and_where():
     assert rows["still serving afterwards"] == "**no**" and rows["seconds per round"] == "3.25, 4"
     assert rows["server resident memory, MB: start / peak / after"] == "900 / 1000 / 950"
     assert rows["left in the temporary folder after exit"] == "nothing"
+
+
+@pytest.mark.parametrize("folder", ["scripts", "benchmarks"])
+def test_every_script_and_benchmark_imports_against_the_current_library(folder, monkeypatch):
+    """A moved library module breaks a script only when someone runs it; importing each one (its
+    `main` is not run) catches that here."""
+    import importlib.util
+
+    for path in sorted((Path(__file__).resolve().parents[1] / folder).glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"_{folder}_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        assert callable(getattr(module, "main", None)) or path.stem in {"harness", "steps"}, path
