@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from colorlab.core.color import lightness
 from colorlab.inference.guidance import Point, decode_guided, default_radius, network_hints
 from colorlab.inference.photo import (
     assemble,
@@ -44,6 +45,7 @@ class GuidedPhoto:
         scale = min(1.0, preview_side / max(self.width, self.height))
         self.preview_size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
         self.preview_rgb = np.array(Image.fromarray(self.rgb).resize(self.preview_size, Image.Resampling.BILINEAR))
+        self.preview_lightness = lightness(torch.from_numpy(self.preview_rgb).permute(2, 0, 1).unsqueeze(0))
         self._key: tuple | None = None  # the reference and temperature the kept answers are for
         self._base: torch.Tensor | None = None  # the decoder's ab without points
         self._last: torch.Tensor | None = None  # the decoder's ab with the last points
@@ -103,7 +105,7 @@ class GuidedPhoto:
         (`full`); the page makes both from one `ab`, so the decoder runs once per change."""
         if full:
             return assemble(self.rgb, recombine(self.rgb, ab, saturation), self.alpha, side_by_side=False)
-        return Image.fromarray(recombine(self.preview_rgb, ab, saturation))
+        return Image.fromarray(recombine(self.preview_rgb, ab, saturation, self.preview_lightness))
 
     def marked(self, points: Sequence[Point]) -> Image.Image:
         """The gray preview with each point drawn as a ring in its colour, numbered (what the user clicks on)."""

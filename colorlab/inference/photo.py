@@ -86,11 +86,14 @@ def predict_ab(
     return result
 
 
-def recombine(rgb: np.ndarray, ab_small: torch.Tensor, saturation: float = 1.0) -> np.ndarray:
+def recombine(
+    rgb: np.ndarray, ab_small: torch.Tensor, saturation: float = 1.0, light: torch.Tensor | None = None
+) -> np.ndarray:
     """Full-resolution L of `rgb` (H,W,3) + bilinearly upsampled predicted ab -> (H,W,3) uint8.
 
     Works in strips of rows, so a 6000x4000 photo never needs full-size float images at once. Each
     strip samples ab at exactly the coordinates `F.interpolate(bilinear, align_corners=False)` uses.
+    `light`: `lightness` of `rgb` (1,1,H,W) when the caller keeps it (a photo recombined many times).
     """
     height, width = rgb.shape[:2]
     out = np.empty_like(rgb)
@@ -101,8 +104,11 @@ def recombine(rgb: np.ndarray, ab_small: torch.Tensor, saturation: float = 1.0) 
         ys = (torch.arange(top, bottom, dtype=torch.float32) + 0.5) * 2 / height - 1
         grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).unsqueeze(0)  # (1,rows,W,2) as (x,y)
         ab = F.grid_sample(ab_small, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        strip = torch.from_numpy(rgb[top:bottom]).permute(2, 0, 1).unsqueeze(0)
-        out[top:bottom] = lab_to_srgb8(lightness(strip), ab.clamp(-1.0, 1.0))[0].permute(1, 2, 0).numpy()
+        if light is None:
+            strip = lightness(torch.from_numpy(rgb[top:bottom]).permute(2, 0, 1).unsqueeze(0))
+        else:
+            strip = light[..., top:bottom, :]
+        out[top:bottom] = lab_to_srgb8(strip, ab.clamp(-1.0, 1.0))[0].permute(1, 2, 0).numpy()
     return out
 
 

@@ -89,12 +89,18 @@ def _scripted(function):
 
 def _recursive_pass(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """One causal and one anti-causal pass along dim 0 of `values` (N,...): J[i] = I[i] + w[i] (J[i-1] - I[i]),
-    `weights` (N,...) the feedback between i-1 and i (w[0] unused)."""
-    out = values.clone()
+    `weights` (N,...) the feedback between i-1 and i (w[0] unused). Written as J[i] = (1 - w[i]) I[i] +
+    w[i] J[i-1], the (1 - w) I term computed for all i at once, so each step of the loop is one fused
+    multiply-add (the loop's per-step overhead is most of its cost)."""
+    forward = weights.clone()
+    forward[0] = 0.0
+    out = (1.0 - forward) * values
     for i in range(1, out.shape[0]):
-        out[i] += weights[i] * (out[i - 1] - out[i])
+        out[i].addcmul_(forward[i], out[i - 1])
+    backward = torch.cat([forward[1:], torch.zeros_like(forward[:1])])  # the feedback between i and i+1
+    out = (1.0 - backward) * out
     for i in range(out.shape[0] - 2, -1, -1):
-        out[i] += weights[i + 1] * (out[i + 1] - out[i])
+        out[i].addcmul_(backward[i], out[i + 1])
     return out
 
 
@@ -140,9 +146,15 @@ def propagate(
         else:
             values = weight[:, :0]
         lightness, mask = F.avg_pool2d(lightness, scale, ceil_mode=True), (weight > 0).float()
-    filtered = edge_aware_filter(lightness, torch.cat([mask, values * mask], 1), settings)
-    strength, carried = filtered[:, :1], filtered[:, 1:]
-    spatial = edge_aware_filter(torch.zeros_like(lightness), mask, settings) if settings.separate_edges else strength
+    if settings.separate_edges and not values.shape[1]:  # both filters in one run: half the loop steps
+        flat = torch.zeros_like(lightness)
+        strength, spatial = edge_aware_filter(torch.cat([lightness, flat]), torch.cat([mask, mask]), settings).chunk(2)
+        carried = strength[:, :0]
+    else:
+        filtered = edge_aware_filter(lightness, torch.cat([mask, values * mask], 1), settings)
+        strength, carried = filtered[:, :1], filtered[:, 1:]
+        flat = torch.zeros_like(lightness)
+        spatial = edge_aware_filter(flat, mask, settings) if settings.separate_edges else strength
     own = (spatial * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1.0)  # at the points
     reach = (settings.gain * spatial / own.view(-1, 1, 1, 1).clamp_min(1e-12)).clamp(max=1.0)
     if settings.separate_edges:
