@@ -55,6 +55,23 @@ def test_refine_keeps_the_points_colour_and_the_far_region_and_changes_nothing_w
     assert torch.equal(spread(light, automatic, wanted * 0, mask * 0), automatic)
 
 
+def test_neighbouring_points_of_other_colours_each_keep_their_own():
+    """Normalised convolution averages two close points of opposite colours; the pin round gives each
+    its own colour back, and leaves the region away from them as the spread made it."""
+    light = two_regions()
+    red, green = point(x=14), point(x=26)
+    mask = red + green
+    wanted = torch.tensor([0.4, 0.2]).view(1, 2, 1, 1) * (red - green)
+    automatic = torch.zeros(1, 2, 96, 96)
+    mixed, kept = spread(light, automatic, wanted, mask, pin=None), spread(light, automatic, wanted, mask)
+
+    def error(ab):
+        return ((ab - wanted).abs() * mask).sum() / (2 * mask.sum())
+
+    assert error(mixed) > 0.05 and error(kept) < 0.3 * error(mixed)
+    assert torch.allclose(kept[..., 80:, :], mixed[..., 80:, :], atol=0.02)
+
+
 def test_far_pixels_are_far_and_of_another_lightness():
     light, mask = two_regions(), point()
     far = far_pixels(light, mask)
