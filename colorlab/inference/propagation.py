@@ -12,7 +12,8 @@ strongly the points reach each pixel, the filtered values over it which value th
 
 `refine` is what guided colorization outputs: the network's own change under the points kept where the
 points reach, and each point's remaining error spread over its region, so the point keeps its colour
-and other regions keep theirs. `spread` is the non-learned baseline: the automatic colours plus the
+and other regions keep theirs; a last, local round (`pinned`) gives each point back what neighbouring
+points of other colours mixed away. `spread` is the non-learned baseline: the automatic colours plus the
 points' errors spread the same way.
 """
 
