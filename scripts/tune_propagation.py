@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from colorlab.core import metrics
 from colorlab.core.color import lab_to_srgb8
 from colorlab.core.provenance import measured, provenance
 from colorlab.data import ColorDataModule
-from colorlab.core import metrics
 from colorlab.evaluation import hint_reveal
 from colorlab.evaluation.hint_sweep import ab_distance, far_pixels, masked_mean
 from colorlab.evaluation.scoring import Truth
