@@ -159,8 +159,7 @@ def propagate(
     else:
         filtered = edge_aware_filter(lightness, torch.cat([mask, values * mask], 1), settings)
         strength, carried = filtered[:, :1], filtered[:, 1:]
-        flat = torch.zeros_like(lightness)
-        spatial = edge_aware_filter(flat, mask, settings) if settings.separate_edges else strength
+        spatial = edge_aware_filter(torch.zeros_like(lightness), mask, settings) if settings.separate_edges else strength
     own = (spatial * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1.0)  # at the points
     reach = (settings.gain * spatial / own.view(-1, 1, 1, 1).clamp_min(1e-12)).clamp(max=1.0)
     if settings.separate_edges:
