@@ -152,14 +152,14 @@ def propagate(
         else:
             values = weight[:, :0]
         lightness, mask = F.avg_pool2d(lightness, scale, ceil_mode=True), (weight > 0).float()
+    flat = torch.zeros_like(lightness)  # the same filter without edges: distance alone
     if settings.separate_edges and not values.shape[1]:  # both filters in one run: half the loop steps
-        flat = torch.zeros_like(lightness)
         strength, spatial = edge_aware_filter(torch.cat([lightness, flat]), torch.cat([mask, mask]), settings).chunk(2)
         carried = strength[:, :0]
     else:
         filtered = edge_aware_filter(lightness, torch.cat([mask, values * mask], 1), settings)
         strength, carried = filtered[:, :1], filtered[:, 1:]
-        spatial = edge_aware_filter(torch.zeros_like(lightness), mask, settings) if settings.separate_edges else strength
+        spatial = edge_aware_filter(flat, mask, settings) if settings.separate_edges else strength
     own = (spatial * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1.0)  # at the points
     reach = (settings.gain * spatial / own.view(-1, 1, 1, 1).clamp_min(1e-12)).clamp(max=1.0)
     if settings.separate_edges:
