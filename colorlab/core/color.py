@@ -10,7 +10,6 @@ import functools
 
 import kornia.color
 import torch
-import torch.nn.functional as F
 
 L_SCALE = 100.0  # L in [0, 100] -> [0, 1]
 AB_SCALE = 128.0  # ab in about [-128, 127] -> [-1, 1]
@@ -57,8 +56,10 @@ def lab_to_srgb8(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     half its cost on full-size photos (what colorize, the web page and evaluate write or score).
 
     kornia's formulas and constants (D65 white, its XYZ->RGB matrix, its sRGB curve), with the matrix
-    as a 1x1 convolution, the out-of-gamut clip before the gamma and fewer temporaries. Equal to
-    kornia's result but for about 3 pixels in a million, one level apart (float rounding).
+    applied as one matrix product over all pixels (on CPU ~50x cheaper than a 1x1 convolution of 3
+    channels: ~10 ms of a 512 px web-page update), the out-of-gamut clip before the gamma and fewer
+    temporaries. Equal to kornia's result but for about 3 pixels in a million, one level apart (float
+    rounding).
     """
     white, matrix = _xyz_constants(lightness.device)
     fy = lightness.float() * (L_SCALE / 116.0) + 16.0 / 116.0
@@ -66,16 +67,16 @@ def lab_to_srgb8(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     fz = (fy - ab[:, 1:].float() * (AB_SCALE / 200.0)).clamp_(min=0.0)  # Z < 0 is out of gamut, as kornia
     fxyz = torch.cat([fx, fy, fz], 1)
     xyz = torch.where(fxyz > 0.2068966, fxyz * fxyz * fxyz, (fxyz - 4.0 / 29.0) / 7.787) * white
-    linear = F.conv2d(xyz, matrix).clamp_(0.0, 1.0)  # (B,3,H,W) linear RGB, clipped to the gamut
+    linear = (matrix @ xyz.flatten(2)).view_as(xyz).clamp_(0.0, 1.0)  # (B,3,H,W) linear RGB, clipped to the gamut
     encoded = torch.where(linear > 0.0031308, linear.clamp(min=0.0031308).pow(1 / 2.4) * 1.055 - 0.055, linear * 12.92)
     return encoded.mul_(255.0).round_().to(torch.uint8)
 
 
 @functools.cache
 def _xyz_constants(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """kornia's D65 white (1,3,1,1) and its XYZ->linear-RGB matrix as a (3,3,1,1) convolution."""
+    """kornia's D65 white (1,3,1,1) and its XYZ->linear-RGB matrix (3,3)."""
     white = torch.tensor([0.95047, 1.0, 1.08883]).view(1, 3, 1, 1)
-    matrix = kornia.color.xyz_to_rgb(torch.eye(3).view(3, 3, 1, 1))[..., 0, 0].t().reshape(3, 3, 1, 1)
+    matrix = kornia.color.xyz_to_rgb(torch.eye(3).view(3, 3, 1, 1))[..., 0, 0].t()
     return white.to(device), matrix.contiguous().to(device)
 
 
