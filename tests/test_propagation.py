@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from colorlab.evaluation.hint_sweep import far_pixels
-from colorlab.inference.propagation import GATE, Propagation, propagate, refine, spread
+from colorlab.inference.propagation import GATE, Propagation, propagate, recursive_pass, refine, spread
 
 
 def two_regions(size: int = 96, seed: int = 0) -> torch.Tensor:
@@ -70,6 +70,26 @@ def test_neighbouring_points_of_other_colours_each_keep_their_own():
 
     assert error(mixed) > 0.05 and error(kept) < 0.3 * error(mixed)
     assert torch.allclose(kept[..., 80:, :], mixed[..., 80:, :], atol=0.02)
+
+
+def step_by_step(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The recursive pass as its definition reads: one causal and one anti-causal sweep, a step at a time."""
+    out, n = values.clone(), values.shape[0]
+    for i in range(1, n):
+        out[i] = out[i] + weights[i] * (out[i - 1] - out[i])
+    for i in range(n - 2, -1, -1):
+        out[i] = out[i] + weights[i + 1] * (out[i + 1] - out[i])
+    return out
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 16, 17, 143, 288])
+@pytest.mark.parametrize("blocked", [True, False])
+def test_the_recursive_pass_in_blocks_and_step_by_step_follows_its_definition(length, blocked):
+    torch.manual_seed(length)
+    values = torch.randn(length, 2, 3, 5)
+    weights = torch.rand(length, 2, 1, 5) ** 0.1 * (torch.rand(length, 2, 1, 5) > 0.05)  # some edges: 0
+    expected = step_by_step(values, weights)
+    assert torch.allclose(recursive_pass(values, weights, blocked), expected, atol=1e-5)
 
 
 def test_far_pixels_are_far_and_of_another_lightness():
