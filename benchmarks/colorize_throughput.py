@@ -42,7 +42,7 @@ def colorize_config(ckpt: Path, photos: Path, out: Path, device: str, batch_size
     """conf/colorize.yaml with these settings, as `python -m colorlab.colorize` composes it (outputs overwritten)."""
     cfg = OmegaConf.load(Path(CONFIG_DIR) / "colorize.yaml")
     cfg.pop("defaults")
-    cfg.pop("hydra")
+    cfg.pop("hydra", None)  # the command's Hydra settings, when inline
     cfg.update(ckpt=str(ckpt), input=str(photos), output=str(out), device=device, batch_size=batch_size,
                progress=False, overwrite=True)  # fmt: skip
     return cfg

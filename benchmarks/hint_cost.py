@@ -12,7 +12,8 @@ points. The web page answers a change twice: first without the network (`GuidedP
 the new points' colours propagated over the decoder's last answer, the preview recombined), then with
 the decoder's answer (`GuidedPhoto.colorize`: the decoder alone on the kept encoder features, the
 points' edge-aware propagation, the preview). Each is measured against `colorlab.colorize_image` with
-the same points (encoder, decoder twice, propagation, full resolution). The target: an update costs at
+the same points (encoder, decoder twice, propagation, full resolution). A round times 20 first answers,
+10 decoder answers and 5 full colorizes in a row (one takes milliseconds). The target: an update costs at
 most a fifth of a full colorize (ratio >= 5); absolute rates are in the table (updates/s; the page aims
 at 3.3 or more, 0.3 s an update).
 """
@@ -39,10 +40,13 @@ from colorlab.models.checkpoints import load_model
 SWEEP = "hints=[0,1,2,5,10,20,50]"
 
 
-def timed(work, count: int) -> float:
+def timed(work, count: int, repeat: int = 1) -> float:
+    """Items per second of `work` (which handles `count` items), run `repeat` times in a row: a page
+    update takes milliseconds, too short to time once."""
     start = time.perf_counter()
-    work()
-    return count / (time.perf_counter() - start)
+    for _ in range(repeat):
+        work()
+    return count * repeat / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -72,12 +76,12 @@ def main() -> None:
         one_more = [*points, Point(width * 0.7, height * 0.2, rgb=(230, 180, 40))]
         runs = {
             "web page: first answer to one more point": lambda: timed(
-                lambda: guided.image(guided.first_answer(one_more)), 1
+                lambda: guided.image(guided.first_answer(one_more)), 1, 20
             ),
             "plain evaluation": lambda: timed(lambda: run_evaluation(plain_cfg), images),
             "7-point hint sweep": lambda: timed(lambda: run_evaluation(sweep_cfg), images),
-            "web page: the decoder's answer": lambda: timed(lambda: guided.colorize(points), 1),
-            "full colorize with the points": lambda: timed(lambda: colorize_image(photo, model, hints=points), 1),
+            "web page: the decoder's answer": lambda: timed(lambda: guided.colorize(points), 1, 10),
+            "full colorize with the points": lambda: timed(lambda: colorize_image(photo, model, hints=points), 1, 5),
         }
         values = interleave(runs, args.rounds)
     ratios = [
