@@ -101,7 +101,7 @@ def recombine(
     xs = (torch.arange(width, dtype=torch.float32) + 0.5) * 2 / width - 1
     for top in range(0, height, STRIP_ROWS):
         bottom = min(height, top + STRIP_ROWS)
-        if bottom - top == height:  # one strip (a preview): the same samples, ~5x cheaper
+        if bottom - top == height:  # one strip (a preview): the same samples, several times cheaper
             ab = F.interpolate(ab_small, size=(height, width), mode="bilinear", align_corners=False)
         else:
             ys = (torch.arange(top, bottom, dtype=torch.float32) + 0.5) * 2 / height - 1
