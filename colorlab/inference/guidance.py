@@ -9,6 +9,7 @@ pulled into the displayable gamut) or `[a, b]` in CIE ab units. The radius is in
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import stat
@@ -103,9 +104,11 @@ def default_radius(width: int, height: int) -> float:
     return max(1.0, 0.01 * min(width, height))
 
 
+@functools.lru_cache(maxsize=4096)
 def ab_at_lightness(rgb: tuple[int, int, int], lightness: float) -> tuple[float, float]:
     """The ab (CIE units) of an sRGB colour, with its chroma reduced until it is displayable at the
-    photo's `lightness` (0-100): a bright yellow on a dark blanket becomes the darker yellow there."""
+    photo's `lightness` (0-100): a bright yellow on a dark blanket becomes the darker yellow there.
+    Kept per (colour, lightness): the web page asks again for every point at each change."""
     colour = torch.tensor(rgb, dtype=torch.uint8).view(1, 3, 1, 1)
     _, ab = rgb_to_lab(colour)
     ab = ab.view(2) * AB_SCALE
@@ -132,7 +135,7 @@ def local_hints(points: Sequence[Point], lightness: torch.Tensor, photo_size: tu
             a, b = point.ab
         else:
             light = float(lightness[0, 0, top:bottom, left:right].mean()) * 100
-            a, b = ab_at_lightness(point.rgb, light)
+            a, b = ab_at_lightness(tuple(point.rgb), light)
         ab[0, 0, top:bottom, left:right] = a / AB_SCALE
         ab[0, 1, top:bottom, left:right] = b / AB_SCALE
         mask[0, 0, top:bottom, left:right] = 1.0
