@@ -99,12 +99,17 @@ def _scripted(function):
     return call
 
 
-def _causal(values: torch.Tensor, feedback: torch.Tensor) -> torch.Tensor:
-    """J[i] = values[i] + feedback[i] J[i-1] along dim 0 (J[-1] = 0), in place on `values`. Each step is
-    one fused multiply-add on a view taken once (indexing a tensor per step costs more than the step)."""
+def _causal(values: torch.Tensor, feedback: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+    """J[i] = values[i] + feedback[i] J[i-1] along dim 0 (J[-1] = 0), in place on `values`; `reverse`:
+    J[i] = values[i] + feedback[i] J[i+1] from the end. Each step is one fused multiply-add on a view
+    taken once (indexing a tensor per step costs more than the step)."""
     rows, gains = values.unbind(0), feedback.unbind(0)
-    for i in range(1, len(rows)):
-        rows[i].addcmul_(gains[i], rows[i - 1])
+    if reverse:
+        for i in range(len(rows) - 2, -1, -1):
+            rows[i].addcmul_(gains[i], rows[i + 1])
+    else:
+        for i in range(1, len(rows)):
+            rows[i].addcmul_(gains[i], rows[i - 1])
     return values
 
 
@@ -142,11 +147,7 @@ def _recursive_pass(values: torch.Tensor, weights: torch.Tensor, blocked: bool) 
         out = _causal_blocked((1.0 - forward) * values, forward)
         return _causal_blocked(((1.0 - backward) * out).flip(0), backward.flip(0)).flip(0)
     out = _causal((1.0 - forward) * values, forward)
-    out = (1.0 - backward) * out
-    rows, gains = out.unbind(0), backward.unbind(0)
-    for i in range(len(rows) - 2, -1, -1):
-        rows[i].addcmul_(gains[i], rows[i + 1])
-    return out
+    return _causal((1.0 - backward) * out, backward, reverse=True)
 
 
 recursive_pass = _scripted(_recursive_pass)
