@@ -9,7 +9,16 @@ import pytest
 import torch
 
 from colorlab.evaluation.hint_sweep import far_pixels
-from colorlab.inference.propagation import GATE, Propagation, propagate, recursive_pass, refine, spread
+from colorlab.inference.propagation import (
+    GATE,
+    PIN,
+    Propagation,
+    propagate,
+    propagate_all,
+    recursive_pass,
+    refine,
+    spread,
+)
 
 
 def two_regions(size: int = 96, seed: int = 0) -> torch.Tensor:
@@ -82,7 +91,7 @@ def step_by_step(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return out
 
 
-@pytest.mark.parametrize("length", [1, 2, 3, 16, 17, 143, 288])
+@pytest.mark.parametrize("length", [1, 2, 3, 16, 17, 72, 97, 143, 288])  # blocks that divide it, or padded
 @pytest.mark.parametrize("blocked", [True, False])
 def test_the_recursive_pass_in_blocks_and_step_by_step_follows_its_definition(length, blocked):
     torch.manual_seed(length)
@@ -90,6 +99,26 @@ def test_the_recursive_pass_in_blocks_and_step_by_step_follows_its_definition(le
     weights = torch.rand(length, 2, 1, 5) ** 0.1 * (torch.rand(length, 2, 1, 5) > 0.05)  # some edges: 0
     expected = step_by_step(values, weights)
     assert torch.allclose(recursive_pass(values, weights, blocked), expected, atol=1e-5)
+
+
+def test_filters_run_together_give_what_each_gives_alone():
+    """propagate_all shares one filter run among requests of one scale and iterations (stacked in the
+    batch, channels padded); each must get exactly its own answer, whatever else runs beside it."""
+    light = torch.cat([two_regions(seed=0), two_regions(seed=1)])
+    mask = torch.cat([point(), point(x=70) + point(y=20)])
+    values = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    requests = [
+        (values, Propagation(edge=0.7, scale=4)),
+        (values[:, :0], GATE),  # no values, edges and distance apart
+        (values[:, :2], PIN),  # another scale and iterations: a run of its own
+        (values[:, :1], Propagation(edge=2.0, reach=30.0, gain=2.0, scale=4, separate_edges=True)),
+    ]
+    for (reach, carried), (request_values, settings) in zip(
+        propagate_all(light, mask, requests), requests, strict=True
+    ):
+        alone_reach, alone_carried = propagate(light, mask, request_values, settings)
+        assert carried.shape == alone_carried.shape == request_values.shape
+        assert torch.allclose(reach, alone_reach, atol=1e-6) and torch.allclose(carried, alone_carried, atol=1e-5)
 
 
 def test_far_pixels_are_far_and_of_another_lightness():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -113,13 +114,22 @@ def _causal(values: torch.Tensor, feedback: torch.Tensor, reverse: bool = False)
     return values
 
 
-def _causal_blocked(values: torch.Tensor, feedback: torch.Tensor) -> torch.Tensor:
+def _block_size(n: int) -> int:
+    """Steps per block for `_causal_blocked`: about sqrt(n), a divisor of n where one is near (no padding)."""
+    root = int(math.sqrt(n))
+    for block in range(root, max(1, root // 2), -1):
+        if n % block == 0:
+            return block
+    return root + 1
+
+
+def _causal_blocked(values: torch.Tensor, feedback: torch.Tensor, reverse: bool = False) -> torch.Tensor:
     """`_causal` in about 2 sqrt(N) steps instead of N: the recurrence runs inside blocks of sqrt(N)
     steps, all blocks at once, then along the blocks' ends, and each block gets what enters it times
     the product of its feedbacks so far. Worth it where a step is small (the loop's overhead is most
     of its cost); the same result up to float rounding."""
     n = values.shape[0]
-    block = int(math.sqrt(n)) + 1
+    block = _block_size(n)
     count = (n + block - 1) // block
     pad = count * block - n
     if pad > 0:
@@ -127,10 +137,15 @@ def _causal_blocked(values: torch.Tensor, feedback: torch.Tensor) -> torch.Tenso
         feedback = torch.cat([feedback, feedback.new_zeros([pad] + feedback.shape[1:])])
     out = values.reshape([count, block] + values.shape[1:]).transpose(0, 1).contiguous()  # (block, count, ...)
     steps = feedback.reshape([count, block] + feedback.shape[1:]).transpose(0, 1).contiguous()
-    out = _causal(out, steps)  # each block on its own, as if nothing entered it
-    through = torch.cumprod(steps, 0)  # what of a block's entry reaches each of its steps
-    ends = _causal(out[block - 1].clone(), through[block - 1])  # each block's true last value
-    out[:, 1:].addcmul_(through[:, 1:], ends[:-1].unsqueeze(0))
+    out = _causal(out, steps, reverse)  # each block on its own, as if nothing entered it
+    if reverse:  # a block's entry comes from the next block's first step, through its own last one
+        through = torch.cumprod(steps.flip(0), 0).flip(0)  # what of a block's entry reaches each of its steps
+        firsts = _causal(out[0].clone(), through[0], True)  # each block's true first value
+        out[:, :-1].addcmul_(through[:, :-1], firsts[1:].unsqueeze(0))
+    else:
+        through = torch.cumprod(steps, 0)
+        ends = _causal(out[block - 1].clone(), through[block - 1])  # each block's true last value
+        out[:, 1:].addcmul_(through[:, 1:], ends[:-1].unsqueeze(0))
     return out.transpose(0, 1).reshape([count * block] + values.shape[1:])[:n]
 
 
@@ -145,30 +160,46 @@ def _recursive_pass(values: torch.Tensor, weights: torch.Tensor, blocked: bool) 
     backward = torch.cat([forward[1:], torch.zeros_like(forward[:1])])  # the feedback between i and i+1
     if blocked:
         out = _causal_blocked((1.0 - forward) * values, forward)
-        return _causal_blocked(((1.0 - backward) * out).flip(0), backward.flip(0)).flip(0)
+        return _causal_blocked((1.0 - backward) * out, backward, True)
     out = _causal((1.0 - forward) * values, forward)
-    return _causal((1.0 - backward) * out, backward, reverse=True)
+    return _causal((1.0 - backward) * out, backward, True)
 
 
 recursive_pass = _scripted(_recursive_pass)
 
 
-def edge_aware_filter(lightness: torch.Tensor, values: torch.Tensor, settings: Propagation) -> torch.Tensor:
-    """The domain transform's recursive filter of (B,C,H,W) `values`, its edges from L/100 (B,1,H,W)."""
+def edge_aware_filter(
+    lightness: torch.Tensor, values: torch.Tensor, settings: Propagation | Sequence[Propagation]
+) -> torch.Tensor:
+    """The domain transform's recursive filter of (B,C,H,W) `values`, its edges from L/100 (B,1,H,W).
+    `settings`: one Propagation for the whole batch, or one per equal share of it, in order (several
+    filters in one run: their loop steps are shared, which is most of a small image's cost); all with
+    the same `iterations`."""
+    groups = [settings] if isinstance(settings, Propagation) else list(settings)
+    if len({group.iterations for group in groups}) != 1 or lightness.shape[0] % len(groups):
+        raise ValueError("filters run together need the same iterations and an equal share of the batch each")
     height, width = lightness.shape[-2:]
-    spatial = settings.spatial(height, width)
-    ratio = spatial / settings.edge
-    # distances between neighbours, rows (along W) and columns (along H), laid out loop dimension first
+    n = groups[0].iterations
+    share = lightness.shape[0] // len(groups)
+    spatial = [group.spatial(height, width) for group in groups]
+    # per batch item: the lightness step that costs a pixel, and log(feedback) of the first iteration
+    # (its sigma; each next halves it)
+    ratio = torch.tensor([s / group.edge for s, group in zip(spatial, groups, strict=True)]).repeat_interleave(share)
+    sigma = torch.tensor(spatial, dtype=torch.float64) * math.sqrt(3) * 2 ** (n - 1) / math.sqrt(4**n - 1)
+    log_feedback = (-math.sqrt(2) / sigma).float().repeat_interleave(share)
+    ratio, log_feedback = ratio.view(-1, 1, 1, 1).to(lightness), log_feedback.view(-1, 1, 1, 1).to(lightness)
+    # distances between neighbours, rows (along W) and columns (along H), then feedback ** distance,
+    # laid out loop dimension first
     along_w = 1 + ratio * (lightness[..., :, 1:] - lightness[..., :, :-1]).abs()  # (B,1,H,W-1)
     along_h = 1 + ratio * (lightness[..., 1:, :] - lightness[..., :-1, :]).abs()  # (B,1,H-1,W)
-    along_w = torch.cat([torch.zeros_like(along_w[..., :1]), along_w], -1).permute(3, 0, 1, 2)  # (W,B,1,H)
-    along_h = torch.cat([torch.zeros_like(along_h[..., :1, :]), along_h], -2).permute(2, 0, 1, 3)  # (H,B,1,W)
+    weights_w = (
+        torch.cat([torch.zeros_like(along_w[..., :1]), along_w], -1).mul_(log_feedback).exp_().permute(3, 0, 1, 2)
+    )
+    weights_h = (
+        torch.cat([torch.zeros_like(along_h[..., :1, :]), along_h], -2).mul_(log_feedback).exp_().permute(2, 0, 1, 3)
+    )
     out = values
     blocked = values[:, :, 0].numel() <= BLOCKED_STEP_SIZE and values[..., 0].numel() <= BLOCKED_STEP_SIZE
-    n = settings.iterations
-    sigma = spatial * math.sqrt(3) * 2 ** (n - 1) / math.sqrt(4**n - 1)  # the first iteration's; each next halves it
-    log_feedback = -math.sqrt(2) / sigma
-    weights_w, weights_h = (along_w * log_feedback).exp_(), (along_h * log_feedback).exp_()  # feedback ** distance
     for k in range(n):
         if k:  # half the sigma: the feedback, and so each weight, squared
             weights_w, weights_h = weights_w * weights_w, weights_h * weights_h
@@ -186,24 +217,73 @@ def propagate(
     """(reach (B,1,H,W) in [0,1], propagated values (B,C,H,W)) of `values` given where `mask` (B,1,H,W)
     is 1: reach is 1 at the points and inside their region near them, falling with distance and
     across edges; the values are the points' own, mixed by how strongly each reaches the pixel."""
-    settings = settings or DEFAULT_PROPAGATION
-    lightness, mask, values = lightness.float(), mask.float(), values.float()
-    size, scale = lightness.shape[-2:], settings.scale
-    if scale > 1 and min(size) >= 4 * scale:
-        weight = F.avg_pool2d(mask, scale, ceil_mode=True)
-        if values.shape[1]:
+    return propagate_all(lightness, mask, [(values, settings or DEFAULT_PROPAGATION)])[0]
+
+
+@torch.no_grad()
+def propagate_all(
+    lightness: torch.Tensor, mask: torch.Tensor, requests: Sequence[tuple[torch.Tensor, Propagation]]
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`propagate` of several (values, settings) from the same points: what each gives. Requests with
+    the same `scale` and `iterations` share one filter run (on one photo, the loop's steps cost more
+    than the values they carry)."""
+    results: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(requests)
+    runs: dict[tuple[int, int], list[int]] = {}
+    for index, (_, settings) in enumerate(requests):
+        runs.setdefault((settings.scale, settings.iterations), []).append(index)
+    for (scale, _), indices in runs.items():
+        together = _propagate_run(lightness, mask, [requests[i] for i in indices], scale)
+        for index, result in zip(indices, together, strict=True):
+            results[index] = result
+    return results  # type: ignore[return-value]
+
+
+def _propagate_run(
+    lightness: torch.Tensor, mask: torch.Tensor, requests: Sequence[tuple[torch.Tensor, Propagation]], scale: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`propagate_all` for requests of one `scale` and `iterations`: one filter run over the batch
+    stacked once per request (twice for `separate_edges`: with edges and without), their values'
+    channels padded to the widest."""
+    lightness, mask = lightness.float(), mask.float()
+    size = lightness.shape[-2:]
+    pooled = scale > 1 and min(size) >= 4 * scale
+    weight = F.avg_pool2d(mask, scale, ceil_mode=True) if pooled else mask
+    small_light, small_mask = (
+        (F.avg_pool2d(lightness, scale, ceil_mode=True), (weight > 0).float()) if pooled else (lightness, mask)
+    )
+    flat = torch.zeros_like(small_light)  # the same filter without edges: distance alone
+    width = 1 + max(values.shape[1] for values, _ in requests)
+    lights, inputs, groups = [], [], []
+    for values, settings in requests:
+        values = values.float()
+        if pooled and values.shape[1]:
             values = F.avg_pool2d(values * mask, scale, ceil_mode=True) / weight.clamp_min(1e-12)
-        else:
-            values = weight[:, :0]
-        lightness, mask = F.avg_pool2d(lightness, scale, ceil_mode=True), (weight > 0).float()
-    flat = torch.zeros_like(lightness)  # the same filter without edges: distance alone
-    if settings.separate_edges and not values.shape[1]:  # both filters in one run: half the loop steps
-        strength, spatial = edge_aware_filter(torch.cat([lightness, flat]), torch.cat([mask, mask]), settings).chunk(2)
-        carried = strength[:, :0]
-    else:
-        filtered = edge_aware_filter(lightness, torch.cat([mask, values * mask], 1), settings)
-        strength, carried = filtered[:, :1], filtered[:, 1:]
-        spatial = edge_aware_filter(flat, mask, settings) if settings.separate_edges else strength
+        carried = torch.cat([small_mask, values * small_mask], 1) if values.shape[1] else small_mask
+        carried = F.pad(carried, (0, 0, 0, 0, 0, width - carried.shape[1]))
+        for light in (small_light, flat) if settings.separate_edges else (small_light,):
+            lights.append(light)
+            inputs.append(carried)
+            groups.append(settings)
+    filtered = edge_aware_filter(torch.cat(lights), torch.cat(inputs), groups).split(small_light.shape[0])
+    results, k = [], 0
+    for values, settings in requests:
+        strength, carried = filtered[k][:, :1], filtered[k][:, 1 : 1 + values.shape[1]]
+        spatial = filtered[k + 1][:, :1] if settings.separate_edges else strength
+        k += 2 if settings.separate_edges else 1
+        results.append(_reach(strength, spatial, carried, small_mask, settings, size))
+    return results
+
+
+def _reach(
+    strength: torch.Tensor,
+    spatial: torch.Tensor,
+    carried: torch.Tensor,
+    mask: torch.Tensor,
+    settings: Propagation,
+    size: torch.Size,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`propagate`'s answer from the filtered mask (`strength`; `spatial`: without edges), the filtered
+    values (`carried`) and the points (`mask`), at the filter's grid, brought to `size`."""
     own = (spatial * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1.0)  # at the points
     reach = (settings.gain * spatial / own.view(-1, 1, 1, 1).clamp_min(1e-12)).clamp(max=1.0)
     if settings.separate_edges:
@@ -238,8 +318,10 @@ def refine(
     every point, and across edges, the automatic colours stay. Without points: `guided`."""
     if not bool(mask.any()):
         return guided
-    reach, errors = propagate(lightness, mask, torch.cat([hints_ab - guided, hints_ab - automatic], 1), settings)
-    gated = propagate(lightness, mask, mask[:, :0], gate)[0]
+    errors = torch.cat([hints_ab - guided, hints_ab - automatic], 1)
+    (reach, errors), (gated, _) = propagate_all(
+        lightness, mask, [(errors, settings or DEFAULT_PROPAGATION), (mask[:, :0], gate)]
+    )
     error = gated * errors[:, :2] + (1 - gated) * errors[:, 2:]
     out = (automatic + gated * (guided - automatic) + reach * error).clamp(-1.0, 1.0)
     return pinned(lightness, out, hints_ab, mask, pin)
