@@ -52,23 +52,32 @@ def lab_to_rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
 
 
 def lab_to_srgb8(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """L/100 (B,1,H,W) and ab/128 (B,2,H,W) -> (B,3,H,W) uint8 sRGB: `lab_to_rgb` * 255, rounded, at about
-    half its cost on full-size photos (what colorize, the web page and evaluate write or score).
+    """L/100 (B,1,H,W) and ab/128 (B,2,H,W) -> (B,3,H,W) uint8 sRGB: `lab_to_rgb` * 255, rounded, at a
+    fraction of its cost (what colorize, the web page and evaluate write or score).
 
     kornia's formulas and constants (D65 white, its XYZ->RGB matrix, its sRGB curve), with the matrix
     applied as one matrix product over all pixels (on CPU ~50x cheaper than a 1x1 convolution of 3
-    channels: ~10 ms of a 512 px web-page update), the out-of-gamut clip before the gamma and fewer
-    temporaries. Equal to kornia's result but for about 3 pixels in a million, one level apart (float
-    rounding).
+    channels), the out-of-gamut clip before the gamma, and every step in place in two float buffers: on
+    CPU a fresh temporary of an image's size can cost more than the arithmetic on it (at 512x344,
+    `x * x * x` took 40x as long as `x * x`), and this halves the cost of a batch. Equal to kornia's
+    result but for about 6 pixels in a million, one level apart (float rounding).
     """
     white, matrix = _xyz_constants(lightness.device)
-    fy = lightness.float() * (L_SCALE / 116.0) + 16.0 / 116.0
-    fx = fy + ab[:, :1].float() * (AB_SCALE / 500.0)
-    fz = (fy - ab[:, 1:].float() * (AB_SCALE / 200.0)).clamp_(min=0.0)  # Z < 0 is out of gamut, as kornia
-    fxyz = torch.cat([fx, fy, fz], 1)
-    xyz = torch.where(fxyz > 0.2068966, fxyz * fxyz * fxyz, (fxyz - 4.0 / 29.0) / 7.787) * white
-    linear = (matrix @ xyz.flatten(2)).view_as(xyz).clamp_(0.0, 1.0)  # (B,3,H,W) linear RGB, clipped to the gamut
-    encoded = torch.where(linear > 0.0031308, linear.clamp(min=0.0031308).pow(1 / 2.4) * 1.055 - 0.055, linear * 12.92)
+    batch, _, height, width = lightness.shape
+    f = torch.empty(batch, 3, height, width, device=lightness.device)  # f(X/Xn), f(Y/Yn), f(Z/Zn)
+    fy = torch.mul(lightness.float(), L_SCALE / 116.0, out=f[:, 1:2]).add_(16.0 / 116.0)
+    torch.add(fy, ab[:, :1].float(), alpha=AB_SCALE / 500.0, out=f[:, :1])
+    torch.sub(fy, ab[:, 1:].float(), alpha=AB_SCALE / 200.0, out=f[:, 2:]).clamp_(min=0.0)  # Z < 0: out of gamut
+    low = f <= 0.2068966
+    xyz = f * f
+    xyz.mul_(f)
+    torch.where(low, f.sub_(4.0 / 29.0).div_(7.787), xyz, out=xyz).mul_(white)
+    linear = torch.matmul(matrix, xyz.view(batch, 3, -1), out=f.view(batch, 3, -1)).view_as(f)
+    linear.clamp_(0.0, 1.0)  # linear RGB, clipped to the gamut
+    dark = torch.le(linear, 0.0031308, out=low)
+    dark_encoded = torch.mul(linear, 12.92, out=xyz)
+    encoded = linear.clamp_(min=0.0031308).pow_(1 / 2.4).mul_(1.055).sub_(0.055)
+    torch.where(dark, dark_encoded, encoded, out=encoded)
     return encoded.mul_(255.0).round_().to(torch.uint8)
 
 

@@ -111,7 +111,7 @@ def recombine(
             strip = lightness(torch.from_numpy(rgb[top:bottom]).permute(2, 0, 1).unsqueeze(0))
         else:
             strip = light[..., top:bottom, :]
-        out[top:bottom] = lab_to_srgb8(strip, ab.clamp(-1.0, 1.0))[0].permute(1, 2, 0).numpy()
+        out[top:bottom] = lab_to_srgb8(strip, ab.clamp_(-1.0, 1.0))[0].permute(1, 2, 0).numpy()
     return out
 
 
