@@ -73,12 +73,15 @@ class Propagation:
 # PIN: what error remains at the points after the spread (neighbouring points of other colours mix
 # in a normalised convolution) is spread once more over a few pixels around each, so each point gets
 # its own colour back: the ab error at 50 points falls from 3.5 to 1.2 units, +0.8 dB; two iterations
-# of its filter do what three do (within 0.003 dB) at two thirds of the cost.
+# of its filter do what three do (within 0.003 dB) at two thirds of the cost. At half the resolution
+# it costs 60 % of full resolution's for the same PSNR at every count (within 0.01 dB); the ab error
+# at the points is 0.64 units at 10 points and 1.20 at 50, against 0.62 and 1.13 (a quarter of the
+# resolution: 0.67 and 1.28, -0.02 dB at 50).
 # MIN_REACH: a pixel a point reaches with less than 3 % of its own strength is left as it was: the
 # filters' faint tail made 2 % of the change in far regions for 0.01 dB at one point (none at 10 or 50).
 DEFAULT_PROPAGATION = Propagation(edge=0.7, scale=4)
 GATE = Propagation(edge=0.4, reach=400.0, gain=16.0, scale=4, separate_edges=True)
-PIN = Propagation(reach=16.0, iterations=2)
+PIN = Propagation(reach=16.0, iterations=2, scale=2)
 MIN_REACH = 0.03  # below this share of a point's own strength, a pixel is not reached
 BLOCKED_STEP_SIZE = 2048  # values per step of a recursive pass up to which it runs in blocks
 
@@ -322,8 +325,10 @@ def refine(
     (reach, errors), (gated, _) = propagate_all(
         lightness, mask, [(errors, settings or DEFAULT_PROPAGATION), (mask[:, :0], gate)]
     )
-    error = gated * errors[:, :2] + (1 - gated) * errors[:, 2:]
-    out = (automatic + gated * (guided - automatic) + reach * error).clamp(-1.0, 1.0)
+    # in place on what propagate_all made (image-sized temporaries cost more than their arithmetic)
+    kept, dropped = errors[:, :2], errors[:, 2:]
+    error = kept.sub_(dropped).mul_(gated).add_(dropped)  # gated * kept + (1 - gated) * dropped
+    out = torch.sub(guided, automatic).mul_(gated).add_(automatic).addcmul_(reach, error).clamp_(-1.0, 1.0)
     return pinned(lightness, out, hints_ab, mask, pin)
 
 
@@ -340,7 +345,7 @@ def spread(
     if not bool(mask.any()):
         return automatic
     reach, error = propagate(lightness, mask, hints_ab - automatic, settings)
-    return pinned(lightness, (automatic + reach * error).clamp(-1.0, 1.0), hints_ab, mask, pin)
+    return pinned(lightness, torch.addcmul(automatic, reach, error).clamp_(-1.0, 1.0), hints_ab, mask, pin)
 
 
 def pinned(
@@ -352,4 +357,4 @@ def pinned(
     if pin is None:
         return ab
     reach, error = propagate(lightness, mask, hints_ab - ab, pin)
-    return (ab + reach * error).clamp(-1.0, 1.0)
+    return torch.addcmul(ab, reach, error).clamp_(-1.0, 1.0)
