@@ -72,16 +72,17 @@ class Propagation:
 # gains +0.04 dB at one point but tints other regions 17 % more; a narrower one (0.35) the reverse.
 # PIN: what error remains at the points after the spread (neighbouring points of other colours mix
 # in a normalised convolution) is spread once more over a few pixels around each, so each point gets
-# its own colour back: the ab error at 50 points falls from 3.5 to 1.2 units, +0.8 dB; two iterations
-# of its filter do what three do (within 0.003 dB) at two thirds of the cost. At half the resolution
-# it costs 60 % of full resolution's for the same PSNR at every count (within 0.01 dB); the ab error
-# at the points is 0.64 units at 10 points and 1.20 at 50, against 0.62 and 1.13 (a quarter of the
-# resolution: 0.67 and 1.28, -0.02 dB at 50).
+# its own colour back: the ab error at 50 points falls from 3.5 to 1.0 units, +0.8 dB. It runs at half
+# the network's resolution with one iteration of its filter, a third of the cost of two at full
+# resolution: the same PSNR up to 10 points, -0.01 dB at 20 and -0.03 at 50, and the points' colours
+# kept more closely (ab error 0.57 units at 10 points and 1.03 at 50, against 0.62 and 1.13).
+# Two iterations at half the resolution: -0.01 dB at 50, 0.64 and 1.20 units; at a quarter, 0.67
+# and 1.28.
 # MIN_REACH: a pixel a point reaches with less than 3 % of its own strength is left as it was: the
 # filters' faint tail made 2 % of the change in far regions for 0.01 dB at one point (none at 10 or 50).
 DEFAULT_PROPAGATION = Propagation(edge=0.7, scale=4)
 GATE = Propagation(edge=0.4, reach=400.0, gain=16.0, scale=4, separate_edges=True)
-PIN = Propagation(reach=16.0, iterations=2, scale=2)
+PIN = Propagation(reach=16.0, iterations=1, scale=2)
 MIN_REACH = 0.03  # below this share of a point's own strength, a pixel is not reached
 BLOCKED_STEP_SIZE = 2048  # values per step of a recursive pass up to which it runs in blocks
 
