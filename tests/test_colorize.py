@@ -15,6 +15,7 @@ from PIL import Image
 import colorlab
 from colorlab.colorize import run_colorize
 from colorlab.core.color import rgb_to_lab
+from colorlab.inference import photo as one_photo
 from colorlab.inference.photo import network_size
 from colorlab.models.checkpoints import CheckpointError, load_model
 from tests.conftest import SAMPLE, compose_app, smooth_image
@@ -271,3 +272,16 @@ def test_rebalanced_and_unet_models_export_and_colorize(model_name, photo_dir, t
         compose_colorize([f"ckpt={tmp_path / 'run'}", f"input={photo_dir}/set0", f"output={tmp_path / 'out'}"])
     )
     assert tally.colorized > 0 and not tally.failed
+
+
+def test_recombining_in_strips_and_as_an_image_gives_the_whole_photos_pixels(monkeypatch):
+    """A huge photo is recombined in strips of rows, and a preview is merged into an image plane by
+    plane; both must give exactly the pixels of the whole photo recombined at once."""
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (45, 37, 3), dtype=np.uint8)
+    ab = torch.rand(1, 2, 9, 8, generator=torch.Generator().manual_seed(0)) * 2.4 - 1.2  # some out of range
+    whole = one_photo.recombine(rgb, ab, 0.8)
+    assert np.array_equal(np.asarray(one_photo.recombine_image(rgb, ab, 0.8)), whole)
+    monkeypatch.setattr(one_photo, "STRIP_ROWS", 7)
+    assert np.array_equal(one_photo.recombine(rgb, ab, 0.8), whole)
+    assert np.array_equal(np.asarray(one_photo.recombine_image(rgb, ab, 0.8)), whole)  # too tall: in strips

@@ -19,6 +19,7 @@ from colorlab.inference.photo import (
     network_lightness,
     network_size,
     recombine,
+    recombine_image,
     split_alpha,
 )
 from colorlab.inference.propagation import refine
@@ -105,7 +106,7 @@ class GuidedPhoto:
         (`full`); the page makes both from one `ab`, so the decoder runs once per change."""
         if full:
             return assemble(self.rgb, recombine(self.rgb, ab, saturation), self.alpha, side_by_side=False)
-        return Image.fromarray(recombine(self.preview_rgb, ab, saturation, self.preview_lightness))
+        return recombine_image(self.preview_rgb, ab, saturation, self.preview_lightness)
 
     def marked(self, points: Sequence[Point]) -> Image.Image:
         """The gray preview with each point drawn as a ring in its colour, numbered (what the user clicks on)."""

@@ -97,22 +97,48 @@ def recombine(
     """
     height, width = rgb.shape[:2]
     out = np.empty_like(rgb)
-    ab_small = ab_small.float().cpu() * finite_number(saturation, "saturation", 0.0)
-    xs = (torch.arange(width, dtype=torch.float32) + 0.5) * 2 / width - 1
+    ab_small = _saturated(ab_small, saturation)
     for top in range(0, height, STRIP_ROWS):
         bottom = min(height, top + STRIP_ROWS)
-        if bottom - top == height:  # one strip (a preview): the same samples, several times cheaper
-            ab = F.interpolate(ab_small, size=(height, width), mode="bilinear", align_corners=False)
-        else:
-            ys = (torch.arange(top, bottom, dtype=torch.float32) + 0.5) * 2 / height - 1
-            grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).unsqueeze(0)  # (1,rows,W,2): (x,y)
-            ab = F.grid_sample(ab_small, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        if light is None:
-            strip = lightness(torch.from_numpy(rgb[top:bottom]).permute(2, 0, 1).unsqueeze(0))
-        else:
-            strip = light[..., top:bottom, :]
-        out[top:bottom] = lab_to_srgb8(strip, ab.clamp_(-1.0, 1.0))[0].permute(1, 2, 0).numpy()
+        strip = _recombined_rows(rgb, ab_small, top, bottom, light)
+        torch.from_numpy(out[top:bottom]).copy_(strip.permute(1, 2, 0))  # torch's transposing copy: 2x numpy's
     return out
+
+
+def recombine_image(
+    rgb: np.ndarray, ab_small: torch.Tensor, saturation: float = 1.0, light: torch.Tensor | None = None
+) -> Image.Image:
+    """`recombine` as an RGB image, for a photo of at most STRIP_ROWS rows (a preview): its three planes
+    are merged by PIL, which costs a tenth of laying the pixels out as (H,W,3) first."""
+    height = rgb.shape[0]
+    if height > STRIP_ROWS:
+        return Image.fromarray(recombine(rgb, ab_small, saturation, light))
+    planes = _recombined_rows(rgb, _saturated(ab_small, saturation), 0, height, light).numpy()
+    return Image.merge("RGB", [Image.fromarray(plane) for plane in planes])
+
+
+def _saturated(ab_small: torch.Tensor, saturation: float) -> torch.Tensor:
+    return ab_small.float().cpu() * finite_number(saturation, "saturation", 0.0)
+
+
+def _recombined_rows(
+    rgb: np.ndarray, ab_small: torch.Tensor, top: int, bottom: int, light: torch.Tensor | None
+) -> torch.Tensor:
+    """Rows `top`..`bottom` of the recombined photo as (3,rows,W) uint8 sRGB: ab sampled where
+    `F.interpolate` (bilinear, align_corners=False) of the whole photo samples it, then clipped."""
+    height, width = rgb.shape[:2]
+    if bottom - top == height:  # the whole photo: the same samples, several times cheaper
+        ab = F.interpolate(ab_small, size=(height, width), mode="bilinear", align_corners=False)
+    else:
+        xs = (torch.arange(width, dtype=torch.float32) + 0.5) * 2 / width - 1
+        ys = (torch.arange(top, bottom, dtype=torch.float32) + 0.5) * 2 / height - 1
+        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).unsqueeze(0)  # (1,rows,W,2): (x,y)
+        ab = F.grid_sample(ab_small, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if light is None:
+        strip = lightness(torch.from_numpy(rgb[top:bottom]).permute(2, 0, 1).unsqueeze(0))
+    else:
+        strip = light[..., top:bottom, :]
+    return lab_to_srgb8(strip, ab.clamp_(-1.0, 1.0))[0]
 
 
 @torch.no_grad()

@@ -247,22 +247,25 @@ def _propagate_run(
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """`propagate_all` for requests of one `scale` and `iterations`: one filter run over the batch
     stacked once per request (twice for `separate_edges`: with edges and without), their values'
-    channels padded to the widest."""
+    channels padded to the widest, and one resize back for all of them."""
     lightness, mask = lightness.float(), mask.float()
     size = lightness.shape[-2:]
     pooled = scale > 1 and min(size) >= 4 * scale
-    weight = F.avg_pool2d(mask, scale, ceil_mode=True) if pooled else mask
-    small_light, small_mask = (
-        (F.avg_pool2d(lightness, scale, ceil_mode=True), (weight > 0).float()) if pooled else (lightness, mask)
-    )
+    if pooled:
+        small_light = F.avg_pool2d(lightness, scale, ceil_mode=True)
+        pool = _CellPool(mask, scale)
+        small_mask = pool.mask
+    else:
+        small_light, small_mask = lightness, mask
     flat = torch.zeros_like(small_light)  # the same filter without edges: distance alone
     width = 1 + max(values.shape[1] for values, _ in requests)
     lights, inputs, groups = [], [], []
     for values, settings in requests:
         values = values.float()
-        if pooled and values.shape[1]:
-            values = F.avg_pool2d(values * mask, scale, ceil_mode=True) / weight.clamp_min(1e-12)
-        carried = torch.cat([small_mask, values * small_mask], 1) if values.shape[1] else small_mask
+        if values.shape[1]:
+            carried = torch.cat([small_mask, pool(values) if pooled else values * small_mask], 1)
+        else:
+            carried = small_mask
         carried = F.pad(carried, (0, 0, 0, 0, 0, width - carried.shape[1]))
         for light in (small_light, flat) if settings.separate_edges else (small_light,):
             lights.append(light)
@@ -274,34 +277,51 @@ def _propagate_run(
         strength, carried = filtered[k][:, :1], filtered[k][:, 1 : 1 + values.shape[1]]
         spatial = filtered[k + 1][:, :1] if settings.separate_edges else strength
         k += 2 if settings.separate_edges else 1
-        results.append(_reach(strength, spatial, carried, small_mask, settings, size))
-    return results
+        results.append(_reach(strength, spatial, carried, small_mask, settings))
+    if small_light.shape[-2:] == size:
+        return results
+    # all requests' reach and values resized in one call: one pass over the output, not one per tensor
+    parts = [part for result in results for part in result]
+    resized = F.interpolate(torch.cat(parts, 1), size=size, mode="bilinear", align_corners=False)
+    parts = resized.split([part.shape[1] for part in parts], 1)
+    return [(parts[2 * i], parts[2 * i + 1]) for i in range(len(results))]
+
+
+class _CellPool:
+    """The mean of values over the points in each `scale` x `scale` cell (`F.avg_pool2d` of values * mask,
+    over that of the mask, `ceil_mode`), from the points alone: they are a few pixels of a photo, so
+    gathering them costs far less than pooling whole images. `mask`: the cells holding a point."""
+
+    def __init__(self, mask: torch.Tensor, scale: int) -> None:
+        batch, _, height, width = mask.shape
+        self.shape = (batch, -(-height // scale), -(-width // scale))
+        index = mask.flatten().nonzero().squeeze(1)
+        self.item, self.pixel = index // (height * width), index % (height * width)
+        rows, columns = self.pixel // width // scale, self.pixel % width // scale
+        self.cell = (self.item * self.shape[1] + rows) * self.shape[2] + columns
+        self.weight = mask.flatten()[index]
+        total = mask.new_zeros(batch * self.shape[1] * self.shape[2]).index_add_(0, self.cell, self.weight)
+        self.total = total.clamp_min(1e-12).unsqueeze(1)
+        self.mask = (total > 0).float().view(batch, 1, *self.shape[1:])
+
+    def __call__(self, values: torch.Tensor) -> torch.Tensor:
+        """(B,C,H,W) -> (B,C,h,w): each cell's weighted mean of `values` at its points (0 where none)."""
+        picked = values.flatten(2)[self.item, :, self.pixel] * self.weight.unsqueeze(1)  # (points, C)
+        sums = values.new_zeros(self.total.shape[0], values.shape[1]).index_add_(0, self.cell, picked)
+        return (sums / self.total).view(*self.shape, -1).permute(0, 3, 1, 2)
 
 
 def _reach(
-    strength: torch.Tensor,
-    spatial: torch.Tensor,
-    carried: torch.Tensor,
-    mask: torch.Tensor,
-    settings: Propagation,
-    size: torch.Size,
+    strength: torch.Tensor, spatial: torch.Tensor, carried: torch.Tensor, mask: torch.Tensor, settings: Propagation
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`propagate`'s answer from the filtered mask (`strength`; `spatial`: without edges), the filtered
-    values (`carried`) and the points (`mask`), at the filter's grid, brought to `size`."""
+    values (`carried`) and the points (`mask`), at the filter's grid."""
     own = (spatial * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1.0)  # at the points
     reach = (settings.gain * spatial / own.view(-1, 1, 1, 1).clamp_min(1e-12)).clamp(max=1.0)
     if settings.separate_edges:
         reach = reach * (strength / spatial.clamp_min(1e-12)).clamp(max=1.0)
     reach = torch.where(reach > MIN_REACH, reach, torch.zeros_like(reach))
-    carried = carried / strength.clamp_min(1e-12)
-    if reach.shape[-2:] != size:
-        reach = F.interpolate(reach, size=size, mode="bilinear", align_corners=False)
-        carried = (
-            F.interpolate(carried, size=size, mode="bilinear", align_corners=False)
-            if carried.shape[1]
-            else reach[:, :0]
-        )
-    return reach, carried
+    return reach, carried / strength.clamp_min(1e-12)
 
 
 def refine(
