@@ -43,6 +43,19 @@ COLUMNS = [
     ("abs_dcf_of_means", "|ΔCF| (DDColor)"),
 ]
 SAMPLE_OVERRIDES = ["data=sample", "data.split=[0,0,1]", "data.image_size=224"]
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def portable(value):
+    """`value` (the measurements) with paths inside the checkout written relative to it: the record
+    ships in the package, and must name no one's own folders."""
+    if isinstance(value, dict):
+        return {key: portable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [portable(item) for item in value]
+    if isinstance(value, str) and value.startswith(f"{CHECKOUT}/"):
+        return value[len(f"{CHECKOUT}/") :]
+    return value
 
 
 def evaluations(name: str, cats_root: str | None, hints: str | None = None) -> dict[str, list[str]]:
@@ -328,15 +341,15 @@ def main() -> None:
         results = json.loads(stored.read_text())
     elif args.only:
         results = json.loads(stored.read_text())
-        fresh = measure(args, Path(__file__).resolve().parents[1] / "docs")
+        fresh = measure(args, CHECKOUT / "docs")
         results.update(fresh)
         note = provenance(shlex.join(["python", "scripts/model_card.py", *sys.argv[1:]]))
         results["measured_by"] += f"\n\nRe-measured ({', '.join(sorted(fresh))}): {note}"
-        stored.write_text(json.dumps(results, indent=2))
+        stored.write_text(json.dumps(portable(results), indent=2))
     else:
-        results = measure(args, Path(__file__).resolve().parents[1] / "docs")
+        results = measure(args, CHECKOUT / "docs")
         results["measured_by"] = provenance(shlex.join(["python", "scripts/model_card.py", *sys.argv[1:]]))
-        stored.write_text(json.dumps(results, indent=2))
+        stored.write_text(json.dumps(portable(results), indent=2))
     text = card_text(args.name, results, args.command)
     (PRETRAINED_DIR / f"{args.name}.md").write_text(text)
     print(text)
