@@ -138,17 +138,20 @@ class ColorModel(nn.Module):
         hints: Hints | None = None,
         temperature: float | None = None,
     ) -> torch.Tensor:
-        """Features once, decode many: `encode`'s output [+ hints] -> ab/128 (B,2,*size), fp32."""
+        """Features once, decode many: `encode`'s output [+ hints] -> ab/128 (B,2,*size), fp32, in the
+        plain (B,C,H,W) memory layout whatever layout the model computes in: what follows (the points'
+        propagation, resizing to the photo) is elementwise work and resizes that are several times slower
+        on a channels-last tensor."""
         self.check_hints(hints)
-        return self.to_ab(self.decode_raw(features[0], features[1], hints), size, temperature).float()
+        return self.to_ab(self.decode_raw(features[0], features[1], hints), size, temperature).float().contiguous()
 
     def forward(
         self, lightness: torch.Tensor, temperature: float | None = None, hints: Hints | None = None
     ) -> torch.Tensor:
-        """L/100 (B,1,H,W) [+ hints] -> ab/128 (B,2,H,W)."""
+        """L/100 (B,1,H,W) [+ hints] -> ab/128 (B,2,H,W), in the plain memory layout (as `decode`)."""
         self.check_hints(hints)
         output = self.decode_raw(*self.encode(lightness), hints)
-        return self.to_ab(output, tuple(lightness.shape[-2:]), temperature)
+        return self.to_ab(output, tuple(lightness.shape[-2:]), temperature).contiguous()
 
     def set_color_stats(self, stats: ColorStats) -> None:
         """Keep the training data's color statistics with the model (evaluation's baselines use them)."""
