@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from colorlab.evaluation import hint_reveal
@@ -103,6 +104,27 @@ def test_simulated_hints_follow_the_training_distribution():
     assert none.num_points.sum() == 0 and none.global_hint is None
     with pytest.raises(ValueError, match="model.hint_simulation.p_global"):
         hint_maps.Simulation(p_global=1.5)
+
+
+def test_points_pooled_from_the_points_alone_match_pooling_whole_images():
+    """Cells take their mean value over their points by gathering the points; it must equal
+    avg_pool2d(values * mask) / avg_pool2d(mask), with partial border cells (ceil) or without (the
+    decoder's strides), fractional weights included."""
+    generator = torch.Generator().manual_seed(0)
+    mask = (torch.rand(2, 1, 23, 30, generator=generator) > 0.9) * torch.rand(2, 1, 23, 30, generator=generator)
+    values = torch.randn(2, 3, 23, 30, generator=generator)
+    for scale in (2, 4, 8):
+        for ceil in (True, False):
+            pool = hint_maps.CellPool(mask, scale, ceil=ceil)
+            weight = F.avg_pool2d(mask, scale, ceil_mode=ceil)
+            expected = F.avg_pool2d(values * mask, scale, ceil_mode=ceil) / weight.clamp_min(1e-12)
+            assert torch.equal(pool.mask, (weight > 0).float())
+            assert torch.allclose(pool(values), expected, atol=1e-6)
+    hints = hint_maps.Hints(values[:, :2], mask)
+    for stride in (4, 8):
+        weight = F.avg_pool2d(mask, stride)
+        expected = F.avg_pool2d(values[:, :2] * mask, stride) / weight.clamp_min(1e-12)
+        assert torch.allclose(hints.at(stride), torch.cat([expected, (weight > 0).float()], 1), atol=1e-6)
 
 
 def test_pooled_hints_are_mask_weighted_means_at_each_stride():

@@ -13,7 +13,6 @@ from colorlab.inference.propagation import (
     GATE,
     PIN,
     Propagation,
-    _CellPool,
     propagate,
     propagate_all,
     recursive_pass,
@@ -120,20 +119,6 @@ def test_filters_run_together_give_what_each_gives_alone():
         alone_reach, alone_carried = propagate(light, mask, request_values, settings)
         assert carried.shape == alone_carried.shape == request_values.shape
         assert torch.allclose(reach, alone_reach, atol=1e-6) and torch.allclose(carried, alone_carried, atol=1e-5)
-
-
-def test_points_pooled_from_the_points_alone_match_pooling_whole_images():
-    """The filter's grid takes each cell's mean value over its points by gathering the points; it must
-    equal avg_pool2d(values * mask) / avg_pool2d(mask), partial cells at the borders included."""
-    generator = torch.Generator().manual_seed(0)
-    mask = (torch.rand(2, 1, 23, 30, generator=generator) > 0.9) * torch.rand(2, 1, 23, 30, generator=generator)
-    values = torch.randn(2, 3, 23, 30, generator=generator)
-    for scale in (2, 4):
-        pool = _CellPool(mask, scale)
-        weight = torch.nn.functional.avg_pool2d(mask, scale, ceil_mode=True)
-        expected = torch.nn.functional.avg_pool2d(values * mask, scale, ceil_mode=True) / weight.clamp_min(1e-12)
-        assert torch.equal(pool.mask, (weight > 0).float())
-        assert torch.allclose(pool(values), expected, atol=1e-6)
 
 
 def test_far_pixels_are_far_and_of_another_lightness():

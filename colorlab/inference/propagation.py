@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from colorlab.models.hints import CellPool
+
 
 @dataclass(frozen=True)
 class Propagation:
@@ -253,7 +255,7 @@ def _propagate_run(
     pooled = scale > 1 and min(size) >= 4 * scale
     if pooled:
         small_light = F.avg_pool2d(lightness, scale, ceil_mode=True)
-        pool = _CellPool(mask, scale)
+        pool = CellPool(mask, scale)
         small_mask = pool.mask
     else:
         small_light, small_mask = lightness, mask
@@ -285,30 +287,6 @@ def _propagate_run(
     resized = F.interpolate(torch.cat(parts, 1), size=size, mode="bilinear", align_corners=False)
     parts = resized.split([part.shape[1] for part in parts], 1)
     return [(parts[2 * i], parts[2 * i + 1]) for i in range(len(results))]
-
-
-class _CellPool:
-    """The mean of values over the points in each `scale` x `scale` cell (`F.avg_pool2d` of values * mask,
-    over that of the mask, `ceil_mode`), from the points alone: they are a few pixels of a photo, so
-    gathering them costs far less than pooling whole images. `mask`: the cells holding a point."""
-
-    def __init__(self, mask: torch.Tensor, scale: int) -> None:
-        batch, _, height, width = mask.shape
-        self.shape = (batch, -(-height // scale), -(-width // scale))
-        index = mask.flatten().nonzero().squeeze(1)
-        self.item, self.pixel = index // (height * width), index % (height * width)
-        rows, columns = self.pixel // width // scale, self.pixel % width // scale
-        self.cell = (self.item * self.shape[1] + rows) * self.shape[2] + columns
-        self.weight = mask.flatten()[index]
-        total = mask.new_zeros(batch * self.shape[1] * self.shape[2]).index_add_(0, self.cell, self.weight)
-        self.total = total.clamp_min(1e-12).unsqueeze(1)
-        self.mask = (total > 0).float().view(batch, 1, *self.shape[1:])
-
-    def __call__(self, values: torch.Tensor) -> torch.Tensor:
-        """(B,C,H,W) -> (B,C,h,w): each cell's weighted mean of `values` at its points (0 where none)."""
-        picked = values.flatten(2)[self.item, :, self.pixel] * self.weight.unsqueeze(1)  # (points, C)
-        sums = values.new_zeros(self.total.shape[0], values.shape[1]).index_add_(0, self.cell, picked)
-        return (sums / self.total).view(*self.shape, -1).permute(0, 3, 1, 2)
 
 
 def _reach(

@@ -13,6 +13,7 @@ with a fixed seed (colorlab.evaluation.hint_reveal), so every model and run sees
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
@@ -40,15 +41,18 @@ class Hints:
     def batch_size(self) -> int:
         return self.ab.shape[0]
 
+    @functools.cached_property
+    def _points(self) -> torch.Tensor:
+        return points(self.mask)  # found once for every stride
+
     def at(self, stride: int, dtype: torch.dtype | None = None) -> torch.Tensor:
         """(B,3,H/stride,W/stride): the mask-weighted mean ab of each cell and whether it holds a hint."""
         if stride not in self._pooled:
             if stride == 1:
                 pooled = torch.cat([self.ab * self.mask, self.mask], dim=1)
             else:
-                weight = F.avg_pool2d(self.mask, stride)
-                ab = F.avg_pool2d(self.ab * self.mask, stride) / weight.clamp_min(1e-8)
-                pooled = torch.cat([ab, (weight > 0).to(ab.dtype)], dim=1)
+                cells = CellPool(self.mask, stride, ceil=False, index=self._points)
+                pooled = torch.cat([cells(self.ab), cells.mask], dim=1).to(self.ab.dtype)
             self._pooled[stride] = pooled
         pooled = self._pooled[stride]
         return pooled if dtype is None else pooled.to(dtype)
@@ -78,6 +82,42 @@ class Hints:
     def num_points(self) -> torch.Tensor:
         """(B,) hinted pixels per photo (a patch counts its pixels)."""
         return self.mask.flatten(1).sum(1)
+
+
+def points(mask: torch.Tensor) -> torch.Tensor:
+    """The flat indices of a mask's nonzero pixels: finding them is the costly part of pooling points."""
+    return mask.flatten().nonzero().squeeze(1)
+
+
+class CellPool:
+    """The mean of values over the points in each `scale` x `scale` cell (`F.avg_pool2d` of values * mask
+    over that of the mask; `ceil`: a partial cell at the right and bottom edges, as `ceil_mode`), from
+    the points alone: they are a few pixels of a photo, so gathering them costs far less than pooling
+    whole images. `mask` (B,1,H,W) weights the points (`index`: `points(mask)`, when known already);
+    `.mask` (B,1,h,w) is 1 in the cells holding one."""
+
+    def __init__(self, mask: torch.Tensor, scale: int, ceil: bool = True, index: torch.Tensor | None = None) -> None:
+        batch, _, height, width = mask.shape
+        cells = (-(-height // scale), -(-width // scale)) if ceil else (height // scale, width // scale)
+        self.shape = (batch, *cells)
+        index = points(mask) if index is None else index
+        pixel = index % (height * width)
+        rows, columns = pixel // width // scale, pixel % width // scale
+        if not ceil:  # points in the rows and columns that make no whole cell are left out
+            inside = (rows < cells[0]) & (columns < cells[1])
+            index, pixel, rows, columns = index[inside], pixel[inside], rows[inside], columns[inside]
+        self.item, self.pixel = index // (height * width), pixel
+        self.cell = (self.item * cells[0] + rows) * cells[1] + columns
+        self.weight = mask.flatten()[index].float()
+        total = self.weight.new_zeros(batch * cells[0] * cells[1]).index_add_(0, self.cell, self.weight)
+        self.total = total.clamp_min(1e-12).unsqueeze(1)
+        self.mask = (total > 0).float().view(batch, 1, *cells)
+
+    def __call__(self, values: torch.Tensor) -> torch.Tensor:
+        """(B,C,H,W) -> (B,C,h,w) float: each cell's weighted mean of `values` at its points (0 where none)."""
+        picked = values.flatten(2)[self.item, :, self.pixel].float() * self.weight.unsqueeze(1)  # (points, C)
+        sums = picked.new_zeros(self.total.shape[0], values.shape[1]).index_add_(0, self.cell, picked)
+        return (sums / self.total).view(*self.shape, -1).permute(0, 3, 1, 2)
 
 
 def empty(batch: int, height: int, width: int, device=None, dtype=torch.float32) -> Hints:
