@@ -85,7 +85,7 @@ class CheckpointOnException(pl.Callback):
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if trainer.state.fn == "fit" and trainer.global_step > 0:
-            trainer.save_checkpoint(f"{self.dirpath}/on_exception.ckpt")
+            trainer.save_checkpoint(f"{self.dirpath}/on_exception.ckpt", weights_only=False)  # all of it: resumable
 
 
 class FlushLogsOnCheckpoint(pl.Callback):
@@ -232,7 +232,7 @@ class BestCheckpoint(ModelCheckpoint):
         if stamp is not None and stamp != self.last_seen:
             self.last_step_written = trainer.global_step  # Lightning wrote it since we last looked
         if self.last_step_written != trainer.global_step:
-            trainer.save_checkpoint(path)
+            trainer.save_checkpoint(path, weights_only=self.save_weights_only)
             self.last_model_path = str(path)
             self.last_step_written = trainer.global_step
             stamp = path.stat().st_mtime_ns if path.is_file() else None
