@@ -14,7 +14,11 @@ from torch import nn
 
 from colorlab.models.decoder import check_variant, conv_block
 from colorlab.models.decoder_base import DecoderBase
+from colorlab.models.hint_attention import CHANNELS as ATTENDED
+from colorlab.models.hint_attention import HintAttention
 from colorlab.models.hints import Hints
+
+MIN_ATTENTION_STRIDE = 8  # finer grids cost cells x points more than they add
 
 
 class UNetDecoder(DecoderBase):
@@ -23,7 +27,9 @@ class UNetDecoder(DecoderBase):
     At the encoder's resolution: Conv C->widths[0]. Then, per halving of the stride: Up2, concatenate
     the encoder's skip at that stride (if it has one and `skip_strides` lists it; None: every one), Conv
     to the next width; the output conv last. With `hints=True` the local hints pooled to each of those
-    strides join every conv's input, and the global hint the first conv's output.
+    strides join every conv's input, and the global hint the first conv's output; at the
+    `hint_attention` strides, also the points' colours carried to the cells whose features match
+    theirs (colorlab.models.hint_attention).
     """
 
     uses_skips = True
@@ -43,6 +49,7 @@ class UNetDecoder(DecoderBase):
         upsample: str = "nearest",
         skip_strides: Sequence[int] | None = None,
         hints: bool = False,
+        hint_attention: Sequence[int] = (),
     ) -> None:
         super().__init__(
             in_channels, stride, skip_channels, out_channels, final_activation, output_stride, out_kernel, hints
@@ -64,8 +71,19 @@ class UNetDecoder(DecoderBase):
                     f"{sorted(self.skip_channels)} only"
                 )
             self.skip_channels = {s: c for s, c in self.skip_channels.items() if s in skip_strides}
+        attended = self._checked_attention(hint_attention)
+        self.attention = nn.ModuleDict(
+            {str(s): HintAttention(widths[i] + self.skip_channels.get(s, 0)) for i, s in attended}
+        )
         self.ups = nn.ModuleList(
-            block(widths[i] + self.skip_channels.get(s, 0) + self.hint_channels, widths[i + 1], up=True)
+            block(
+                widths[i]
+                + self.skip_channels.get(s, 0)
+                + self.hint_channels
+                + (ATTENDED if str(s) in self.attention else 0),
+                widths[i + 1],
+                up=True,
+            )
             for i, s in enumerate(self.strides)
         )
         self.out = conv_block(
@@ -79,9 +97,31 @@ class UNetDecoder(DecoderBase):
             kernel=out_kernel,
         )
 
+    def _checked_attention(self, hint_attention: Sequence[int]) -> list[tuple[int, int]]:
+        """(level, stride) of each stride the points attend at: strides of the upsampling path of 8 or
+        more (attention costs cells x points)."""
+        if not isinstance(hint_attention, Sequence) or isinstance(hint_attention, str):
+            raise ValueError(f"unet decoder hint_attention={hint_attention!r}: a list of strides")
+        allowed = [s for s in self.strides if s >= MIN_ATTENTION_STRIDE]
+        if hint_attention and not self.takes_hints:
+            raise ValueError("unet decoder hint_attention: needs hints=true")
+        for s in hint_attention:
+            if isinstance(s, bool) or not isinstance(s, int) or s not in allowed:
+                raise ValueError(f"unet decoder hint_attention={list(hint_attention)}: strides among {allowed}")
+        return [(i, s) for i, s in enumerate(self.strides) if s in hint_attention]
+
     @property
     def skip_strides_used(self) -> tuple[int, ...]:
         return tuple(s for s in self.strides if s in self.skip_channels)
+
+    def with_attention(self, x: torch.Tensor, hints: Hints | None, stride: int) -> torch.Tensor:
+        """x (with its local hints last) plus what the points bring by attention (HintAttention)."""
+        own = x[:, : x.shape[1] - self.hint_channels]
+        if hints is None:
+            brought = x.new_zeros(x.shape[0], ATTENDED, *x.shape[-2:])
+        else:
+            brought = self.attention[str(stride)](own, hints.at(stride))
+        return torch.cat([x, brought.to(x.dtype)], dim=1)
 
     def forward(
         self, features: torch.Tensor, skips: Mapping[int, torch.Tensor] | None = None, hints: Hints | None = None
@@ -93,5 +133,8 @@ class UNetDecoder(DecoderBase):
             x = upsample(x)
             if stride in self.skip_channels:
                 x = torch.cat([x, skips[stride].to(x.dtype)], dim=1)
-            x = rest(self.with_hints(x, hints, stride))
+            x = self.with_hints(x, hints, stride)
+            if str(stride) in self.attention:
+                x = self.with_attention(x, hints, stride)
+            x = rest(x)
         return self.out(x)
