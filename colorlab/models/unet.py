@@ -18,7 +18,7 @@ from colorlab.models.hint_attention import CHANNELS as ATTENDED
 from colorlab.models.hint_attention import HintAttention
 from colorlab.models.hints import Hints
 
-MIN_ATTENTION_STRIDE = 8  # finer grids cost cells x points more than they add
+MIN_ATTENTION_STRIDE = 8  # attention costs cells x points: 4 times more at each finer stride
 
 
 class UNetDecoder(DecoderBase):
