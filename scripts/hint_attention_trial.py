@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import sys
 from pathlib import Path
 
 import torch
-from tune_propagation import network_outputs, score
 
 import colorlab.train
 from colorlab.core import metrics
@@ -76,14 +76,23 @@ def attention_only(net: ColorModel) -> None:
             conv.weight.register_hook(lambda grad, keep=keep: grad * keep)
 
 
+def tuning_script():
+    """scripts/tune_propagation.py, whose sweep (`network_outputs`, `score`) this compares with."""
+    spec = importlib.util.spec_from_file_location("tune_propagation", Path(__file__).with_name("tune_propagation.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def compare(models: dict[str, ColorModel], root: Path, images: int, counts: list[int]) -> None:
+    tune = tuning_script()
     data = ColorDataModule(root, image_size=224, batch_size=16, cache_dir=Path("outputs/cache"))
     data.setup()
     with torch.no_grad():
         for name, model in models.items():
-            batches = network_outputs(model, data.eval_dataloader("val", max_images=images), counts, 6, 0)
+            batches = tune.network_outputs(model, data.eval_dataloader("val", max_images=images), counts, 6, 0)
             zero = torch.cat([metrics.psnr(lab_to_srgb8(t.lightness, a), t.rgb) for t, a, _ in batches])
-            result = score(batches, DEFAULT_PROPAGATION, GATE)
+            result = tune.score(batches, DEFAULT_PROPAGATION, GATE)
             gains = " ".join(f"{n}: {gain:+.3f}" for n, gain in result["refined"].items() if n)
             far = result["far_change_at_1"]["refined"]
             print(f"{name}: zero points {float(zero.mean()):.3f} dB; gain {gains}; far change at 1: {far:.2f}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -114,15 +113,11 @@ def test_a_stored_hostile_attention_setting_is_refused_naming_the_file(tmp_path)
 
 
 def trial_script():
-    """scripts/hint_attention_trial.py as a module (it imports tune_propagation from its own folder)."""
-    scripts = Path(__file__).resolve().parents[1] / "scripts"
-    sys.path.insert(0, str(scripts))
-    try:
-        spec = importlib.util.spec_from_file_location("hint_attention_trial", scripts / "hint_attention_trial.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(scripts))
+    """scripts/hint_attention_trial.py as a module."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / "hint_attention_trial.py"
+    spec = importlib.util.spec_from_file_location("hint_attention_trial", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     return module
 
 

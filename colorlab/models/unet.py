@@ -76,15 +76,7 @@ class UNetDecoder(DecoderBase):
             {str(s): HintAttention(widths[i] + self.skip_channels.get(s, 0)) for i, s in attended}
         )
         self.ups = nn.ModuleList(
-            block(
-                widths[i]
-                + self.skip_channels.get(s, 0)
-                + self.hint_channels
-                + (ATTENDED if str(s) in self.attention else 0),
-                widths[i + 1],
-                up=True,
-            )
-            for i, s in enumerate(self.strides)
+            block(self._up_channels(widths[i], s), widths[i + 1], up=True) for i, s in enumerate(self.strides)
         )
         self.out = conv_block(
             widths[len(self.strides)],
@@ -96,6 +88,11 @@ class UNetDecoder(DecoderBase):
             activation=final_activation,
             kernel=out_kernel,
         )
+
+    def _up_channels(self, width: int, stride: int) -> int:
+        """What the conv at `stride` reads: the upsampled path, the skip, the local hints, the attention."""
+        attended = ATTENDED if str(stride) in self.attention else 0
+        return width + self.skip_channels.get(stride, 0) + self.hint_channels + attended
 
     def _checked_attention(self, hint_attention: Sequence[int]) -> list[tuple[int, int]]:
         """(level, stride) of each stride the points attend at: strides of the upsampling path of 8 or
