@@ -31,22 +31,22 @@ from colorlab.core.color import lab_to_srgb8
 from colorlab.data import ColorDataModule
 from colorlab.inference.propagation import DEFAULT_PROPAGATION, GATE
 from colorlab.models import model_file
-from colorlab.models.checkpoints import find_checkpoint, load_model, read_checkpoint
+from colorlab.models.checkpoints import LoadedModel, load_model, open_model
 from colorlab.models.contract import ColorModel
 from colorlab.models.hint_attention import CHANNELS as ATTENDED
 
 
-def grown(source: str, strides: list[int]) -> tuple[ColorModel, bool]:
-    """`source` with hint attention at `strides` (zero weights where the convs read it), and whether
-    its encoder's weights come from a package."""
-    meta, _ = model_file.to_current(read_checkpoint(find_checkpoint(source)))
-    meta = copy.deepcopy(meta)
-    meta["network"]["decoder"]["hint_attention"] = strides
-    family, packaged, size, channels_last = model_file._checked_settings(meta)
+def grown(source: LoadedModel, strides: list[int]) -> tuple[ColorModel, bool]:
+    """`source`'s network with hint attention at `strides` (zero weights where the convs read it),
+    and whether its encoder's weights come from a package."""
+    meta, _ = model_file.to_current(source.checkpoint)
+    packaged = meta.get("encoder_weights") == "package"
+    network = copy.deepcopy(source.net.describe())
+    network["decoder"]["hint_attention"] = strides
     torch.manual_seed(0)
-    net = model_file._construct(family, meta["network"], packaged, "cpu")
-    net.image_size, net.channels_last = size, channels_last
-    trained = load_model(source).state_dict()
+    net = type(source.net).from_description(network, packaged_weights=packaged)
+    net.image_size, net.channels_last = source.net.image_size, source.net.channels_last
+    trained = source.net.state_dict()
     state = {}
     for key, value in net.state_dict().items():
         old = trained.get(key)
@@ -109,9 +109,10 @@ def main() -> None:
     args, overrides = parser.parse_known_args()
     overrides = [o for o in overrides if o != "--"]
     torch.set_flush_denormal(True)
-    source = load_model(args.ckpt)
+    opened = open_model(args.ckpt)
+    source = opened.net
     args.out.mkdir(parents=True, exist_ok=True)
-    net, packaged = grown(args.ckpt, args.strides)
+    net, packaged = grown(opened, args.strides)
     model_file.save(args.out / "grown.ckpt", net, "unet_hints", package_encoder=packaged)
 
     def start_from_grown(net: ColorModel, path: str) -> None:

@@ -13,7 +13,7 @@ import torch
 from colorlab.evaluation import hint_reveal
 from colorlab.models import Colorizer, UNetDecoder, model_file
 from colorlab.models import hints as hint_maps
-from colorlab.models.checkpoints import CheckpointError, load_model
+from colorlab.models.checkpoints import CheckpointError, load_model, open_model
 from colorlab.models.efficientnet import EfficientNetLite0Encoder
 from colorlab.models.heads import ClassificationHead
 from colorlab.models.hint_attention import HintAttention
@@ -66,17 +66,8 @@ def test_keys_gathered_at_the_points_give_what_dense_attention_over_every_cell_g
     assert brought[2].abs().max() == 0  # a photo without points receives nothing
 
 
-def attention_net(strides=(16, 8)) -> Colorizer:
-    torch.manual_seed(0)
-    decoder = functools.partial(
-        UNetDecoder, widths=[64, 32, 32, 16, 16, 16], skip_strides=[16, 8, 4], hints=True, hint_attention=list(strides)
-    )
-    head = ClassificationHead(output_stride=4)
-    return Colorizer(EfficientNetLite0Encoder(weights=None), decoder, head, image_size=64)
-
-
 def test_a_decoder_with_hint_attention_follows_points_and_round_trips_as_a_model_file(tmp_path):
-    net = attention_net().eval()
+    net = hint_net(attention=(16, 8))
     assert set(net.decoder.attention) == {"16", "8"}
     lightness, ab = torch.rand(1, 1, 64, 64), torch.rand(1, 2, 64, 64) - 0.5
     revealed = hint_reveal.reveal(ab, 3)
@@ -102,7 +93,7 @@ def test_attention_strides_outside_the_decoders_path_are_refused(bad):
 
 
 def test_a_stored_hostile_attention_setting_is_refused_naming_the_file(tmp_path):
-    net = attention_net(strides=(16,))
+    net = hint_net(attention=(16,))
     path = tmp_path / "hostile.ckpt"
     model_file.save(path, net, variant="unet_hints")
     stored = torch.load(path, weights_only=True)
@@ -125,7 +116,7 @@ def test_a_grown_model_gives_its_sources_colours_and_training_the_attention_alon
     trial = trial_script()
     source = hint_net(unet=True)
     model_file.save(tmp_path / "source.ckpt", source, variant="unet_hints")
-    net, packaged = trial.grown(str(tmp_path / "source.ckpt"), [16, 8])
+    net, packaged = trial.grown(open_model(tmp_path / "source.ckpt"), [16, 8])
     assert not packaged and set(net.decoder.attention) == {"16", "8"}
     lightness, revealed = torch.rand(2, 1, 64, 64), hint_reveal.reveal(torch.rand(2, 2, 64, 64) - 0.5, 4)
     with torch.no_grad():

@@ -44,11 +44,18 @@ def random_ab(batch: int = 3, size: int = 64, seed: int = 0) -> torch.Tensor:
     return torch.rand(batch, 2, size, size, generator=generator) * 1.2 - 0.6
 
 
-def hint_net(unet: bool = True, seed: int = 0, strong: bool = False) -> Colorizer:
-    """A small random hint model; `strong` makes the local hints weigh heavily (a visible effect)."""
+def hint_net(unet: bool = True, seed: int = 0, strong: bool = False, attention: tuple[int, ...] = ()) -> Colorizer:
+    """A small random hint model; `strong` makes the local hints weigh heavily (a visible effect);
+    `attention`: the U-Net's hint attention strides."""
     torch.manual_seed(seed)
     if unet:
-        decoder = functools.partial(UNetDecoder, widths=[64, 32, 32, 16, 16, 16], skip_strides=[16, 8, 4], hints=True)
+        decoder = functools.partial(
+            UNetDecoder,
+            widths=[64, 32, 32, 16, 16, 16],
+            skip_strides=[16, 8, 4],
+            hints=True,
+            hint_attention=list(attention),
+        )
         head = ClassificationHead(output_stride=4)
     else:
         decoder, head = functools.partial(Decoder, widths=[32, 32], up_widths=[16, 16, 8], hints=True), None
